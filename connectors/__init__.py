@@ -1,0 +1,1 @@
+"""Connector plugins shipped with omnihub, one package per platform (client, connector, sandbox)."""

@@ -1,0 +1,348 @@
+"""The canonical model: what every platform's records are normalized into.
+
+Every connector maps its platform's payloads to these records, and every comparison the reconciler
+makes is between two of them. Keys are the identity that holds across platforms: the SKU of a
+sellable variant, the SKU plus a canonical location code for a stock level, the normalized e-mail
+of a customer. Money is ``Decimal`` (never float) with an ISO 4217 currency.
+
+Records are frozen pydantic models: cheap to compare, safe to share between the reconciler and
+the store, and their validation errors name the field that is wrong.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+__all__ = [
+    "ENTITY_MODELS",
+    "Consent",
+    "Customer",
+    "Entity",
+    "Price",
+    "Product",
+    "Record",
+    "RecordInvalid",
+    "StockLevel",
+    "normalize_email",
+    "normalize_sku",
+    "parse_decimal",
+]
+
+
+class Entity(enum.StrEnum):
+    """The kinds of record the hub keeps, named as in the YAML ``jobs:`` and ``truth:`` sections."""
+
+    products = "products"
+    prices = "prices"
+    stock = "stock"
+    customers = "customers"
+
+
+class Consent(enum.StrEnum):
+    """E-mail marketing consent. ``unsubscribed`` is the most restrictive and always wins a conflict."""
+
+    subscribed = "subscribed"
+    unsubscribed = "unsubscribed"
+    never = "never"
+
+
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def normalize_sku(value: Any) -> str:
+    """Trim a SKU; case is preserved because platforms treat ``ab-1`` and ``AB-1`` as different."""
+    if value is None:
+        raise ValueError("SKU is missing")
+    sku = str(value).strip()
+    if not sku:
+        raise ValueError("SKU is empty")
+    if "@" in sku:
+        raise ValueError(f"SKU {sku!r} contains '@', which is reserved for stock keys (SKU@location)")
+    return sku
+
+
+def normalize_email(value: Any) -> str:
+    """Trim and lowercase an e-mail address: the customer key across every platform."""
+    if value is None:
+        raise ValueError("e-mail is missing")
+    email = str(value).strip().lower()
+    if not _EMAIL.match(email):
+        raise ValueError(f"{email!r} is not an e-mail address")
+    return email
+
+
+def parse_decimal(value: Any, *, decimal_comma: bool = False) -> Decimal:
+    """Parse a money amount from a platform or a file, exactly.
+
+    Floats are refused on purpose: ``79.9`` as a float is not ``79.90`` and a hub that compares
+    prices must not invent differences. ``decimal_comma`` reads Italian/German exports
+    (``1.234,50``).
+    """
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, int) and not isinstance(value, bool):
+        result = Decimal(value)
+    elif isinstance(value, str):
+        text = value.strip().replace("\u00a0", "").replace(" ", "")
+        if decimal_comma:
+            text = text.replace(".", "").replace(",", ".")
+        try:
+            result = Decimal(text)
+        except InvalidOperation:
+            raise ValueError(f"{value!r} is not a decimal number") from None
+    elif isinstance(value, float):
+        raise ValueError(f"{value!r} is a float; money must be given as a decimal string")
+    else:
+        raise ValueError(f"{value!r} is not a decimal number")
+    if not result.is_finite():
+        raise ValueError(f"{value!r} is not a finite number")
+    return result
+
+
+class RecordInvalid(ValueError):
+    """A platform record that cannot become a canonical record; it is quarantined with this reason."""
+
+    def __init__(self, reason: str, *, key: str | None = None, field: str | None = None) -> None:
+        super().__init__(reason)
+        #: Why the record was refused, in words an admin can act on.
+        self.reason = reason
+        #: The canonical key if it could be read, so the quarantine can say which record it was.
+        self.key = key
+        #: The canonical field at fault, when one field is.
+        self.field = field
+
+    @classmethod
+    def from_validation(cls, error: ValidationError, key: str | None) -> RecordInvalid:
+        parts = []
+        first_field = None
+        for item in error.errors():
+            loc = ".".join(str(p) for p in item["loc"]) or "record"
+            first_field = first_field or loc
+            msg = item["msg"].removeprefix("Value error, ")
+            parts.append(f"{loc}: {msg}")
+        return cls("; ".join(parts), key=key, field=first_field)
+
+
+class Record(BaseModel):
+    """Base of every canonical record."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+    #: The entity this record belongs to.
+    entity: ClassVar[Entity]
+    #: Fields the reconciler compares across channels (identity fields are not compared).
+    compared_fields: ClassVar[tuple[str, ...]]
+
+    @property
+    def key(self) -> str:  # pragma: no cover - every subclass overrides
+        raise NotImplementedError
+
+    def compared(self) -> dict[str, Any]:
+        """The values the reconciler compares, by canonical field name."""
+        return {name: getattr(self, name) for name in self.compared_fields}
+
+
+Sku = Annotated[str, Field(min_length=1, max_length=255)]
+
+
+class _SkuKeyed(Record):
+    sku: Sku
+
+    @field_validator("sku", mode="before")
+    @classmethod
+    def _sku(cls, value: Any) -> str:
+        return normalize_sku(value)
+
+
+class Product(_SkuKeyed):
+    """One sellable variant. ``group`` is the parent product that variants share."""
+
+    entity: ClassVar[Entity] = Entity.products
+    compared_fields: ClassVar[tuple[str, ...]] = ("title", "barcode", "status")
+
+    title: str | None = None
+    barcode: str | None = None
+    group: str | None = None
+    options: dict[str, str] = Field(default_factory=dict)
+    status: Literal["active", "draft", "archived"] = "active"
+
+    @property
+    def key(self) -> str:
+        return self.sku
+
+    @field_validator("barcode", mode="before")
+    @classmethod
+    def _barcode(cls, value: Any) -> str | None:
+        if value is None or str(value).strip() == "":
+            return None
+        text = str(value).strip()
+        if not text.isdigit() or len(text) not in (8, 12, 13, 14):
+            raise ValueError(f"{text!r} is not a GTIN (8, 12, 13 or 14 digits)")
+        return text
+
+
+class Price(_SkuKeyed):
+    """The selling price of a variant in one currency; ``compare_at`` is the struck-through price."""
+
+    entity: ClassVar[Entity] = Entity.prices
+    compared_fields: ClassVar[tuple[str, ...]] = ("amount", "compare_at")
+
+    amount: Decimal
+    currency: str = "EUR"
+    compare_at: Decimal | None = None
+
+    @property
+    def key(self) -> str:
+        return self.sku
+
+    @field_validator("amount", "compare_at", mode="before")
+    @classmethod
+    def _money(cls, value: Any) -> Decimal | None:
+        if value is None or value == "":
+            return None
+        return parse_decimal(value)
+
+    @field_validator("amount", "compare_at")
+    @classmethod
+    def _not_negative(cls, value: Decimal | None) -> Decimal | None:
+        if value is not None and value < 0:
+            raise ValueError(f"{value} is negative")
+        return value
+
+    @field_validator("currency", mode="before")
+    @classmethod
+    def _currency(cls, value: Any) -> str:
+        text = str(value).strip().upper()
+        if not _CURRENCY.match(text):
+            raise ValueError(f"{value!r} is not an ISO 4217 currency code")
+        return text
+
+
+class StockLevel(_SkuKeyed):
+    """Stock of one SKU at one canonical location (``milano-store``, ``web-warehouse``)."""
+
+    entity: ClassVar[Entity] = Entity.stock
+    compared_fields: ClassVar[tuple[str, ...]] = ("available",)
+
+    location: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")]
+    available: int
+    on_hand: int | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.sku}@{self.location}"
+
+    @field_validator("available", "on_hand", mode="before")
+    @classmethod
+    def _quantity(cls, value: Any) -> int | None:
+        if value is None or value == "":
+            return None
+        if isinstance(value, bool):
+            raise ValueError(f"{value!r} is not a quantity")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        text = str(value).strip()
+        try:
+            return int(text)
+        except ValueError:
+            number = parse_decimal(text)
+            if number != number.to_integral_value():
+                raise ValueError(f"{value!r} is not a whole quantity") from None
+            return int(number)
+
+    @model_validator(mode="after")
+    def _available_within_on_hand(self) -> StockLevel:
+        if self.on_hand is not None and self.available > self.on_hand:
+            raise ValueError(f"available ({self.available}) exceeds on_hand ({self.on_hand})")
+        return self
+
+
+class Address(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+    line1: str | None = None
+    line2: str | None = None
+    city: str | None = None
+    postcode: str | None = None
+    region: str | None = None
+    country: str | None = None
+
+
+class Customer(Record):
+    """A person, keyed by normalized e-mail, with the time their marketing consent last changed."""
+
+    entity: ClassVar[Entity] = Entity.customers
+    compared_fields: ClassVar[tuple[str, ...]] = (
+        "first_name",
+        "last_name",
+        "phone",
+        "email_marketing",
+        "tags",
+        "loyalty_points",
+    )
+
+    email: str
+    first_name: str | None = None
+    last_name: str | None = None
+    phone: str | None = None
+    addresses: tuple[Address, ...] = ()
+    email_marketing: Consent = Consent.never
+    consent_updated_at: datetime | None = None
+    tags: tuple[str, ...] = ()
+    loyalty_points: int | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def key(self) -> str:
+        return self.email
+
+    @field_validator("email", mode="before")
+    @classmethod
+    def _email(cls, value: Any) -> str:
+        return normalize_email(value)
+
+    @field_validator("phone", mode="before")
+    @classmethod
+    def _phone(cls, value: Any) -> str | None:
+        """E.164 when the number parses as one; otherwise kept as given (trimmed), never dropped."""
+        if value is None or str(value).strip() == "":
+            return None
+        text = str(value).strip()
+        compact = re.sub(r"[\s().-]", "", text)
+        if compact.startswith("00"):
+            compact = "+" + compact[2:]
+        return compact if _E164.match(compact) else text
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _tags(cls, value: Any) -> tuple[str, ...]:
+        if value is None or value == "":
+            return ()
+        items = value.split(",") if isinstance(value, str) else list(value)
+        return tuple(sorted({str(t).strip() for t in items if str(t).strip()}))
+
+    @field_validator("consent_updated_at", "updated_at")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+#: The canonical model class of each entity.
+ENTITY_MODELS: dict[Entity, type[Record]] = {
+    Entity.products: Product,
+    Entity.prices: Price,
+    Entity.stock: StockLevel,
+    Entity.customers: Customer,
+}

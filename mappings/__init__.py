@@ -1,0 +1,1 @@
+"""Shipped mapping files, one per connector type (``<type>.yaml``); data only."""

@@ -1,0 +1,59 @@
+"""Suite-wide fixtures, and the check that no secret ever reached a log record.
+
+Every test that needs a credential uses one of ``TEST_SECRETS`` (recognizable fake tokens). A
+handler on the root logger keeps every record the suite produces; at the end of the session
+each secret is looked for in them. ``omnihub`` output and exception messages are checked by the
+tests that produce them (tests/integration/test_secrets.py).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from hub.redact import install_log_redaction
+
+#: Fake credentials the tests use; none of them may appear in any log record.
+TEST_SECRETS = (
+    "shpat_SECRET0123456789abcdef",
+    "ck_SECRETwoo0123456789",
+    "cs_SECRETwoo9876543210",
+    "pat-eu1-SECRET-0123456789",
+    "SECRETmc0123456789abcdef-us21",
+    "wms_SECRET_0123456789",
+    "smtp-SECRET-password",
+)
+
+
+class _Keeper(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.texts: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = self.format(record)
+        except Exception:  # pragma: no cover - a broken record is itself worth failing on
+            text = repr(record.__dict__)
+        self.texts.append(text)
+
+
+_KEEPER = _Keeper()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The product's own redaction first (as the CLI installs it), then a handler of ours without
+    # any filter: what reaches it is what the code really logged.
+    install_log_redaction()
+    root = logging.getLogger()
+    root.addHandler(_KEEPER)
+    root.setLevel(logging.DEBUG)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    leaked = [(s, t) for t in _KEEPER.texts for s in TEST_SECRETS if s in t]
+    if leaked:
+        secret, text = leaked[0]
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        raise pytest.UsageError(f"a test secret reached a log record ({len(leaked)} times), e.g.: {text[:300]}")
