@@ -205,6 +205,10 @@ class Connector:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
 
+    def batch_size(self, entity: Entity) -> int:
+        """Most changes of ``entity`` one ``push`` call should carry (the platform's batch limit)."""
+        return self.push_batch_size
+
     def can(self, entity: Entity, capability: Capability) -> bool:
         return capability in self.capabilities.get(entity, frozenset())
 

@@ -89,12 +89,14 @@ def demo_store() -> Catalogue:
         for i, size in enumerate(sizes or [""]):
             sku = f"{group}-{size}" if size else group
             ean = _ean13(f"{ean_stem}{n}{i:03d}"[:12])
-            items.append(SeedItem(sku, f"{title} {size}".strip(), group, price, None, ean,
-                                  {"size": size} if size else {}))
+            items.append(
+                SeedItem(sku, f"{title} {size}".strip(), group, price, None, ean, {"size": size} if size else {})
+            )
             stock[sku] = {"milano-store": rng.randint(0, 6), "web-warehouse": rng.randint(3, 40)}
     customers = [
-        SeedCustomer("giulia.rossi@example.com", "Giulia", "Rossi", "+393471234567", "subscribed",
-                     EPOCH, ["vip"], 1200),
+        SeedCustomer(
+            "giulia.rossi@example.com", "Giulia", "Rossi", "+393471234567", "subscribed", EPOCH, ["vip"], 1200
+        ),
         SeedCustomer("marco.bianchi@example.com", "Marco", "Bianchi", "+393331112223", "subscribed", EPOCH, [], 80),
         SeedCustomer("anna.verdi@example.com", "Anna", "Verdi", None, "never", None, ["wholesale"], None),
         SeedCustomer("luca.neri@example.com", "Luca", "Neri", "+393209998887", "unsubscribed", EPOCH, [], 15),
@@ -102,8 +104,9 @@ def demo_store() -> Catalogue:
     return Catalogue(items, stock, customers, ["milano-store", "web-warehouse"])
 
 
-def synthetic(skus: int, *, locations: int = 2, variants_per_product: int = 4, customers: int = 0,
-              seed: int = 1) -> Catalogue:
+def synthetic(
+    skus: int, *, locations: int = 2, variants_per_product: int = 4, customers: int = 0, seed: int = 1
+) -> Catalogue:
     """A reproducible catalogue of ``skus`` variants in groups, stock at ``locations`` locations."""
     rng = random.Random(seed)
     codes = [f"loc-{i + 1}" for i in range(locations)]
@@ -113,14 +116,32 @@ def synthetic(skus: int, *, locations: int = 2, variants_per_product: int = 4, c
         group = f"P{i // variants_per_product:07d}"
         sku = f"SKU-{i:07d}"
         price = f"{rng.randint(500, 20000) / 100:.2f}"
-        items.append(SeedItem(sku, f"Item {i}", group, price, None, None,
-                              {"size": str(i % variants_per_product)}, "active",
-                              EPOCH + timedelta(seconds=i)))
+        items.append(
+            SeedItem(
+                sku,
+                f"Item {i}",
+                group,
+                price,
+                None,
+                None,
+                {"size": str(i % variants_per_product)},
+                "active",
+                EPOCH + timedelta(seconds=i),
+            )
+        )
         stock[sku] = {code: rng.randint(0, 50) for code in codes}
     people = [
-        SeedCustomer(f"customer{i:07d}@example.com", f"First{i}", f"Last{i}", None,
-                     rng.choice(["subscribed", "subscribed", "never", "unsubscribed"]), EPOCH,
-                     [], rng.randint(0, 500), EPOCH + timedelta(seconds=i))
+        SeedCustomer(
+            f"customer{i:07d}@example.com",
+            f"First{i}",
+            f"Last{i}",
+            None,
+            rng.choice(["subscribed", "subscribed", "never", "unsubscribed"]),
+            EPOCH,
+            [],
+            rng.randint(0, 500),
+            EPOCH + timedelta(seconds=i),
+        )
         for i in range(customers)
     ]
     return Catalogue(items, stock, people, codes)
