@@ -1,0 +1,389 @@
+"""The hub's YAML configuration: pydantic models, ``${ENV}`` interpolation, located errors.
+
+``load_config`` reads ``omnihub.yaml``, substitutes environment variables, validates everything
+(including each connector's own settings model and its mapping file) and raises one
+``ConfigError`` that lists every problem as ``file:line:column (key.path): what to do``. Unknown
+keys are errors: a misspelled ``sefety_stock`` must not be silently ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+
+from hub.connector import ConnectorSettings
+from hub.errors import ConfigError, ConfigProblem
+from hub.model import Entity
+from hub.registry import available_types, connector_class
+from hub.yamlio import Located, load_located, locate_problem
+
+__all__ = [
+    "AlertsConfig",
+    "ChannelRules",
+    "EmailConfig",
+    "HubConfig",
+    "JobConfig",
+    "LoadedConfig",
+    "config_json_schema",
+    "load_config",
+    "parse_duration",
+    "parse_schedule",
+]
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
+_EVERY = re.compile(r"^\s*every\s+(\d+(?:\.\d+)?\s*(?:s|m|h|d))\s*$")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str | int | float) -> timedelta:
+    """``"90s"``, ``"15m"``, ``"24h"``, ``"7d"`` (or a number of seconds) to a ``timedelta``."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        return timedelta(seconds=float(text))
+    match = _DURATION.match(str(text))
+    if not match:
+        raise ValueError(f"{text!r} is not a duration such as 90s, 15m, 24h or 7d")
+    return timedelta(seconds=float(match.group(1)) * _UNIT[match.group(2)])
+
+
+def parse_schedule(text: str) -> tuple[Literal["interval"], timedelta] | tuple[Literal["cron"], str]:
+    """A job schedule: ``every 15m`` (an interval) or a five-field cron expression."""
+    every = _EVERY.match(text)
+    if every:
+        interval = parse_duration(every.group(1))
+        if interval.total_seconds() <= 0:
+            raise ValueError("an interval must be longer than zero")
+        return "interval", interval
+    fields = text.split()
+    if len(fields) != 5:
+        raise ValueError(f"{text!r} is neither `every <duration>` (every 15m) nor a five-field cron expression")
+    from apscheduler.triggers.cron import CronTrigger  # validates field by field, with its own messages
+
+    try:
+        CronTrigger.from_crontab(text)
+    except ValueError as exc:
+        raise ValueError(f"invalid cron expression {text!r}: {exc}") from None
+    return "cron", text
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HubSettings(_Strict):
+    #: Any SQLAlchemy URL; a relative SQLite path is taken relative to the config file.
+    database: str = "sqlite:///omnihub.db"
+    currency: str = "EUR"
+    timezone: str = "UTC"
+    #: A complete pull that would delete more than this fraction of a connector's known records is
+    #: refused as a truncated feed (an empty CSV must not zero the stock everywhere).
+    max_delete_fraction: float = Field(0.5, ge=0, le=1)
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Z]{3}", value):
+            raise ValueError(f"{value!r} is not an ISO 4217 currency code such as EUR")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone such as Europe/Rome") from None
+        return value
+
+
+class ChannelRules(_Strict):
+    """How the golden value becomes what one channel should show, so intended differences are not
+    mismatches."""
+
+    #: Units held back from this channel (stock): it shows max(0, golden - safety_stock).
+    safety_stock: int = Field(0, ge=0)
+    #: Channel location code -> the truth locations whose stock it sells (summed). Default: same code.
+    locations: dict[str, list[str]] = {}
+    #: Prices on this channel are the golden price plus this percentage.
+    markup_percent: Decimal = Decimal(0)
+    #: Round marked-up prices up to this ending (``0.90``, ``0.99``); none keeps cents.
+    price_ending: Decimal | None = None
+    #: Differences up to this much are not mismatches.
+    price_tolerance: Decimal = Field(Decimal(0), ge=0)
+    stock_tolerance: int = Field(0, ge=0)
+
+    @field_validator("price_ending")
+    @classmethod
+    def _ending(cls, value: Decimal | None) -> Decimal | None:
+        if value is not None and not (0 <= value < 1):
+            raise ValueError("price_ending is the cents part, between 0 and 0.99 (e.g. 0.90)")
+        return value
+
+
+MergeRule = Literal["truth", "newest", "most_restrictive"]
+
+
+class JobConfig(_Strict):
+    entity: Entity
+    targets: list[str] = Field(min_length=1)
+    #: ``every 15m`` or a cron expression; a job without one runs only from ``omnihub sync``.
+    schedule: str | None = None
+    mode: Literal["enforce", "monitor"] = "monitor"
+    #: The connector whose values are the truth; defaults to ``truth:`` for the entity.
+    source: str | None = None
+    #: Other connectors read for the golden record (customers: every place consent can change).
+    sources: list[str] = []
+    #: Canonical fields compared; default: every compared field the target's mapping covers.
+    fields: list[str] | None = None
+    #: Rules per target connector.
+    rules: dict[str, ChannelRules] = {}
+    #: Customers: how each field's golden value is chosen; default profile from the truth (else the
+    #: newest), consent ``most_restrictive`` (an unsubscribe anywhere wins over an older subscribe).
+    merge: dict[str, MergeRule] = {}
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_schedule(value)
+        return value
+
+    def rules_for(self, connector: str) -> ChannelRules:
+        return self.rules.get(connector) or ChannelRules()
+
+
+class EmailConfig(_Strict):
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(25, ge=1, le=65535)
+    starttls: bool = False
+    #: Implicit TLS (port 465); exclusive with starttls.
+    ssl: bool = False
+    username: str | None = None
+    password: SecretStr | None = None
+    sender: str
+    recipients: list[str] = Field(min_length=1)
+    timeout_s: float = Field(30, gt=0)
+
+    @model_validator(mode="after")
+    def _tls(self) -> EmailConfig:
+        if self.ssl and self.starttls:
+            raise ValueError("choose one of ssl (implicit TLS, port 465) and starttls")
+        return self
+
+
+class Thresholds(_Strict):
+    #: Price differences up to this are not mailed.
+    price: Decimal = Decimal("0.01")
+    #: Stock differences up to this are not mailed.
+    stock: int = 0
+
+
+class AlertsConfig(_Strict):
+    email: EmailConfig | None = None
+    thresholds: Thresholds = Thresholds()
+    renotify_after: timedelta = timedelta(hours=24)
+    #: Also write each digest as .eml and .html into this folder (relative to the config file).
+    outbox_dir: str | None = None
+
+    @field_validator("renotify_after", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> timedelta:
+        return value if isinstance(value, timedelta) else parse_duration(value)
+
+
+class HubConfig(_Strict):
+    """The whole ``omnihub.yaml``."""
+
+    version: Literal[1] = 1
+    hub: HubSettings = HubSettings()
+    #: Connector entries; each is validated by its own type's settings model.
+    connectors: dict[str, dict[str, Any]] = Field(min_length=1)
+    truth: dict[Entity, str] = {}
+    jobs: dict[str, JobConfig] = {}
+    alerts: AlertsConfig = AlertsConfig()
+
+
+class LoadedConfig:
+    """A validated config with each connector's settings parsed by its own model."""
+
+    def __init__(self, model: HubConfig, connectors: dict[str, ConnectorSettings], located: Located, path: Path):
+        self.model = model
+        self.connectors = connectors
+        self.located = located
+        self.path = path
+        self.base_dir = path.resolve().parent
+
+    @property
+    def hub(self) -> HubSettings:
+        return self.model.hub
+
+    @property
+    def jobs(self) -> dict[str, JobConfig]:
+        return self.model.jobs
+
+    @property
+    def alerts(self) -> AlertsConfig:
+        return self.model.alerts
+
+    def source_of(self, job: JobConfig) -> str:
+        source = job.source or self.model.truth.get(job.entity)
+        assert source is not None  # validated in load_config
+        return source
+
+    def database_url(self) -> str:
+        """The database URL, with a relative SQLite path resolved against the config's folder."""
+        url = self.model.hub.database
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+            return prefix + str(self.base_dir / url[len(prefix) :])
+        return url
+
+    def resolve_path(self, value: str) -> Path:
+        path = Path(value)
+        return path if path.is_absolute() else self.base_dir / path
+
+
+def _pydantic_problems(located: Located, error: ValidationError, prefix: tuple[str | int, ...]) -> list[ConfigProblem]:
+    problems = []
+    for item in error.errors():
+        loc = tuple(item["loc"])
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = f"unknown key {loc[-1]!r}: check its spelling (unknown keys are not ignored)"
+        elif item["type"] == "missing":
+            message = f"missing required key {loc[-1]!r}"
+        elif item["type"] == "literal_error" or item["type"] == "enum":
+            message = f"{message} (got {item.get('input')!r})"
+        problems.append(locate_problem(located, loc, message, prefix=prefix))
+    return problems
+
+
+def load_config(path: str | Path, *, env: dict[str, str] | None = None) -> LoadedConfig:
+    """Read, interpolate and validate a config file; raise ``ConfigError`` listing every problem."""
+    path = Path(path)
+    located = load_located(path, env=env)
+    if not isinstance(located.data, dict):
+        raise ConfigError(located.problem((), "the config must be a mapping with `connectors:` and `jobs:` sections"))
+    try:
+        model = HubConfig.model_validate(located.data)
+    except ValidationError as exc:
+        raise ConfigError(_pydantic_problems(located, exc, ())) from None
+
+    problems: list[ConfigProblem] = []
+    connectors: dict[str, ConnectorSettings] = {}
+    for name, raw in model.connectors.items():
+        where = ("connectors", name)
+        if not isinstance(raw, dict) or "type" not in raw:
+            problems.append(
+                located.problem(where, f"connector {name!r} needs a `type` ({', '.join(available_types())})")
+            )
+            continue
+        try:
+            cls = connector_class(str(raw["type"]))
+        except ConfigError as exc:
+            problems.append(located.problem((*where, "type"), str(exc)))
+            continue
+        try:
+            connectors[name] = cls.settings_model.model_validate(raw)
+        except ValidationError as exc:
+            problems.extend(_pydantic_problems(located, exc, where))
+
+    from hub.connector import Capability  # local: avoid a cycle at import time for plugins
+
+    for entity, name in model.truth.items():
+        if name not in model.connectors:
+            problems.append(located.problem(("truth", entity.value), f"unknown connector {name!r}"))
+    for job_name, job in model.jobs.items():
+        where = ("jobs", job_name)
+        source = job.source or model.truth.get(job.entity)
+        if source is None:
+            problems.append(
+                located.problem(
+                    where,
+                    f"no source of truth for {job.entity.value}: add "
+                    f"`truth: {{{job.entity.value}: <connector>}}` or `source:`",
+                )
+            )
+        for field_name, names, capability in (
+            ("source", [source] if source else [], Capability.read),
+            ("sources", job.sources, Capability.read),
+            ("targets", job.targets, Capability.read),
+        ):
+            for i, name in enumerate(names):
+                at = (*where, field_name, i) if field_name != "source" else (*where, "source")
+                if name not in model.connectors:
+                    problems.append(
+                        located.problem(at, f"unknown connector {name!r}; defined: {', '.join(model.connectors)}")
+                    )
+                    continue
+                settings = connectors.get(name)
+                if settings is None:
+                    continue
+                cls = connector_class(settings.type)
+                if not cls(name, settings, _NO_CONTEXT).can(job.entity, capability):
+                    problems.append(
+                        located.problem(at, f"connector {name!r} ({settings.type}) cannot read {job.entity.value}")
+                    )
+        if job.mode == "enforce":
+            for i, name in enumerate(job.targets):
+                settings = connectors.get(name)
+                if settings and not connector_class(settings.type)(name, settings, _NO_CONTEXT).can(
+                    job.entity, Capability.write
+                ):
+                    problems.append(
+                        located.problem(
+                            (*where, "targets", i),
+                            f"connector {name!r} ({settings.type}) cannot write "
+                            f"{job.entity.value}; use mode: monitor or another target",
+                        )
+                    )
+        if source in job.targets:
+            problems.append(located.problem((*where, "targets"), f"{source!r} is the source of truth and a target"))
+        for name in job.rules:
+            if name not in job.targets:
+                problems.append(located.problem((*where, "rules", name), f"{name!r} is not one of this job's targets"))
+        if job.fields is not None:
+            from hub.model import ENTITY_MODELS
+
+            known = ENTITY_MODELS[job.entity].compared_fields
+            for i, name in enumerate(job.fields):
+                if name not in known:
+                    problems.append(
+                        located.problem(
+                            (*where, "fields", i),
+                            f"{name!r} is not compared for {job.entity.value}; choose from {', '.join(known)}",
+                        )
+                    )
+    if problems:
+        raise ConfigError(problems)
+    return LoadedConfig(model, connectors, located, path)
+
+
+class _NoContext:
+    """Capabilities are class attributes; checking them needs no real context."""
+
+
+_NO_CONTEXT: Any = _NoContext()
+
+
+def config_json_schema() -> dict[str, Any]:
+    """The JSON Schema of ``omnihub.yaml`` for editors, connector entries included by type."""
+    schema = HubConfig.model_json_schema()
+    variants = []
+    for type_name in available_types():
+        try:
+            cls = connector_class(type_name)
+        except ConfigError:
+            continue
+        sub = cls.settings_model.model_json_schema()
+        sub.setdefault("properties", {})["type"] = {"const": type_name}
+        variants.append(sub)
+    if variants:
+        schema["properties"]["connectors"]["additionalProperties"] = {"oneOf": variants}
+    schema["title"] = "omnihub configuration"
+    return schema

@@ -1,0 +1,60 @@
+"""What one job run reports: the figures the CLI prints, the scheduler exports and runs store."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+__all__ = ["JobReport", "PlannedChange"]
+
+
+@dataclass
+class PlannedChange:
+    """One change a push would make (``sync --dry-run`` prints these)."""
+
+    connector: str
+    key: str
+    field: str
+    from_: str | None
+    to: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"connector": self.connector, "key": self.key, "field": self.field, "from": self.from_, "to": self.to}
+
+
+@dataclass
+class JobReport:
+    """The outcome of one job in one sync run."""
+
+    name: str
+    entity: str
+    mode: str = "monitor"
+    status: Literal["ok", "failed"] = "ok"
+    #: Records yielded by each connector's pull (changed or not).
+    pulled: dict[str, int] = field(default_factory=dict)
+    #: Open mismatches of this job after the run.
+    mismatches: int = 0
+    new_mismatches: int = 0
+    resolved_mismatches: int = 0
+    #: Changes confirmed by each target.
+    pushed: dict[str, int] = field(default_factory=dict)
+    #: Changes a target refused or could not take (per record).
+    failed: int = 0
+    #: Records that could not become canonical (kept in the quarantine with their reason).
+    quarantined: int = 0
+    #: Stock pushes that met a sale made during the sync (the sale was kept).
+    races: int = 0
+    duration_s: float = 0.0
+    errors: list[str] = field(default_factory=list)
+    planned: list[PlannedChange] | None = None
+    #: Requests sent per connector, and throttled answers, from the transports.
+    requests: dict[str, int] = field(default_factory=dict)
+    throttled: dict[str, int] = field(default_factory=dict)
+    run_id: int | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        out = {k: v for k, v in asdict(self).items() if k not in {"planned", "run_id"}}
+        out["duration_s"] = round(self.duration_s, 3)
+        if self.planned is not None:
+            out["planned"] = [p.as_json() for p in self.planned]
+        return out
