@@ -1,0 +1,165 @@
+"""The state store's tables (SQLAlchemy Core). Alembic migrations in ``hub/migrations`` create them.
+
+- ``observations``: the last canonical record seen per connector, entity and key, with the hash of
+  the raw platform row it came from (an unchanged row is recognized without normalizing it again).
+- ``links``: canonical key <-> platform ids (variant, inventory item, WooCommerce product ...).
+- ``mismatches``: every difference found, with first and last seen, resolution and notification.
+- ``outbox``: every change, journaled before it is sent, with its outcome.
+- ``cursors``: incremental cursors per connector and entity; ``job_state``: the fingerprint of each
+  job's rules (a changed rule re-reconciles everything once).
+- ``runs``, ``quarantine``, ``notifications``: what happened, what was refused, what was mailed.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy import Table as _Table
+
+metadata = MetaData()
+
+runs = _Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job", String(200), nullable=False),
+    Column("entity", String(40), nullable=False),
+    Column("mode", String(20), nullable=False),
+    Column("dry_run", Integer, nullable=False, default=0),
+    Column("status", String(20), nullable=False),  # running | ok | failed
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("duration_s", Float),
+    Column("report", Text),  # JobReport as JSON
+    Column("error", Text),
+    Index("ix_runs_job_started", "job", "started_at"),
+)
+
+observations = _Table(
+    "observations",
+    metadata,
+    Column("connector", String(200), primary_key=True),
+    Column("entity", String(40), primary_key=True),
+    Column("key", String(512), primary_key=True),
+    #: The SKU for stock keys (SKU@location), else the key: what the reconciler groups by.
+    Column("grp", String(512), nullable=False),
+    Column("hash", BigInteger, nullable=False),
+    Column("data", Text, nullable=False),  # canonical record as JSON
+    Column("run_id", Integer),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_observations_grp", "connector", "entity", "grp"),
+)
+
+links = _Table(
+    "links",
+    metadata,
+    Column("connector", String(200), primary_key=True),
+    Column("entity", String(40), primary_key=True),
+    Column("key", String(512), primary_key=True),
+    Column("ids", Text, nullable=False),  # platform ids as JSON
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+mismatches = _Table(
+    "mismatches",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job", String(200), nullable=False),
+    Column("entity", String(40), nullable=False),
+    Column("key", String(512), nullable=False),
+    Column("grp", String(512), nullable=False),
+    Column("field", String(100), nullable=False),
+    Column("connector", String(200), nullable=False),
+    Column("expected", Text),
+    Column("actual", Text),
+    Column("status", String(20), nullable=False),  # open | resolved
+    Column("first_seen", DateTime(timezone=True), nullable=False),
+    Column("last_seen", DateTime(timezone=True), nullable=False),
+    Column("resolved_at", DateTime(timezone=True)),
+    Column("resolution", String(40)),  # pushed | converged
+    Column("detail", Text),  # the last push failure or race, in words
+    Column("notified_at", DateTime(timezone=True)),
+    Column("notified_status", String(20)),
+    UniqueConstraint("entity", "key", "field", "connector", name="uq_mismatch"),
+    Index("ix_mismatches_job_status", "job", "status"),
+)
+
+outbox = _Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
+    Column("job", String(200), nullable=False),
+    Column("connector", String(200), nullable=False),
+    Column("entity", String(40), nullable=False),
+    Column("key", String(512), nullable=False),
+    #: Unique per decision and run: sent to platforms that deduplicate (Shopify @idempotent).
+    Column("idempotency_key", String(64), nullable=False, unique=True),
+    #: The same for the same change decided again in a later run (to remember permanent refusals).
+    Column("decision", String(64), nullable=False),
+    Column("payload", Text, nullable=False),
+    # pending | done | failed (refused for good) | retry (transient) | stale (raced a sale) | superseded
+    Column("status", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("error_code", String(200)),
+    Column("error", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_outbox_status", "status"),
+    Index("ix_outbox_decision", "decision"),
+)
+
+cursors = _Table(
+    "cursors",
+    metadata,
+    Column("connector", String(200), primary_key=True),
+    Column("entity", String(40), primary_key=True),
+    Column("value", String(200)),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+job_state = _Table(
+    "job_state",
+    metadata,
+    Column("job", String(200), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+quarantine = _Table(
+    "quarantine",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer),
+    Column("connector", String(200), nullable=False),
+    Column("entity", String(40), nullable=False),
+    Column("key", String(512)),
+    Column("origin", String(500)),
+    Column("reason", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+notifications = _Table(
+    "notifications",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True)),
+    Column("status", String(20), nullable=False),  # pending | sent
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("message", Text, nullable=False),  # the whole RFC 5322 message
+    #: The mismatch ids and statuses this digest reports, marked notified once it is sent.
+    Column("covers", Text, nullable=False),
+)

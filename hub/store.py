@@ -1,0 +1,533 @@
+"""The state store: what the hub remembers between runs (SQLAlchemy Core, Alembic migrations).
+
+SQLite by default, PostgreSQL in production; the same statements run on both (upserts use each
+dialect's ``ON CONFLICT``). Core rather than the ORM: the hot paths write and read hundreds of
+thousands of small rows per run, and plain tuples keep them cheap.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from hub import schema as t
+from hub.errors import OmnihubError
+
+__all__ = ["Store", "StoreError", "utcnow"]
+
+CHUNK = 5000
+IN_CHUNK = 500
+
+
+class StoreError(OmnihubError):
+    """The database cannot be opened or migrated."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class Store:
+    """One database. ``open`` applies pending migrations first."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._upsert_insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+
+    @classmethod
+    def open(cls, url: str, *, migrate: bool = True) -> Store:
+        if url.startswith("sqlite:///") and ":memory:" not in url:
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            engine = create_engine(url, future=True, pool_pre_ping=True)
+        except (SQLAlchemyError, ImportError) as exc:
+            raise StoreError(f"cannot use database {_safe_url(url)}: {exc}") from None
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _sqlite_pragmas)
+        elif engine.dialect.name != "postgresql":
+            raise StoreError(f"database {_safe_url(url)}: only SQLite and PostgreSQL are supported")
+        store = cls(engine)
+        if migrate:
+            store.migrate()
+        return store
+
+    def migrate(self) -> None:
+        cfg = AlembicConfig()
+        cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+        try:
+            with self.engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+        except OperationalError as exc:
+            raise StoreError(f"cannot open database {_safe_url(str(self.engine.url))}: {exc.orig}") from None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def _upsert(self, table: Any, keys: list[str], rows: list[dict[str, Any]], update_cols: list[str]) -> None:
+        if not rows:
+            return
+        stmt = self._upsert_insert(table)
+        stmt = stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in update_cols})
+        with self.engine.begin() as conn:
+            for chunk in _chunks(rows, CHUNK):
+                conn.execute(stmt, list(chunk))
+
+    # ------------------------------------------------------------------ runs
+
+    def start_run(self, job: str, entity: str, mode: str, dry_run: bool) -> int:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                insert(t.runs).values(
+                    job=job, entity=entity, mode=mode, dry_run=int(dry_run), status="running", started_at=utcnow()
+                )
+            )
+            return int(result.inserted_primary_key[0])
+
+    def finish_run(
+        self, run_id: int, status: str, duration_s: float, report: dict[str, Any], error: str | None
+    ) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(t.runs)
+                .where(t.runs.c.id == run_id)
+                .values(
+                    status=status, finished_at=utcnow(), duration_s=duration_s, report=json.dumps(report), error=error
+                )
+            )
+
+    def interrupt_stale_runs(self) -> int:
+        """Runs left ``running`` by a crash are marked failed, with why."""
+        with self.engine.begin() as conn:
+            return conn.execute(
+                update(t.runs)
+                .where(t.runs.c.status == "running")
+                .values(status="failed", error="interrupted (the process stopped during the run)")
+            ).rowcount
+
+    def list_runs(self, limit: int = 50) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.runs).order_by(t.runs.c.id.desc()).limit(limit)).mappings().all()
+        out = []
+        for row in rows:
+            item = dict(row)
+            item["started_at"] = _aware(item["started_at"])
+            item["finished_at"] = _aware(item["finished_at"])
+            item["report"] = json.loads(item["report"]) if item["report"] else None
+            out.append(item)
+        return out
+
+    # ------------------------------------------------------------------ observations and links
+
+    def load_hashes(self, connector: str, entity: str) -> dict[str, int]:
+        o = t.observations.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(o.key, o.hash).where(o.connector == connector, o.entity == entity))
+            return dict(rows.tuples().all())
+
+    def write_observations(
+        self, connector: str, entity: str, rows: Iterable[tuple[str, str, int, str]], run_id: int | None
+    ) -> None:
+        """Upsert (key, group, hash, canonical JSON) rows."""
+        now = utcnow()
+        payload = [
+            {
+                "connector": connector,
+                "entity": entity,
+                "key": key,
+                "grp": grp,
+                "hash": h,
+                "data": data,
+                "run_id": run_id,
+                "updated_at": now,
+            }
+            for key, grp, h, data in rows
+        ]
+        self._upsert(
+            t.observations, ["connector", "entity", "key"], payload, ["grp", "hash", "data", "run_id", "updated_at"]
+        )
+
+    def write_links(self, connector: str, entity: str, rows: Iterable[tuple[str, dict[str, str]]]) -> None:
+        now = utcnow()
+        payload = [
+            {
+                "connector": connector,
+                "entity": entity,
+                "key": key,
+                "ids": json.dumps(ids, sort_keys=True),
+                "updated_at": now,
+            }
+            for key, ids in rows
+            if ids
+        ]
+        self._upsert(t.links, ["connector", "entity", "key"], payload, ["ids", "updated_at"])
+
+    def delete_observations(self, connector: str, entity: str, keys: Sequence[str]) -> None:
+        o = t.observations.c
+        with self.engine.begin() as conn:
+            for chunk in _chunks(list(keys), IN_CHUNK):
+                conn.execute(
+                    delete(t.observations).where(o.connector == connector, o.entity == entity, o.key.in_(chunk))
+                )
+
+    def fetch_records(self, connector: str, entity: str, groups: Iterable[str]) -> Iterator[tuple[str, str]]:
+        """(key, canonical JSON) of every stored record of the given groups."""
+        o = t.observations.c
+        groups = list(groups)
+        with self.engine.connect() as conn:
+            for chunk in _chunks(groups, IN_CHUNK):
+                yield from conn.execute(
+                    select(o.key, o.data).where(o.connector == connector, o.entity == entity, o.grp.in_(chunk))
+                ).tuples()
+
+    def load_links(self, connector: str, entity: str, keys: Iterable[str]) -> dict[str, dict[str, str]]:
+        lk = t.links.c
+        out: dict[str, dict[str, str]] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(keys), IN_CHUNK):
+                for key, ids in conn.execute(
+                    select(lk.key, lk.ids).where(lk.connector == connector, lk.entity == entity, lk.key.in_(chunk))
+                ):
+                    out[key] = json.loads(ids)
+        return out
+
+    def count_observations(self, connector: str, entity: str) -> int:
+        o = t.observations.c
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    select(func.count()).select_from(t.observations).where(o.connector == connector, o.entity == entity)
+                ).scalar_one()
+            )
+
+    # ------------------------------------------------------------------ cursors and job state
+
+    def get_cursor(self, connector: str, entity: str) -> str | None:
+        c = t.cursors.c
+        with self.engine.connect() as conn:
+            return conn.execute(select(c.value).where(c.connector == connector, c.entity == entity)).scalar()
+
+    def set_cursor(self, connector: str, entity: str, value: str | None) -> None:
+        self._upsert(
+            t.cursors,
+            ["connector", "entity"],
+            [{"connector": connector, "entity": entity, "value": value, "updated_at": utcnow()}],
+            ["value", "updated_at"],
+        )
+
+    def get_fingerprint(self, job: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(t.job_state.c.fingerprint).where(t.job_state.c.job == job)).scalar()
+
+    def set_fingerprint(self, job: str, fingerprint: str) -> None:
+        self._upsert(
+            t.job_state,
+            ["job"],
+            [{"job": job, "fingerprint": fingerprint, "updated_at": utcnow()}],
+            ["fingerprint", "updated_at"],
+        )
+
+    # ------------------------------------------------------------------ quarantine
+
+    def quarantine(self, run_id: int | None, rows: Sequence[tuple[str, str, str | None, str, str]]) -> None:
+        """Keep refused records: (connector, entity, key, origin, reason)."""
+        if not rows:
+            return
+        now = utcnow()
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(t.quarantine),
+                [
+                    {
+                        "run_id": run_id,
+                        "connector": c,
+                        "entity": e,
+                        "key": k,
+                        "origin": o[:500],
+                        "reason": r,
+                        "created_at": now,
+                    }
+                    for c, e, k, o, r in rows
+                ],
+            )
+
+    def list_quarantine(self, run_id: int | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        q = select(t.quarantine).order_by(t.quarantine.c.id.desc()).limit(limit)
+        if run_id is not None:
+            q = q.where(t.quarantine.c.run_id == run_id)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(q).mappings()]
+
+    # ------------------------------------------------------------------ mismatches
+
+    def touch_open_mismatches(self, job: str, now: datetime) -> None:
+        m = t.mismatches.c
+        with self.engine.begin() as conn:
+            conn.execute(update(t.mismatches).where(m.job == job, m.status == "open").values(last_seen=now))
+
+    def open_mismatch_groups(self, job: str) -> set[str]:
+        m = t.mismatches.c
+        with self.engine.connect() as conn:
+            return set(conn.execute(select(m.grp).where(m.job == job, m.status == "open").distinct()).scalars())
+
+    def open_mismatches(self, job: str, groups: Iterable[str] | None) -> dict[tuple[str, str, str], dict[str, Any]]:
+        """Open mismatches of a job, by (key, field, connector); all of them when ``groups`` is None."""
+        m = t.mismatches.c
+        out = {}
+        with self.engine.connect() as conn:
+            queries = (
+                [select(t.mismatches).where(m.job == job, m.status == "open")]
+                if groups is None
+                else [
+                    select(t.mismatches).where(m.job == job, m.status == "open", m.grp.in_(chunk))
+                    for chunk in _chunks(list(groups), IN_CHUNK)
+                ]
+            )
+            for query in queries:
+                for row in conn.execute(query).mappings():
+                    out[(row["key"], row["field"], row["connector"])] = dict(row)
+        return out
+
+    def save_mismatches(
+        self,
+        job: str,
+        entity: str,
+        found: Sequence[dict[str, Any]],
+        resolved: Sequence[int],
+        now: datetime,
+        resolution: str = "converged",
+    ) -> None:
+        """Upsert found mismatches (reopening resolved ones) and resolve the given ids."""
+        m = t.mismatches.c
+        with self.engine.begin() as conn:
+            if found:
+                stmt = self._upsert_insert(t.mismatches)
+                excluded = stmt.excluded
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=["entity", "key", "field", "connector"],
+                    set_={
+                        "job": excluded.job,
+                        "grp": excluded.grp,
+                        "expected": excluded.expected,
+                        "actual": excluded.actual,
+                        "status": "open",
+                        "last_seen": excluded.last_seen,
+                        "detail": excluded.detail,
+                        "resolved_at": None,
+                        "resolution": None,
+                        # a mismatch that comes back after being resolved is new again
+                        "first_seen": _case_reopen(
+                            t.mismatches.c.status, t.mismatches.c.first_seen, excluded.first_seen
+                        ),
+                        "notified_at": _case_reopen(t.mismatches.c.status, t.mismatches.c.notified_at, None),
+                        "notified_status": _case_reopen(t.mismatches.c.status, t.mismatches.c.notified_status, None),
+                    },
+                )
+                rows = [
+                    {"job": job, "entity": entity, "first_seen": now, "last_seen": now, "status": "open", **f}
+                    for f in found
+                ]
+                for chunk in _chunks(rows, CHUNK):
+                    conn.execute(stmt, list(chunk))
+            for chunk in _chunks(list(resolved), IN_CHUNK):
+                conn.execute(
+                    update(t.mismatches)
+                    .where(m.id.in_(chunk), m.status == "open")
+                    .values(status="resolved", resolved_at=now, resolution=resolution, last_seen=now)
+                )
+
+    def set_mismatch_detail(
+        self, entity: str, key: str, connector: str, detail: str | None, actual: dict[str, str] | None = None
+    ) -> None:
+        m = t.mismatches.c
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(t.mismatches)
+                .where(m.entity == entity, m.key == key, m.connector == connector, m.status == "open")
+                .values(detail=detail)
+            )
+            for field, value in (actual or {}).items():
+                conn.execute(
+                    update(t.mismatches)
+                    .where(
+                        m.entity == entity, m.key == key, m.connector == connector, m.field == field, m.status == "open"
+                    )
+                    .values(actual=value)
+                )
+
+    def resolve_pushed(self, entity: str, keys_fields: Sequence[tuple[str, str, str]], now: datetime) -> None:
+        """Resolve mismatches whose correction the platform confirmed: (key, field, connector)."""
+        m = t.mismatches.c
+        with self.engine.begin() as conn:
+            for key, field, connector in keys_fields:
+                conn.execute(
+                    update(t.mismatches)
+                    .where(
+                        m.entity == entity, m.key == key, m.field == field, m.connector == connector, m.status == "open"
+                    )
+                    .values(status="resolved", resolved_at=now, resolution="pushed", detail=None, last_seen=now)
+                )
+
+    def count_open(self, job: str) -> int:
+        m = t.mismatches.c
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    select(func.count()).select_from(t.mismatches).where(m.job == job, m.status == "open")
+                ).scalar_one()
+            )
+
+    def list_mismatches(self, *, include_resolved: bool = False) -> list[dict[str, Any]]:
+        m = t.mismatches.c
+        query = select(t.mismatches).order_by(m.entity, m.key, m.field, m.connector)
+        if not include_resolved:
+            query = query.where(m.status == "open")
+        with self.engine.connect() as conn:
+            rows = [dict(r) for r in conn.execute(query).mappings()]
+        for row in rows:
+            for name in ("first_seen", "last_seen", "resolved_at", "notified_at"):
+                row[name] = _aware(row[name])
+        return rows
+
+    def mark_notified(self, covers: Sequence[tuple[int, str]], now: datetime) -> None:
+        with self.engine.begin() as conn:
+            for mismatch_id, status in covers:
+                conn.execute(
+                    update(t.mismatches)
+                    .where(t.mismatches.c.id == mismatch_id)
+                    .values(notified_at=now, notified_status=status)
+                )
+
+    # ------------------------------------------------------------------ outbox
+
+    def supersede_pending(self) -> int:
+        """Changes journaled by a run that died before confirming them are decided again from a fresh
+        pull (the platform tells what was applied); the journal keeps them, marked superseded."""
+        o = t.outbox.c
+        with self.engine.begin() as conn:
+            return conn.execute(
+                update(t.outbox)
+                .where(o.status.in_(("pending", "sent")))
+                .values(
+                    status="superseded",
+                    updated_at=utcnow(),
+                    error="interrupted before the platform confirmed it; decided again from the next pull",
+                )
+            ).rowcount
+
+    def refused_decisions(self, decisions: Iterable[str]) -> dict[str, tuple[str | None, str | None]]:
+        """Decisions a platform already refused for good: decision -> (code, message)."""
+        o = t.outbox.c
+        out = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(decisions), IN_CHUNK):
+                for decision, code, error in conn.execute(
+                    select(o.decision, o.error_code, o.error).where(o.decision.in_(chunk), o.status == "failed")
+                ):
+                    out[decision] = (code, error)
+        return out
+
+    def journal(self, rows: Sequence[dict[str, Any]]) -> list[int]:
+        """Write changes as ``pending`` before they are sent; returns their ids in order."""
+        now = utcnow()
+        ids = []
+        with self.engine.begin() as conn:
+            for row in rows:
+                result = conn.execute(
+                    insert(t.outbox).values(status="pending", attempts=0, created_at=now, updated_at=now, **row)
+                )
+                ids.append(int(result.inserted_primary_key[0]))
+        return ids
+
+    def settle(self, outcomes: Sequence[tuple[int, str, str | None, str | None]]) -> None:
+        """Record (outbox id, status, error code, error message) once the platform answered."""
+        now = utcnow()
+        o = t.outbox.c
+        with self.engine.begin() as conn:
+            for outbox_id, status, code, error in outcomes:
+                conn.execute(
+                    update(t.outbox)
+                    .where(o.id == outbox_id)
+                    .values(status=status, error_code=code, error=error, attempts=o.attempts + 1, updated_at=now)
+                )
+
+    def outbox_counts(self) -> dict[str, int]:
+        o = t.outbox.c
+        with self.engine.connect() as conn:
+            return dict(conn.execute(select(o.status, func.count()).group_by(o.status)).tuples().all())
+
+    def outbox_rows(self, connector: str | None = None) -> list[dict[str, Any]]:
+        query = select(t.outbox).order_by(t.outbox.c.id)
+        if connector:
+            query = query.where(t.outbox.c.connector == connector)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    # ------------------------------------------------------------------ notifications
+
+    def queue_notification(self, message: str, covers: Sequence[tuple[int, str]]) -> int:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                insert(t.notifications).values(
+                    created_at=utcnow(), status="pending", attempts=0, message=message, covers=json.dumps(covers)
+                )
+            )
+            return int(result.inserted_primary_key[0])
+
+    def pending_notifications(self) -> list[dict[str, Any]]:
+        n = t.notifications.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.notifications).where(n.status == "pending").order_by(n.id)).mappings()
+            return [{**dict(r), "covers": [tuple(c) for c in json.loads(r["covers"])]} for r in rows]
+
+    def settle_notification(self, notification_id: int, sent: bool, error: str | None) -> None:
+        n = t.notifications.c
+        values: dict[str, Any] = {"attempts": n.attempts + 1, "last_error": error}
+        if sent:
+            values.update(status="sent", sent_at=utcnow())
+        with self.engine.begin() as conn:
+            conn.execute(update(t.notifications).where(n.id == notification_id).values(**values))
+
+
+def _case_reopen(status_col: Any, current: Any, new: Any) -> Any:
+    from sqlalchemy import case, literal
+
+    return case((status_col == "resolved", new if new is not None else literal(None)), else_=current)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<database url>"
