@@ -1,0 +1,227 @@
+"""HubSpot CRM v3 contacts over ``hub.http.Transport``: list, windowed search and batch upsert.
+
+The client knows HubSpot's endpoints, limits and error shapes; it knows nothing of the canonical
+model (that is the connector's and the mapping's job).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from hub.connector import secret_value
+from hub.errors import AuthError, FatalError
+from hub.http import (
+    HeaderWindowLimiter,
+    JsonCursorPaginator,
+    Limiter,
+    Reply,
+    TokenBucket,
+    Transport,
+    TransportSettings,
+    default_error_parser,
+    dig,
+)
+
+from .settings import HubSpotSettings
+
+__all__ = ["HubSpotClient", "modified_ms", "parse_error"]
+
+CONTACTS = "/objects/contacts"
+
+
+def parse_error(response: httpx.Response, data: Any) -> tuple[str | None, str | None]:
+    """HubSpot errors: ``{status: "error", message, category, errorType?, subCategory?}``."""
+    if isinstance(data, Mapping) and ("category" in data or "errorType" in data):
+        sub = data.get("subCategory")
+        code = data.get("errorType") or (sub if isinstance(sub, str) else None) or data.get("category")
+        message = data.get("message")
+        return (str(code) if code else None, str(message) if message else None)
+    return default_error_parser(response, data)
+
+
+def modified_ms(value: Any) -> int | None:
+    """A HubSpot timestamp property (ISO 8601 in v3 answers, epoch milliseconds in filters) as ms."""
+    if value is None or value == "":
+        return None
+    text = str(value).strip()
+    if text.isdigit():
+        return int(text)
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return int(parsed.timestamp() * 1000)
+
+
+class _AllOf:
+    """Waits for every limiter in turn and lets each learn from every response.
+
+    HubSpot announces its 10-second window in headers (``HeaderWindowLimiter``), but not on every
+    endpoint; the plan's tier as an even pace keeps us under it where the headers are missing.
+    """
+
+    def __init__(self, *limiters: Limiter) -> None:
+        self.limiters = limiters
+
+    async def acquire(self, cost: float = 1.0) -> None:
+        for limiter in self.limiters:
+            await limiter.acquire(cost)
+
+    def observe(self, response: httpx.Response, data: Any) -> None:
+        for limiter in self.limiters:
+            limiter.observe(response, data)
+
+
+@contextlib.contextmanager
+def _name_the_setting(connector: str) -> Iterator[None]:
+    """Turn the transport's 401/403 into an error that says which setting to fix."""
+    try:
+        yield
+    except AuthError as exc:
+        raise AuthError(
+            f"HubSpot refused the access token (HTTP {exc.status}); fix the `access_token` setting of "
+            f"connector {connector!r} (a private app token with the crm.objects.contacts scopes)",
+            connector=connector,
+            status=exc.status,
+        ) from None
+
+
+class HubSpotClient:
+    """One HubSpot account: the requests a contacts sync needs, with HubSpot's limits applied."""
+
+    def __init__(
+        self,
+        connector: str,
+        settings: HubSpotSettings,
+        *,
+        http_transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.connector = connector
+        self.settings = settings
+        token = secret_value(settings.access_token) or ""
+        window = HeaderWindowLimiter(
+            remaining_header="X-HubSpot-RateLimit-Remaining",
+            interval_ms_header="X-HubSpot-RateLimit-Interval-Milliseconds",
+            default_interval=10.0,
+            reserve=1,
+        )
+        # 90 % of the tier as a pace plus a burst of a tenth: at most the tier in any 10 s, even
+        # where no header tells us (search answers carry none on the real API).
+        pace = TokenBucket(settings.rate_limit_tier * 0.09, capacity=settings.rate_limit_tier / 10.0)
+        self.transport = Transport(
+            connector,
+            TransportSettings(
+                base_url=settings.api_root(),
+                headers={"Authorization": f"Bearer {token}"},
+                secrets=[token],
+                timeout=settings.timeout_s,
+                max_attempts=settings.max_attempts,
+                max_concurrency=settings.max_concurrency or 4,
+                verify_tls=settings.verify_tls,
+            ),
+            limiter=_AllOf(window, pace),
+            error_parser=parse_error,
+            http_transport=http_transport,
+            sleep=sleep,
+        )
+        self._search_pace = TokenBucket(settings.search_rate_per_s, capacity=1.0)
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()
+
+    async def ping(self) -> None:
+        with _name_the_setting(self.connector):
+            await self.transport.get(CONTACTS, params={"limit": 1})
+
+    async def list_contacts(self) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every contact, page by page (``limit`` at most 100, ``after`` from ``paging.next.after``)."""
+        params = {
+            "limit": self.settings.page_size,
+            "properties": ",".join(self.settings.read_properties()),
+            "archived": "false",
+        }
+        pages = self.transport.paginate("GET", CONTACTS, JsonCursorPaginator("paging.next.after"), params=params)
+        with _name_the_setting(self.connector):
+            async for reply in pages:
+                yield _results(reply, self.connector)
+
+    async def search_modified_since(self, since_ms: int) -> AsyncIterator[list[dict[str, Any]]]:
+        """Contacts whose modified property is at or after ``since_ms``, oldest first.
+
+        One search query can page through ``search_result_cap`` (10,000) results at most. When a
+        query reaches the cap, a new one starts at the newest modification time seen; contacts at
+        exactly that time which were already yielded are skipped, so nothing is lost or repeated.
+        Only more than ``search_result_cap`` contacts sharing one millisecond cannot be walked.
+        """
+        start = since_ms
+        already: set[str] = set()  # ids yielded at exactly ``start`` by the previous window
+        while True:
+            offset = 0
+            newest: int | None = None
+            at_newest: set[str] = set()
+            after: str | None = None
+            while True:
+                reply = await self._search(start, after)
+                results = _results(reply, self.connector)
+                offset += len(results)
+                page = []
+                for contact in results:
+                    ms = modified_ms(dig(contact, f"properties.{self.settings.modified_property}"))
+                    if ms == start and str(contact.get("id")) in already:
+                        continue
+                    page.append(contact)
+                    if ms is not None and (newest is None or ms > newest):
+                        newest, at_newest = ms, set()
+                    if ms == newest:
+                        at_newest.add(str(contact.get("id")))
+                if page:
+                    yield page
+                after = dig(reply.data, "paging.next.after")
+                if not after:
+                    return
+                if offset >= self.settings.search_result_cap:
+                    break
+            if newest is None or newest <= start:
+                raise FatalError(
+                    f"more than {self.settings.search_result_cap} contacts share the modification time {start} ms; "
+                    "an incremental search cannot page past them: run a full pull (no cursor)",
+                    connector=self.connector,
+                )
+            start, already = newest, at_newest
+
+    async def _search(self, since_ms: int, after: str | None) -> Reply:
+        prop = self.settings.modified_property
+        body: dict[str, Any] = {
+            "filterGroups": [{"filters": [{"propertyName": prop, "operator": "GTE", "value": str(since_ms)}]}],
+            "sorts": [{"propertyName": prop, "direction": "ASCENDING"}],
+            "properties": self.settings.read_properties(),
+            "limit": self.settings.search_page_size,
+        }
+        if after:
+            body["after"] = after
+        await self._search_pace.acquire()
+        with _name_the_setting(self.connector):
+            # A search changes nothing: repeating it after a dropped connection is harmless.
+            return await self.transport.post(f"{CONTACTS}/search", json=body, idempotent=True)
+
+    async def batch_upsert(self, inputs: Sequence[Mapping[str, Any]]) -> Reply:
+        """``POST /objects/contacts/batch/upsert`` (at most 100 inputs): 200, or 207 with ``errors``."""
+        if len(inputs) > self.settings.batch_size:
+            raise ValueError(f"at most {self.settings.batch_size} inputs per batch upsert, got {len(inputs)}")
+        with _name_the_setting(self.connector):
+            # An upsert by e-mail sets absolute property values: applying the same batch twice leaves
+            # the same contacts, so retrying it after a 5xx or a dropped answer cannot double anything.
+            return await self.transport.post(f"{CONTACTS}/batch/upsert", json={"inputs": list(inputs)}, idempotent=True)
+
+
+def _results(reply: Reply, connector: str) -> list[dict[str, Any]]:
+    results = dig(reply.data, "results")
+    if not isinstance(results, list):
+        raise FatalError(f"HubSpot answered HTTP {reply.status} without a `results` list", connector=connector)
+    return results

@@ -1,0 +1,457 @@
+"""A local HubSpot CRM v3 contacts API, faithful where a sync depends on it.
+
+What it simulates: list paging (``limit`` <= 100, ``after``), search (``filterGroups``, ``sorts``,
+``limit`` <= 200, ``after`` as an offset, the 10,000-result cap, its own per-second limit), batch
+upsert by e-mail (100 inputs at most, a 207 with ``errors`` for invalid e-mails and property
+values), the account's 10-second window announced in ``X-HubSpot-RateLimit-*`` headers and a 429
+with ``Retry-After`` and HubSpot's body beyond it, HubSpot's error shape, and a 401 for a wrong
+token. Every write stamps ``lastmodifieddate`` from a clock that never goes back, so incremental
+searches see every change.
+
+``state.change_contact(email, **properties)`` (or ``POST /_sandbox/hubspot/contacts``) edits a
+contact as a HubSpot user would, for incremental tests.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from hub.sandbox import sandbox_app
+from hub.seed import Catalogue
+
+__all__ = ["HubSpotState", "create_app"]
+
+API = "/crm/v3/objects/contacts"
+_EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
+#: Properties the simulated account has, by type; ``None`` marks read-only ones.
+PROPERTIES: dict[str, str | None] = {
+    "email": "string",
+    "firstname": "string",
+    "lastname": "string",
+    "phone": "string",
+    "hs_email_optout": "bool",
+    "email_marketing": "enumeration",
+    "loyalty_points": "number",
+    "createdate": None,
+    "lastmodifieddate": None,
+    "hs_object_id": None,
+}
+CONSENT_OPTIONS = ("subscribed", "unsubscribed", "never")
+ALWAYS_RETURNED = ("createdate", "hs_object_id", "lastmodifieddate")
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _ms(value: datetime) -> int:
+    return int(value.timestamp() * 1000)
+
+
+def error_body(message: str, category: str, **extra: Any) -> dict[str, Any]:
+    """HubSpot's error shape."""
+    return {"status": "error", "message": message, "correlationId": str(uuid.uuid4()), "category": category, **extra}
+
+
+@dataclass
+class _Window:
+    """A fixed window of ``limit`` requests per ``interval`` seconds."""
+
+    limit: int
+    interval: float
+    start: float = 0.0
+    used: int = 0
+
+    def take(self, now: float) -> bool:
+        if now - self.start >= self.interval:
+            self.start, self.used = now, 0
+        if self.used >= self.limit:
+            return False
+        self.used += 1
+        return True
+
+    def reset_in(self, now: float) -> float:
+        return max(0.0, self.interval - (now - self.start))
+
+
+@dataclass
+class HubSpotState:
+    """The simulated account: contacts, rate-limit windows and request figures."""
+
+    access_token: str
+    limit_per_10s: int = 100
+    interval_ms: int = 10_000
+    daily_limit: int = 250_000
+    search_per_s: int = 5
+    search_cap: int = 10_000
+    batch_max: int = 100
+    contacts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: E-mails whose upsert fails with (code, message), as if HubSpot refused them.
+    rejects: dict[str, tuple[str, str]] = field(default_factory=dict)
+    throttled: int = 0
+    _ids: list[int] = field(default_factory=list)
+    _by_email: dict[str, str] = field(default_factory=dict)
+    _modified: dict[str, int] = field(default_factory=dict)
+    _next_id: int = 1001
+    _last_ms: int = 0
+    _daily_used: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _window: _Window = field(init=False)
+    _search_window: _Window = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._window = _Window(self.limit_per_10s, self.interval_ms / 1000)
+        self._search_window = _Window(self.search_per_s, 1.0)
+
+    # -------------------------------------------------------------- data
+
+    def now_ms(self) -> int:
+        """The write clock: real time, but always after the newest stamp (seeds may be in the future)."""
+        self._last_ms = max(int(time.time() * 1000), self._last_ms + 1)
+        return self._last_ms
+
+    def add_contact(self, properties: dict[str, Any], *, modified_ms: int | None = None) -> dict[str, Any]:
+        ms = modified_ms if modified_ms is not None else self.now_ms()
+        self._last_ms = max(self._last_ms, ms)
+        contact_id = str(self._next_id)
+        self._next_id += 1
+        props = {k: (None if v is None else str(v)) for k, v in properties.items()}
+        props.update(hs_object_id=contact_id, createdate=_iso(ms), lastmodifieddate=_iso(ms))
+        contact = {
+            "id": contact_id,
+            "properties": props,
+            "createdAt": _iso(ms),
+            "updatedAt": _iso(ms),
+            "archived": False,
+        }
+        self.contacts[contact_id] = contact
+        self._ids.append(int(contact_id))
+        self._by_email[str(props["email"]).lower()] = contact_id
+        self._modified[contact_id] = ms
+        return contact
+
+    def contact(self, email: str) -> dict[str, Any] | None:
+        contact_id = self._by_email.get(email.strip().lower())
+        return self.contacts.get(contact_id) if contact_id else None
+
+    def change_contact(self, email: str, **properties: Any) -> dict[str, Any]:
+        """Edit a contact as a HubSpot user would (its ``lastmodifieddate`` moves on)."""
+        with self._lock:
+            contact = self.contact(email)
+            if contact is None:
+                raise KeyError(email)
+            self._set(contact, properties)
+            return contact
+
+    def _set(self, contact: dict[str, Any], properties: dict[str, Any]) -> None:
+        ms = self.now_ms()
+        contact["properties"].update({k: (None if v is None else str(v)) for k, v in properties.items()})
+        contact["properties"]["lastmodifieddate"] = contact["updatedAt"] = _iso(ms)
+        self._modified[contact["id"]] = ms
+
+    def seed(self, catalogue: Catalogue) -> None:
+        for person in catalogue.customers:
+            self.add_contact(
+                {
+                    "email": person.email,
+                    "firstname": person.first_name,
+                    "lastname": person.last_name,
+                    "phone": person.phone,
+                    "email_marketing": person.consent,
+                    "hs_email_optout": "true" if person.consent == "unsubscribed" else "false",
+                    "loyalty_points": person.loyalty_points,
+                },
+                modified_ms=_ms(person.updated_at),
+            )
+
+    # -------------------------------------------------------------- views
+
+    def view(self, contact: dict[str, Any], properties: Iterable[str]) -> dict[str, Any]:
+        props = contact["properties"]
+        wanted = dict.fromkeys([*properties, *ALWAYS_RETURNED])
+        return {**contact, "properties": {name: props.get(name) for name in wanted}}
+
+    def page(self, after: int, limit: int) -> tuple[list[dict[str, Any]], int | None]:
+        start = bisect.bisect_left(self._ids, after)
+        ids = self._ids[start : start + limit + 1]
+        more = ids[limit] if len(ids) > limit else None
+        return [self.contacts[str(i)] for i in ids[:limit]], more
+
+    def search(self, groups: list[dict[str, Any]], sorts: list[Any]) -> list[dict[str, Any]]:
+        found = [c for c in self.contacts.values() if not groups or any(self._matches(c, g) for g in groups)]
+        for sort in reversed(sorts or [{"propertyName": "hs_object_id"}]):
+            name = sort if isinstance(sort, str) else sort.get("propertyName", "hs_object_id")
+            descending = isinstance(sort, dict) and str(sort.get("direction", "")).upper() == "DESCENDING"
+            found.sort(key=lambda c, n=name: self._sort_key(c, n), reverse=descending)
+        return found
+
+    def _value(self, contact: dict[str, Any], name: str) -> Any:
+        if name in ("lastmodifieddate", "createdate"):
+            return self._modified[contact["id"]] if name == "lastmodifieddate" else contact["properties"][name]
+        return contact["properties"].get(name)
+
+    def _sort_key(self, contact: dict[str, Any], name: str) -> tuple[Any, ...]:
+        value = self._value(contact, name)
+        return (value is None, _comparable(value), int(contact["id"]))
+
+    def _matches(self, contact: dict[str, Any], group: dict[str, Any]) -> bool:
+        for flt in group.get("filters", []):
+            value = self._value(contact, flt.get("propertyName", ""))
+            op = str(flt.get("operator", "EQ")).upper()
+            if op == "HAS_PROPERTY":
+                ok = value not in (None, "")
+            elif op == "NOT_HAS_PROPERTY":
+                ok = value in (None, "")
+            else:
+                target = _comparable(flt.get("value"))
+                here = _comparable(value)
+                if value is None:
+                    ok = op == "NEQ"
+                else:
+                    ok = {
+                        "EQ": here == target,
+                        "NEQ": here != target,
+                        "GT": here > target,
+                        "GTE": here >= target,
+                        "LT": here < target,
+                        "LTE": here <= target,
+                    }.get(op, False)
+            if not ok:
+                return False
+        return True
+
+    # -------------------------------------------------------------- writes
+
+    def upsert(self, inputs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        results, errors = [], []
+        with self._lock:
+            for item in inputs:
+                email = str(item.get("id", "")).strip()
+                problem = self._invalid(item)
+                if problem is not None:
+                    code, message = problem
+                    errors.append(
+                        error_body(
+                            message,
+                            "VALIDATION_ERROR",
+                            context={"ids": [email]},
+                            errors=[{"message": message, "code": code}],
+                            links={},
+                        )
+                    )
+                    continue
+                properties = dict(item.get("properties") or {})
+                contact = self.contact(email)
+                if contact is None:
+                    contact = self.add_contact({**properties, "email": email.lower()})
+                    created = True
+                else:
+                    self._set(contact, properties)
+                    created = False
+                results.append({**contact, "new": created, "properties": dict(contact["properties"])})
+        return results, errors
+
+    def _invalid(self, item: dict[str, Any]) -> tuple[str, str] | None:
+        email = str(item.get("id", "")).strip()
+        if item.get("idProperty") != "email":
+            return "INVALID_ID_PROPERTY", "this sandbox upserts contacts by idProperty email only"
+        if not _EMAIL.match(email):
+            return "INVALID_EMAIL", f'Property values were not valid: email "{email}" is not a valid email address'
+        if email.lower() in self.rejects:
+            return self.rejects[email.lower()]
+        for name, value in (item.get("properties") or {}).items():
+            kind = PROPERTIES.get(name, "missing")
+            if kind == "missing":
+                return "PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist'
+            if kind is None:
+                return "READ_ONLY_VALUE", f'"{name}" is a read only property; its value cannot be set'
+            text = "" if value is None else str(value)
+            if kind == "enumeration" and text and text not in CONSENT_OPTIONS:
+                return "INVALID_OPTION", f"{text!r} was not one of the allowed options: {', '.join(CONSENT_OPTIONS)}"
+            if kind == "bool" and text and text not in ("true", "false"):
+                return "INVALID_BOOLEAN", f'{text!r} is not a valid boolean for property "{name}"'
+            if kind == "number" and text and not re.fullmatch(r"-?\d+(\.\d+)?", text):
+                return "INVALID_INTEGER", f'{text!r} is not a valid number for property "{name}"'
+        return None
+
+    # -------------------------------------------------------------- limits
+
+    def admit(self, search: bool) -> tuple[bool, dict[str, str], float, str]:
+        """Count a request against the windows: (allowed, rate headers, retry after, policy)."""
+        with self._lock:
+            now = time.monotonic()
+            allowed, policy = self._window.take(now), "TEN_SECONDLY_ROLLING"
+            if allowed and search and not self._search_window.take(now):
+                self._window.used -= 1
+                allowed, policy = False, "SECONDLY"
+            if allowed:
+                self._daily_used += 1
+            else:
+                self.throttled += 1
+            window = self._search_window if policy == "SECONDLY" else self._window
+            headers = {
+                "X-HubSpot-RateLimit-Max": str(self._window.limit),
+                "X-HubSpot-RateLimit-Remaining": str(max(0, self._window.limit - self._window.used)),
+                "X-HubSpot-RateLimit-Interval-Milliseconds": str(self.interval_ms),
+                "X-HubSpot-RateLimit-Daily": str(self.daily_limit),
+                "X-HubSpot-RateLimit-Daily-Remaining": str(max(0, self.daily_limit - self._daily_used)),
+            }
+            return allowed, headers, window.reset_in(now), policy
+
+
+def _comparable(value: Any) -> Any:
+    """Numbers compare as numbers (timestamps are ms), everything else as lowercase text."""
+    if isinstance(value, int):
+        return (0, value, "")
+    text = "" if value is None else str(value)
+    if re.fullmatch(r"-?\d+", text):
+        return (0, int(text), "")
+    return (1, 0, text.lower())
+
+
+Handler = Callable[[Request, HubSpotState], Any]
+
+
+def _guarded(state: HubSpotState, handler: Handler, *, search: bool = False) -> Callable[[Request], Any]:
+    """Authenticate, count against the rate limits and add the rate-limit headers to the answer."""
+
+    async def endpoint(request: Request) -> Response:
+        if request.headers.get("authorization") != f"Bearer {state.access_token}":
+            return JSONResponse(
+                error_body(
+                    "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can "
+                    "find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview",
+                    "INVALID_AUTHENTICATION",
+                ),
+                status_code=401,
+            )
+        allowed, headers, reset_in, policy = state.admit(search)
+        if not allowed:
+            body = error_body(
+                f"You have reached your {policy.lower()} limit.",
+                "RATE_LIMITS",
+                errorType="RATE_LIMIT",
+                policyName=policy,
+            )
+            body.pop("category")
+            headers["Retry-After"] = str(max(1, math.ceil(reset_in)))
+            return JSONResponse(body, status_code=429, headers=headers)
+        response: Response = await handler(request, state)
+        response.headers.update(headers)
+        return response
+
+    return endpoint
+
+
+def _bad_request(message: str) -> JSONResponse:
+    return JSONResponse(error_body(message, "VALIDATION_ERROR"), status_code=400)
+
+
+async def _list(request: Request, state: HubSpotState) -> Response:
+    query = request.query_params
+    try:
+        limit = int(query.get("limit", "10"))
+        after = int(query.get("after", "0") or 0)
+    except ValueError:
+        return _bad_request("limit and after must be whole numbers")
+    if not 1 <= limit <= 100:
+        return _bad_request(f"limit must be between 1 and 100, got {limit}")
+    properties = [p for p in query.get("properties", "").split(",") if p]
+    contacts, more = state.page(after, limit)
+    body: dict[str, Any] = {"results": [state.view(c, properties) for c in contacts]}
+    if more is not None:
+        body["paging"] = {"next": {"after": str(more), "link": f"{request.url.path}?after={more}"}}
+    return JSONResponse(body)
+
+
+async def _search(request: Request, state: HubSpotState) -> Response:
+    payload = await request.json()
+    limit = int(payload.get("limit", 10))
+    if not 1 <= limit <= 200:
+        return _bad_request(f"limit must be between 1 and 200, got {limit}")
+    offset = int(payload.get("after") or 0)
+    if offset >= state.search_cap:
+        return _bad_request(f"Search results are limited to {state.search_cap} records; narrow the filters")
+    found = state.search(payload.get("filterGroups") or [], payload.get("sorts") or [])
+    end = min(offset + limit, state.search_cap)
+    body: dict[str, Any] = {
+        "total": len(found),
+        "results": [state.view(c, payload.get("properties") or []) for c in found[offset:end]],
+    }
+    if end < len(found):
+        body["paging"] = {"next": {"after": str(end)}}
+    return JSONResponse(body)
+
+
+async def _upsert(request: Request, state: HubSpotState) -> Response:
+    payload = await request.json()
+    inputs = payload.get("inputs")
+    if not isinstance(inputs, list) or not inputs:
+        return _bad_request("inputs must be a non-empty list")
+    if len(inputs) > state.batch_max:
+        return _bad_request(f"Batch input limit exceeded: at most {state.batch_max} inputs, got {len(inputs)}")
+    results, errors = state.upsert(inputs)
+    stamp = _iso(int(time.time() * 1000))
+    body: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": stamp, "completedAt": stamp}
+    if errors:
+        body.update(errors=errors, numErrors=len(errors))
+    return JSONResponse(body, status_code=207 if errors else 200)
+
+
+async def _change(request: Request) -> Response:
+    state: HubSpotState = request.app.state.sandbox
+    payload = await request.json()
+    try:
+        contact = state.change_contact(payload["email"], **payload.get("properties", {}))
+    except KeyError:
+        return JSONResponse(error_body("no such contact", "OBJECT_NOT_FOUND"), status_code=404)
+    return JSONResponse(contact)
+
+
+def create_app(
+    catalogue: Catalogue | None = None,
+    *,
+    access_token: str = "pat-sandbox-hubspot-token",
+    limit_per_10s: int = 100,
+    interval_ms: int = 10_000,
+    daily_limit: int = 250_000,
+    search_per_s: int = 5,
+    search_cap: int = 10_000,
+    batch_max: int = 100,
+) -> Any:
+    """The HubSpot sandbox app, seeded with ``catalogue.customers`` as contacts.
+
+    ``limit_per_10s`` is the account's window (100 Free/Starter, 190 Professional/Enterprise) and
+    ``interval_ms`` its length: tests shorten it, benchmarks say which one they used.
+    """
+    state = HubSpotState(
+        access_token=access_token,
+        limit_per_10s=limit_per_10s,
+        interval_ms=interval_ms,
+        daily_limit=daily_limit,
+        search_per_s=search_per_s,
+        search_cap=search_cap,
+        batch_max=batch_max,
+    )
+    if catalogue is not None:
+        state.seed(catalogue)
+    routes = [
+        Route(API, _guarded(state, _list), methods=["GET"]),
+        Route(f"{API}/search", _guarded(state, _search, search=True), methods=["POST"]),
+        Route(f"{API}/batch/upsert", _guarded(state, _upsert), methods=["POST"]),
+        Route("/_sandbox/hubspot/contacts", _change, methods=["POST"]),
+    ]
+    return sandbox_app("hubspot", routes, state=state)
