@@ -331,6 +331,8 @@ class EntityMapping:
                 raise RecordInvalid(f"{rule.name}: {exc}", key=key, field=rule.name) from None
             if value is not None:
                 values[rule.name] = value
+        if self.entity is Entity.prices and "currency" not in values:
+            values["currency"] = self.context.currency
         try:
             return self.model.model_validate(values)
         except ValidationError as exc:

@@ -59,6 +59,7 @@ observations = _Table(
     Column("run_id", Integer),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Index("ix_observations_grp", "connector", "entity", "grp"),
+    Index("ix_observations_run", "connector", "entity", "run_id"),
 )
 
 links = _Table(
@@ -134,6 +135,8 @@ job_state = _Table(
     metadata,
     Column("job", String(200), primary_key=True),
     Column("fingerprint", String(64), nullable=False),
+    #: The newest run whose observations this job has reconciled: later writes make groups dirty.
+    Column("last_run_id", Integer),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 

@@ -28,6 +28,7 @@ def upgrade() -> None:
         "job_state",
         sa.Column("job", sa.String(length=200), nullable=False),
         sa.Column("fingerprint", sa.String(length=64), nullable=False),
+        sa.Column("last_run_id", sa.Integer(), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("job"),
     )
@@ -91,6 +92,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("observations", schema=None) as batch_op:
         batch_op.create_index("ix_observations_grp", ["connector", "entity", "grp"], unique=False)
+        batch_op.create_index("ix_observations_run", ["connector", "entity", "run_id"], unique=False)
 
     op.create_table(
         "quarantine",
@@ -163,6 +165,7 @@ def downgrade() -> None:
     op.drop_table("runs")
     op.drop_table("quarantine")
     with op.batch_alter_table("observations", schema=None) as batch_op:
+        batch_op.drop_index("ix_observations_run")
         batch_op.drop_index("ix_observations_grp")
 
     op.drop_table("observations")

@@ -1,0 +1,5 @@
+"""CSV feeds: the lingua franca of WMS, POS and ERP exports."""
+
+from connectors.csv.connector import CsvConnector, CsvSettings
+
+__all__ = ["CsvConnector", "CsvSettings"]

@@ -1,0 +1,535 @@
+"""One sync run: pull -> normalize -> store -> reconcile -> diff -> plan -> push -> record.
+
+The engine owns the order and the bookkeeping; connectors only pull pages and push batches, the
+reconciler only decides. What makes re-syncs cheap: each raw row is hashed (salted with the
+mapping's fingerprint) and compared with the stored hash before it is normalized, and only the
+*groups* (SKUs, e-mails) that changed since the job last reconciled are reconciled again.
+
+What makes pushes safe: every change is journaled in the outbox before it is sent; a change a
+platform refused for good is not sent again until the data changes; a run that died leaves its
+journaled changes to be decided again from a fresh pull (never replayed blindly).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from hub.config import JobConfig, LoadedConfig
+from hub.connector import Capability, Change, Connector, ConnectorContext, PushResult, RawRecord
+from hub.errors import ConfigError, ConnectorError, FatalError, OmnihubError
+from hub.mapping import EntityMapping, Mapping, load_mapping
+from hub.model import ENTITY_MODELS, Entity, Record, RecordInvalid
+from hub.reconcile import Finding, Plan, ReconcileInput, as_text, group_of, reconcile_group
+from hub.redact import redact
+from hub.registry import connector_class
+from hub.report import JobReport, PlannedChange
+from hub.store import Store, utcnow
+
+__all__ = ["Engine", "Progress"]
+
+log = logging.getLogger("omnihub.engine")
+
+#: progress(connector, entity, records done, total or None)
+Progress = Callable[[str, str, int, int | None], None]
+
+
+def raw_hash(raw: RawRecord, salt: bytes) -> int:
+    """A stable 64-bit digest of a platform row (and its links), salted by the mapping."""
+    body = orjson.dumps((raw.data, raw.link), default=str)
+    return int.from_bytes(hashlib.blake2b(body, digest_size=8, salt=salt[:16]).digest(), "big", signed=True)
+
+
+@dataclass
+class PullOutcome:
+    """What one connector's pull of one entity produced, for the reconciler."""
+
+    connector: str
+    #: Records that changed (or are new) in this pull, by key, with their link.
+    changed: dict[str, Record] = field(default_factory=dict)
+    links: dict[str, dict[str, str]] = field(default_factory=dict)
+    deleted: set[str] = field(default_factory=set)
+    #: Keys that appeared more than once: key -> origins. Neither copy is used.
+    duplicates: dict[str, list[str]] = field(default_factory=dict)
+    seen: int = 0
+    unchanged: int = 0
+    complete: bool = True
+    cursor: str | None = None
+    quarantine: list[tuple[str, str, str | None, str, str]] = field(default_factory=list)
+
+    @property
+    def all_in_memory(self) -> bool:
+        """Every current record of this connector is in ``changed`` (so the store need not be read)."""
+        return self.complete and self.unchanged == 0
+
+
+class Engine:
+    """Runs jobs of one loaded config against one store."""
+
+    def __init__(self, config: LoadedConfig, store: Store, *, progress: Progress | None = None) -> None:
+        self.config = config
+        self.store = store
+        self.progress = progress
+        self._mappings: dict[str, Mapping] = {}
+
+    # ------------------------------------------------------------------ building connectors
+
+    def mapping_for(self, name: str) -> Mapping:
+        if name not in self._mappings:
+            settings = self.config.connectors[name]
+            self._mappings[name] = load_mapping(
+                settings.type,
+                user_file=settings.mapping,
+                settings=dict(settings),
+                currency=self.config.hub.currency,
+                base_dir=self.config.base_dir,
+            )
+        return self._mappings[name]
+
+    def connector(self, name: str) -> Connector:
+        settings = self.config.connectors[name]
+        cls = connector_class(settings.type)
+        context = ConnectorContext(
+            currency=self.config.hub.currency, base_dir=self.config.base_dir, mapping=self.mapping_for(name)
+        )
+        return cls(name, settings, context)
+
+    # ------------------------------------------------------------------ sync
+
+    async def sync(self, job_names: Sequence[str] | None = None, *, dry_run: bool = False) -> list[JobReport]:
+        """Run the named jobs (all by default) once, one after the other."""
+        names = list(job_names) if job_names else list(self.config.jobs)
+        unknown = [n for n in names if n not in self.config.jobs]
+        if unknown:
+            raise ConfigError(f"unknown job {unknown[0]!r}; defined jobs: {', '.join(self.config.jobs) or 'none'}")
+        if not dry_run:
+            self.store.interrupt_stale_runs()
+            superseded = self.store.supersede_pending()
+            if superseded:
+                log.warning("%d journaled changes of an interrupted run will be decided again", superseded)
+        return [await self.run_job(name, dry_run=dry_run) for name in names]
+
+    async def run_job(self, name: str, *, dry_run: bool = False) -> JobReport:
+        job = self.config.jobs[name]
+        report = JobReport(name=name, entity=job.entity.value, mode=job.mode)
+        started = time.perf_counter()
+        run_id = None if dry_run else self.store.start_run(name, job.entity.value, job.mode, dry_run)
+        report.run_id = run_id
+        connectors: dict[str, Connector] = {}
+        try:
+            source = self.config.source_of(job)
+            involved = list(dict.fromkeys([source, *job.sources, *job.targets]))
+            connectors = {n: self.connector(n) for n in involved}
+            await asyncio.gather(*(c.open() for c in connectors.values()))
+            await self._run(job, name, source, connectors, report, run_id, dry_run)
+        except (OmnihubError, RecordInvalid) as exc:
+            report.status = "failed"
+            report.errors.append(redact(exc))
+            log.error("job %s failed: %s", name, redact(exc))
+        except Exception as exc:  # a bug must not take the other jobs (or the scheduler) down
+            report.status = "failed"
+            report.errors.append(redact(f"internal error: {type(exc).__name__}: {exc}"))
+            log.exception("job %s failed with an internal error", name)
+        finally:
+            for conn in connectors.values():
+                stats = conn.transport_stats
+                if stats is not None:
+                    report.requests[conn.name] = stats.requests
+                    report.throttled[conn.name] = stats.throttled
+                try:
+                    await conn.close()
+                except Exception:  # closing must not hide the run's own outcome
+                    log.warning("closing connector %s failed", conn.name, exc_info=True)
+            report.duration_s = time.perf_counter() - started
+            if run_id is not None:
+                self.store.finish_run(
+                    run_id, report.status, report.duration_s, report.as_json(), "; ".join(report.errors) or None
+                )
+        return report
+
+    async def _run(
+        self,
+        job: JobConfig,
+        name: str,
+        source: str,
+        connectors: dict[str, Connector],
+        report: JobReport,
+        run_id: int | None,
+        dry_run: bool,
+    ) -> None:
+        entity = job.entity
+        readers = [source, *job.sources, *job.targets]
+        outcomes_list = await asyncio.gather(
+            *(self._pull(connectors[n], entity, run_id, dry_run) for n in dict.fromkeys(readers)),
+            return_exceptions=True,
+        )
+        outcomes: dict[str, PullOutcome] = {}
+        for conn_name, outcome in zip(dict.fromkeys(readers), outcomes_list, strict=True):
+            if isinstance(outcome, BaseException):
+                if not isinstance(outcome, (OmnihubError, RecordInvalid)):
+                    raise outcome
+                report.status = "failed"
+                report.errors.append(redact(outcome))
+                continue
+            outcomes[conn_name] = outcome
+            report.pulled[conn_name] = outcome.seen
+            report.quarantined += len(outcome.quarantine)
+        if source not in outcomes:
+            raise FatalError(f"the source of truth {source!r} could not be read; nothing was reconciled")
+        targets = [t for t in job.targets if t in outcomes]
+
+        fingerprint = self._fingerprint(job, source)
+        old_fingerprint, last_run_id = (None, 0) if dry_run else self.store.get_job_state(name)
+        full = dry_run or old_fingerprint != fingerprint
+        groups: set[str] | None = None
+        if not full:
+            groups = set()
+            for conn_name, outcome in outcomes.items():
+                groups |= {group_of(entity, k) for k in (*outcome.changed, *outcome.deleted, *outcome.duplicates)}
+                groups |= self.store.groups_written_after(conn_name, entity.value, last_run_id)
+            if job.mode == "enforce":
+                groups |= self.store.open_mismatch_groups(name)
+        records = self._records(entity, outcomes, groups)
+
+        job_input = ReconcileInput(
+            entity=entity,
+            source=source,
+            targets=targets,
+            rules=job.rules,
+            fields={t: self._fields(job, t) for t in targets},
+            merge=job.merge,
+            sources=job.sources,
+        )
+        findings: list[Finding] = []
+        plans: list[Plan] = []
+        for grp, by_connector in records.items():
+            f, p, _unmatched = reconcile_group(job_input, grp, by_connector)
+            findings += f
+            plans += p
+        for conn_name, outcome in outcomes.items():
+            for key, origins in outcome.duplicates.items():
+                findings.append(
+                    Finding(
+                        key,
+                        group_of(entity, key),
+                        conn_name,
+                        "identity",
+                        "one record",
+                        f"{len(origins)} records ({', '.join(origins[:3])})",
+                    )
+                )
+
+        if dry_run:
+            report.mismatches = len(findings)
+            report.planned = [
+                PlannedChange(p.connector, p.key, f, as_text(p.previous.get(f)), as_text(v))
+                for p in plans
+                for f, v in p.values.items()
+            ]
+            return
+        assert run_id is not None
+        now = utcnow()
+        self._diff(name, entity, findings, groups, report, now)
+        if job.mode == "enforce" and plans:
+            await self._push(name, entity, run_id, plans, connectors, outcomes, report)
+        report.mismatches = self.store.count_open(name)
+        if report.status == "ok":
+            for conn_name, outcome in outcomes.items():
+                if outcome.cursor is not None:
+                    self.store.set_cursor(conn_name, entity.value, outcome.cursor)
+            self.store.set_job_state(name, fingerprint, run_id)
+
+    # ------------------------------------------------------------------ pull and store
+
+    async def _pull(self, conn: Connector, entity: Entity, run_id: int | None, dry_run: bool) -> PullOutcome:
+        mapping = self.mapping_for(conn.name)
+        em: EntityMapping = mapping[entity]
+        salt = mapping.fingerprint
+        stored = self.store.load_hashes(conn.name, entity.value)
+        since = self.store.get_cursor(conn.name, entity.value) if stored else None
+        out = PullOutcome(conn.name)
+        seen: dict[str, str] = {}
+        hashes: dict[str, int] = {}
+        total: int | None = None
+        async for page in conn.pull(entity, since):
+            out.complete = out.complete and page.complete
+            out.cursor = page.cursor or out.cursor
+            total = page.total or total
+            for key, reason, origin in page.rejected:
+                out.quarantine.append((conn.name, entity.value, key, origin, reason))
+            for raw in page.records:
+                out.seen += 1
+                try:
+                    key = em.key_of(raw)
+                except RecordInvalid as exc:
+                    out.quarantine.append((conn.name, entity.value, None, raw.origin, exc.reason))
+                    continue
+                if key in seen:
+                    out.duplicates.setdefault(key, [seen[key]]).append(raw.origin or "?")
+                    continue
+                seen[key] = raw.origin or "?"
+                digest = raw_hash(raw, salt)
+                if stored.get(key) == digest:
+                    out.unchanged += 1
+                    continue
+                try:
+                    record = em.to_canonical(raw, key)
+                except RecordInvalid as exc:
+                    out.quarantine.append((conn.name, entity.value, key, raw.origin, exc.reason))
+                    continue
+                out.changed[key] = record
+                hashes[key] = digest
+                if raw.link:
+                    out.links[key] = raw.link
+            if self.progress is not None:
+                self.progress(conn.name, entity.value, out.seen, total)
+        for key, origins in out.duplicates.items():
+            out.changed.pop(key, None)
+            hashes.pop(key, None)
+            for origin in origins:
+                out.quarantine.append(
+                    (
+                        conn.name,
+                        entity.value,
+                        key,
+                        origin,
+                        f"duplicate key {key!r} (also at {', '.join(o for o in origins if o != origin)});"
+                        " neither record is used until the source has one",
+                    )
+                )
+        if out.complete and stored:
+            out.deleted = {k for k in stored if k not in seen}
+            self._guard_truncation(conn.name, entity, len(stored), len(seen), len(out.deleted))
+        if not dry_run:
+            self.store.write_observations(
+                conn.name,
+                entity.value,
+                ((k, group_of(entity, k), hashes[k], r.model_dump_json()) for k, r in out.changed.items()),
+                run_id,
+            )
+            self.store.write_links(conn.name, entity.value, out.links.items())
+            if out.deleted:
+                self.store.delete_observations(conn.name, entity.value, sorted(out.deleted))
+            self.store.quarantine(run_id, out.quarantine)
+        return out
+
+    def _guard_truncation(self, name: str, entity: Entity, known: int, seen: int, deleted: int) -> None:
+        limit = self.config.hub.max_delete_fraction
+        if deleted and (seen == 0 or deleted > limit * known):
+            raise FatalError(
+                f"the pull of {entity.value} returned {seen} records where {known} were known; refusing to treat "
+                f"{deleted} as deleted because the feed looks empty or truncated. Fix the feed, or raise "
+                f"hub.max_delete_fraction (now {limit}) if so many records really went away",
+                connector=name,
+            )
+
+    def _records(
+        self, entity: Entity, outcomes: dict[str, PullOutcome], groups: set[str] | None
+    ) -> dict[str, dict[str, list[Record]]]:
+        """Every current record of the groups to reconcile (all groups when ``groups`` is None)."""
+        model = ENTITY_MODELS[entity]
+        records: dict[str, dict[str, list[Record]]] = defaultdict(lambda: defaultdict(list))
+        for conn_name, outcome in outcomes.items():
+            for key, record in outcome.changed.items():
+                grp = group_of(entity, key)
+                if groups is None or grp in groups:
+                    records[grp][conn_name].append(record)
+            if outcome.all_in_memory:
+                continue
+            skip = outcome.changed.keys() | outcome.deleted | outcome.duplicates.keys()
+            rows = (
+                self.store.iter_records(conn_name, entity.value)
+                if groups is None
+                else self.store.fetch_records(conn_name, entity.value, groups)
+            )
+            for key, grp, data in rows:
+                if key not in skip:
+                    records[grp][conn_name].append(model.model_validate_json(data))
+        return records
+
+    def _fields(self, job: JobConfig, target: str) -> list[str]:
+        model = ENTITY_MODELS[job.entity]
+        covered = {r.name for r in self.mapping_for(target)[job.entity].rules}
+        wanted = job.fields or list(model.compared_fields)
+        return [f for f in wanted if f in covered]
+
+    def _fingerprint(self, job: JobConfig, source: str) -> str:
+        digest = hashlib.blake2b(digest_size=16)
+        digest.update(job.model_dump_json().encode())
+        digest.update(source.encode())
+        for name in (source, *job.sources, *job.targets):
+            digest.update(self.mapping_for(name).fingerprint)
+        return digest.hexdigest()
+
+    # ------------------------------------------------------------------ diff
+
+    def _diff(
+        self, job: str, entity: Entity, findings: list[Finding], groups: set[str] | None, report: JobReport, now: Any
+    ) -> None:
+        self.store.touch_open_mismatches(job, now)
+        previous = self.store.open_mismatches(job, groups)
+        found = {}
+        for f in findings:
+            found[(f.key, f.field, f.connector)] = {
+                "key": f.key,
+                "grp": f.grp,
+                "field": f.field,
+                "connector": f.connector,
+                "expected": as_text(f.expected),
+                "actual": as_text(f.actual),
+                "detail": None,
+            }
+        report.new_mismatches = sum(1 for k in found if k not in previous)
+        gone = [row["id"] for k, row in previous.items() if k not in found]
+        report.resolved_mismatches = len(gone)
+        self.store.save_mismatches(job, entity.value, list(found.values()), gone, now)
+
+    # ------------------------------------------------------------------ push
+
+    async def _push(
+        self,
+        job: str,
+        entity: Entity,
+        run_id: int,
+        plans: list[Plan],
+        connectors: dict[str, Connector],
+        outcomes: dict[str, PullOutcome],
+        report: JobReport,
+    ) -> None:
+        by_connector: dict[str, list[Plan]] = defaultdict(list)
+        for plan in plans:
+            by_connector[plan.connector].append(plan)
+        for conn_name, conn_plans in by_connector.items():
+            conn = connectors[conn_name]
+            if not conn.can(entity, Capability.write):
+                continue
+            links = self.store.load_links(conn_name, entity.value, [p.key for p in conn_plans])
+            fresh = outcomes[conn_name].links
+            links.update({p.key: fresh[p.key] for p in conn_plans if p.key in fresh})
+            changes = [self._change(job, entity, run_id, plan, links.get(plan.key, {})) for plan in conn_plans]
+            refused = self.store.refused_decisions(c[1] for c in changes)
+            to_send = []
+            for change, decision in changes:
+                if decision in refused:
+                    code, message = refused[decision]
+                    report.failed += 1
+                    self.store.set_mismatch_detail(
+                        entity.value,
+                        change.key,
+                        conn_name,
+                        f"not sent again: {conn_name} refused this change before ({code or 'error'}: {message})",
+                    )
+                    continue
+                to_send.append((change, decision))
+            ids = self.store.journal(
+                [
+                    {
+                        "run_id": run_id,
+                        "job": job,
+                        "connector": conn_name,
+                        "entity": entity.value,
+                        "key": c.key,
+                        "idempotency_key": c.idempotency_key,
+                        "decision": d,
+                        "payload": orjson.dumps({"values": c.values, "previous": c.previous}, default=str).decode(),
+                    }
+                    for c, d in to_send
+                ]
+            )
+            journaled = list(zip(ids, (c for c, _ in to_send), strict=True))
+            size = max(1, conn.batch_size(entity))
+            for start in range(0, len(journaled), size):
+                batch = journaled[start : start + size]
+                try:
+                    results = await conn.push(entity, [c for _, c in batch])
+                except ConnectorError as exc:
+                    message = redact(exc)
+                    report.status = "failed"
+                    report.errors.append(f"push to {conn_name} stopped: {message}")
+                    rest = journaled[start:]
+                    self.store.settle([(i, "retry", None, message) for i, _ in rest])
+                    report.failed += len(rest)
+                    break
+                self._settle(entity, conn_name, batch, results, report)
+
+    def _change(self, job: str, entity: Entity, run_id: int, plan: Plan, link: dict[str, str]) -> tuple[Change, str]:
+        decision = hashlib.blake2b(
+            orjson.dumps(
+                [
+                    job,
+                    plan.connector,
+                    plan.key,
+                    sorted((k, as_text(v)) for k, v in plan.values.items()),
+                    sorted((k, as_text(v)) for k, v in plan.previous.items()),
+                ]
+            ),
+            digest_size=16,
+        ).hexdigest()
+        idempotency = hashlib.blake2b(f"{run_id}:{decision}".encode(), digest_size=16).hexdigest()
+        change = Change(
+            entity=entity,
+            key=plan.key,
+            connector=plan.connector,
+            values=plan.values,
+            previous=plan.previous,
+            record=plan.record,
+            link={} if plan.create else link,
+            idempotency_key=idempotency,
+        )
+        return change, decision
+
+    def _settle(
+        self,
+        entity: Entity,
+        conn_name: str,
+        batch: Sequence[tuple[int, Change]],
+        results: Iterable[PushResult],
+        report: JobReport,
+    ) -> None:
+        by_key = {r.key: r for r in results}
+        outcomes = []
+        resolved = []
+        now = utcnow()
+        for outbox_id, change in batch:
+            result = by_key.get(change.key)
+            if result is None:
+                outcomes.append((outbox_id, "retry", "no_answer", f"{conn_name} gave no answer for this record"))
+                report.failed += 1
+            elif result.ok:
+                outcomes.append((outbox_id, "done", None, None))
+                report.pushed[conn_name] = report.pushed.get(conn_name, 0) + 1
+                resolved += [(change.key, f, conn_name) for f in change.values]
+                if not change.link:  # a create: the record is on the channel now
+                    resolved.append((change.key, "record", conn_name))
+            elif result.stale:
+                report.races += 1
+                message = result.message or "the value changed on the platform during the sync"
+                outcomes.append((outbox_id, "stale", result.code, message))
+                self.store.set_mismatch_detail(
+                    entity.value,
+                    change.key,
+                    conn_name,
+                    f"race: {message}",
+                    {k: as_text(v) or "" for k, v in (result.actual or {}).items()},
+                )
+            else:
+                status = "retry" if result.retriable else "failed"
+                outcomes.append((outbox_id, status, result.code, result.message))
+                report.failed += 1
+                self.store.set_mismatch_detail(
+                    entity.value,
+                    change.key,
+                    conn_name,
+                    f"{conn_name} refused: {result.code or 'error'}: {result.message}",
+                )
+        self.store.settle(outcomes)
+        if resolved:
+            self.store.resolve_pushed(entity.value, resolved, now)

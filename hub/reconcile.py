@@ -1,0 +1,295 @@
+"""The reconciler: a pure function from observed records to findings and planned changes.
+
+No I/O here. For one *group* (a SKU, or a customer's e-mail) it takes what the source of truth
+and every target show, derives what each target *should* show (channel rules: safety stock,
+location mapping, price markup and ending, tolerances; customer merge rules), and returns every
+difference as a ``Finding`` and, per target record, the ``Plan`` that would correct it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
+from enum import Enum
+from typing import Any
+
+from hub.config import ChannelRules, MergeRule
+from hub.model import Consent, Customer, Entity, Price, Product, Record, StockLevel
+
+__all__ = ["Finding", "Plan", "ReconcileInput", "as_text", "group_of", "merge_customers", "reconcile_group"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def group_of(entity: Entity, key: str) -> str:
+    """What records are reconciled together: a SKU's stock at every location, else one key."""
+    return key.split("@", 1)[0] if entity is Entity.stock else key
+
+
+def as_text(value: Any) -> str | None:
+    """A canonical value as the string mismatches and plans show."""
+    if value is None:
+        return None
+    if isinstance(value, Enum):
+        return str(value.value)
+    if isinstance(value, (tuple, list)):
+        return ",".join(as_text(v) or "" for v in value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One field of one record on one channel that differs from what it should be."""
+
+    key: str
+    grp: str
+    connector: str
+    field: str
+    expected: Any
+    actual: Any
+
+
+@dataclass(slots=True)
+class Plan:
+    """The correction of one target record: fields to set, what was seen, the whole expected record."""
+
+    connector: str
+    key: str
+    grp: str
+    values: dict[str, Any]
+    previous: dict[str, Any]
+    record: Record | None
+    create: bool = False
+
+
+@dataclass
+class ReconcileInput:
+    """Everything the reconciler needs for one job, independent of how it was loaded."""
+
+    entity: Entity
+    source: str
+    targets: Sequence[str]
+    rules: Mapping[str, ChannelRules]
+    #: Per target, the canonical fields compared (what its mapping covers, narrowed by the job).
+    fields: Mapping[str, Sequence[str]]
+    merge: Mapping[str, MergeRule] = field(default_factory=dict)
+    #: Extra read-only connectors that feed the golden customer (consent can change anywhere).
+    sources: Sequence[str] = ()
+
+
+def reconcile_group(
+    job: ReconcileInput, grp: str, records: Mapping[str, Sequence[Record]]
+) -> tuple[list[Finding], list[Plan], int]:
+    """Reconcile one group. ``records`` holds, per connector, its records of this group.
+
+    Returns the findings, the plans, and how many target records had nothing to compare against
+    (a SKU the truth does not know), so a run can say what it could not check.
+    """
+    if job.entity is Entity.stock:
+        return _stock(job, grp, records)
+    if job.entity is Entity.customers:
+        return _customers(job, grp, records)
+    return _by_key(job, grp, records)
+
+
+# ------------------------------------------------------------------ comparison
+
+
+def _differs(entity: Entity, name: str, expected: Any, actual: Any, rules: ChannelRules) -> bool:
+    if expected == actual:
+        return False
+    if expected is None or actual is None:
+        return True
+    if entity is Entity.prices and name in ("amount", "compare_at"):
+        return abs(Decimal(expected) - Decimal(actual)) > rules.price_tolerance
+    if entity is Entity.stock and name == "available":
+        return abs(int(expected) - int(actual)) > rules.stock_tolerance
+    return True
+
+
+def _compare(
+    job: ReconcileInput,
+    grp: str,
+    connector: str,
+    expected: Mapping[str, Any],
+    actual: Record,
+    expected_record: Record | None,
+) -> tuple[list[Finding], Plan | None]:
+    rules = job.rules.get(connector) or ChannelRules()
+    findings = []
+    values: dict[str, Any] = {}
+    previous: dict[str, Any] = {}
+    for name in job.fields[connector]:
+        if name not in expected:
+            continue
+        want, have = expected[name], getattr(actual, name)
+        if job.entity is Entity.customers and want is None:
+            continue  # nobody knows the value: never erase what a channel has
+        if _differs(job.entity, name, want, have, rules):
+            findings.append(Finding(actual.key, grp, connector, name, want, have))
+            values[name] = want
+            previous[name] = have
+    plan = Plan(connector, actual.key, grp, values, previous, expected_record) if values else None
+    return findings, plan
+
+
+# ------------------------------------------------------------------ products and prices
+
+
+def channel_price(golden: Price, rules: ChannelRules) -> dict[str, Any]:
+    """The price a channel should show: golden, plus markup, rounded up to the configured ending."""
+
+    def adjust(amount: Decimal | None) -> Decimal | None:
+        if amount is None:
+            return None
+        if rules.markup_percent:
+            amount = (amount * (1 + rules.markup_percent / 100)).quantize(Decimal("0.01"), ROUND_HALF_UP)
+        if rules.price_ending is not None:
+            whole = amount.to_integral_value(ROUND_CEILING) if amount % 1 > rules.price_ending else amount // 1
+            amount = Decimal(whole) + rules.price_ending
+            if amount < 0:
+                amount = Decimal(0)
+        return amount
+
+    return {"amount": adjust(golden.amount), "compare_at": adjust(golden.compare_at), "currency": golden.currency}
+
+
+def _by_key(job: ReconcileInput, grp: str, records: Mapping[str, Sequence[Record]]):  # type: ignore[no-untyped-def]
+    truth = list(records.get(job.source, ()))
+    findings: list[Finding] = []
+    plans: list[Plan] = []
+    unmatched = 0
+    for connector in job.targets:
+        for actual in records.get(connector, ()):
+            if not truth:
+                unmatched += 1
+                continue
+            golden = truth[0]
+            rules = job.rules.get(connector) or ChannelRules()
+            if isinstance(golden, Price):
+                expected = channel_price(golden, rules)
+                record: Record = golden.model_copy(update=expected)
+            else:
+                assert isinstance(golden, Product)
+                expected = golden.compared()
+                record = golden
+            f, plan = _compare(job, grp, connector, expected, actual, record)
+            findings += f
+            if plan:
+                plans.append(plan)
+    return findings, plans, unmatched
+
+
+# ------------------------------------------------------------------ stock
+
+
+def _stock(job: ReconcileInput, grp: str, records: Mapping[str, Sequence[Record]]):  # type: ignore[no-untyped-def]
+    truth: dict[str, StockLevel] = {r.location: r for r in records.get(job.source, ()) if isinstance(r, StockLevel)}
+    findings: list[Finding] = []
+    plans: list[Plan] = []
+    unmatched = 0
+    for connector in job.targets:
+        rules = job.rules.get(connector) or ChannelRules()
+        for actual in records.get(connector, ()):
+            assert isinstance(actual, StockLevel)
+            sources = rules.locations.get(actual.location, [actual.location])
+            known = [truth[loc] for loc in sources if loc in truth]
+            if not known:
+                # The truth has no stock for this SKU at the locations this channel sells from:
+                # nothing to compare with. (Assuming zero would empty a shop on a config slip.)
+                unmatched += 1
+                continue
+            golden = max(0, sum(level.available for level in known) - rules.safety_stock)
+            expected_record = actual.model_copy(update={"available": golden, "on_hand": None})
+            f, plan = _compare(job, grp, connector, {"available": golden}, actual, expected_record)
+            findings += f
+            if plan:
+                plans.append(plan)
+    return findings, plans, unmatched
+
+
+# ------------------------------------------------------------------ customers
+
+
+def _consent_time(record: Customer) -> datetime:
+    return record.consent_updated_at or _EPOCH
+
+
+def merge_customers(
+    records: Mapping[str, Customer], source: str, rules: Mapping[str, MergeRule] | None = None
+) -> Customer:
+    """The golden customer from every connector's record of one e-mail.
+
+    Profile fields come from the source of truth, else from the most recently updated record
+    that has them (``newest``); ``email_marketing`` is ``most_restrictive`` unless configured
+    otherwise: an unsubscribe anywhere wins over any subscribe that is not strictly newer.
+    """
+    rules = dict(rules or {})
+    everyone = list(records.values())
+    by_recency = sorted(everyone, key=lambda r: r.updated_at or _EPOCH, reverse=True)
+    truth = records.get(source)
+    golden: dict[str, Any] = {"email": everyone[0].email}
+    for name in ("first_name", "last_name", "phone", "tags", "loyalty_points", "addresses"):
+        rule = rules.get(name, "truth")
+        candidates = by_recency if rule == "newest" or truth is None else [truth, *by_recency]
+        for candidate in candidates:
+            value = getattr(candidate, name)
+            if value not in (None, (), ""):
+                golden[name] = value
+                break
+    consent_rule = rules.get("email_marketing", "most_restrictive")
+    if consent_rule == "truth" and truth is not None:
+        golden["email_marketing"], golden["consent_updated_at"] = truth.email_marketing, truth.consent_updated_at
+    elif consent_rule == "newest":
+        explicit = [r for r in everyone if r.email_marketing is not Consent.never] or everyone
+        newest = max(explicit, key=_consent_time)
+        golden["email_marketing"], golden["consent_updated_at"] = newest.email_marketing, newest.consent_updated_at
+    else:
+        golden["email_marketing"], golden["consent_updated_at"] = _most_restrictive(everyone)
+    golden["updated_at"] = max((r.updated_at for r in everyone if r.updated_at), default=None)
+    return Customer.model_validate(golden)
+
+
+def _most_restrictive(records: Iterable[Customer]) -> tuple[Consent, datetime | None]:
+    unsubscribed = [r for r in records if r.email_marketing is Consent.unsubscribed]
+    subscribed = [r for r in records if r.email_marketing is Consent.subscribed]
+    last_unsub = max(unsubscribed, key=_consent_time, default=None)
+    last_sub = max(subscribed, key=_consent_time, default=None)
+    if last_unsub is not None and (last_sub is None or _consent_time(last_sub) <= _consent_time(last_unsub)):
+        return Consent.unsubscribed, last_unsub.consent_updated_at
+    if last_sub is not None:
+        return Consent.subscribed, last_sub.consent_updated_at
+    return Consent.never, None
+
+
+def _customers(job: ReconcileInput, grp: str, records: Mapping[str, Sequence[Record]]):  # type: ignore[no-untyped-def]
+    present: dict[str, Customer] = {}
+    for connector in (job.source, *job.sources, *job.targets):
+        found = records.get(connector, ())
+        if found:
+            record = found[0]
+            assert isinstance(record, Customer)
+            present[connector] = record
+    findings: list[Finding] = []
+    plans: list[Plan] = []
+    known_to_truth = job.source in present or any(s in present for s in job.sources)
+    if not known_to_truth:
+        return findings, plans, sum(1 for t in job.targets if t in present)
+    golden = merge_customers(present, job.source, job.merge)
+    expected = golden.compared()
+    for connector in job.targets:
+        actual = present.get(connector)
+        if actual is None:
+            values = {k: v for k, v in expected.items() if k in job.fields[connector] and v not in (None, ())}
+            findings.append(Finding(golden.key, grp, connector, "record", "present", "missing"))
+            plans.append(Plan(connector, golden.key, grp, values, {}, golden, create=True))
+            continue
+        f, plan = _compare(job, grp, connector, expected, actual, golden)
+        findings += f
+        if plan:
+            plans.append(plan)
+    return findings, plans, 0
