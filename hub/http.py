@@ -559,7 +559,9 @@ class _NotSent(Exception):
 
 
 def _declares_json(response: httpx.Response) -> bool:
-    return "json" in response.headers.get("content-type", "")
+    # JSON Lines (Shopify bulk results) and NDJSON are line streams, not one JSON document.
+    media = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    return "json" in media and not media.endswith(("jsonl", "ndjson", "json-seq"))
 
 
 def _parse_json(response: httpx.Response) -> Any:

@@ -1,0 +1,172 @@
+"""Sending GraphQL documents to one store: cost accounting, throttling and error shapes.
+
+The transport does the HTTP (retries, limiter, redaction); this module teaches it Shopify's
+dialect:
+
+* every request is charged its calculated cost (``cost.query_cost``) on a ``CostBucket`` that
+  mirrors the store's leaky bucket, so a request waits *before* it would be throttled;
+* a ``THROTTLED`` answer (HTTP 200 with ``errors[].extensions.code``, or a 429) becomes
+  ``RateLimited`` with the wait the cost block implies, and is retried (nothing was executed);
+* any other top-level ``errors`` in a 200 is an error, never data;
+* a 401/403 becomes an ``AuthError`` that names the ``access_token`` setting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from connectors.shopify.cost import query_cost
+from connectors.shopify.queries import Document
+from connectors.shopify.settings import ShopifySettings
+from hub.connector import secret_value
+from hub.errors import FatalError, RateLimited, RetriableError
+from hub.http import CostBucket, Reply, Transport, TransportSettings, TransportStats, dig
+
+__all__ = ["ShopifyClient", "merge_stats", "throttle_wait"]
+
+#: GraphQL error codes that say "try again": nothing was executed.
+_RETRIABLE_CODES = frozenset({"INTERNAL_SERVER_ERROR", "SERVICE_UNAVAILABLE", "TIMEOUT"})
+
+
+def throttle_wait(data: Any) -> float | None:
+    """Seconds until the bucket holds the refused query's cost, from the answer's ``extensions.cost``."""
+    cost = dig(data, "extensions.cost")
+    if not isinstance(cost, Mapping):
+        return None
+    status = cost.get("throttleStatus") or {}
+    try:
+        requested = float(cost["requestedQueryCost"])
+        available = float(status["currentlyAvailable"])
+        rate = float(status["restoreRate"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return max(0.0, (requested - available) / rate) if rate > 0 else None
+
+
+def _error_codes(errors: list[Any]) -> list[str]:
+    return [str(dig(e, "extensions.code") or "") for e in errors if isinstance(e, Mapping)]
+
+
+def _messages(errors: Any) -> str:
+    if isinstance(errors, str):
+        return errors
+    if isinstance(errors, list):
+        return "; ".join(str(e.get("message", e)) if isinstance(e, Mapping) else str(e) for e in errors[:5])
+    return str(errors)
+
+
+def _error_parser(response: httpx.Response, data: Any) -> tuple[str | None, str | None]:
+    """Shopify's error bodies: ``{"errors": "..."}`` or ``{"errors": [{"message", "extensions"}]}``."""
+    errors = data.get("errors") if isinstance(data, Mapping) else None
+    message = _messages(errors) if errors else (response.text[:300] if response.content else None)
+    code = None
+    if isinstance(errors, list) and (codes := [c for c in _error_codes(errors) if c]):
+        code = codes[0]
+    if response.status_code in (401, 403):
+        message = f"{message or 'access refused'} - check the `access_token` setting (an Admin API access token)"
+    return code, message
+
+
+class ShopifyClient:
+    """One store's GraphQL endpoint, and a plain transport for bulk result files."""
+
+    def __init__(self, name: str, settings: ShopifySettings, *, http_transport: httpx.AsyncBaseTransport | None = None):
+        self.name = name
+        self.settings = settings
+        token = secret_value(settings.access_token) or ""
+        self.bucket = CostBucket(settings.bucket_size, settings.restore_rate)
+        self.transport = Transport(
+            name,
+            TransportSettings(
+                base_url=settings.root_url,
+                headers={"X-Shopify-Access-Token": token},
+                secrets=[token],
+                timeout=settings.timeout_s,
+                max_attempts=settings.max_attempts,
+                # One request at a time: the bucket mirror is exact only when answers come back in order.
+                max_concurrency=settings.max_concurrency or 1,
+                verify_tls=settings.verify_tls,
+            ),
+            limiter=self.bucket,
+            error_parser=_error_parser,
+            check_reply=self._check_reply,
+            http_transport=http_transport,
+        )
+        # Bulk results live on another host (cloud storage): never send the token there.
+        self.files = Transport(
+            name,
+            TransportSettings(
+                base_url=settings.root_url,
+                timeout=max(settings.timeout_s, 120.0),
+                max_attempts=settings.max_attempts,
+                max_concurrency=1,
+                verify_tls=settings.verify_tls,
+            ),
+            http_transport=http_transport,
+        )
+
+    def __repr__(self) -> str:
+        return f"ShopifyClient(name={self.name!r}, shop={self.settings.shop!r})"
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()
+        await self.files.aclose()
+
+    @property
+    def stats(self) -> TransportStats:
+        return merge_stats(self.transport.stats, self.files.stats)
+
+    def _check_reply(self, reply: Reply) -> None:
+        errors = reply.data.get("errors") if isinstance(reply.data, Mapping) else None
+        if not errors:
+            return
+        codes = _error_codes(errors) if isinstance(errors, list) else []
+        text = _messages(errors)
+        if "THROTTLED" in codes:
+            raise RateLimited(f"throttled: {text}", retry_after=throttle_wait(reply.data), connector=self.name)
+        if set(codes) & _RETRIABLE_CODES:
+            raise RetriableError(f"GraphQL error: {text}", connector=self.name, status=reply.status)
+        error = FatalError(f"GraphQL error: {text}", connector=self.name, status=reply.status)
+        error.platform_code = next((c for c in codes if c), None)  # type: ignore[attr-defined]
+        raise error
+
+    async def execute(
+        self, document: Document, variables: Mapping[str, Any] | None = None, *, idempotent: bool = True
+    ) -> dict[str, Any]:
+        """Send ``document`` and return its ``data``; ``idempotent`` says whether a retry is harmless.
+
+        Queries are always safe to repeat. Mutations that set an absolute value (a price, a stock
+        quantity guarded by its compare value, a profile update) are too; a create is not.
+        """
+        variables = dict(variables or {})
+        reply = await self.transport.post(
+            self.settings.graphql_path,
+            json={"query": document.text, "variables": variables},
+            cost=query_cost(document.text, variables),
+            idempotent=idempotent,
+        )
+        data = reply.data.get("data") if isinstance(reply.data, Mapping) else None
+        if not isinstance(data, Mapping):
+            raise RetriableError(f"{document.name}: the answer carries no data", connector=self.name)
+        return dict(data)
+
+    async def download(self, url: str) -> bytes:
+        """Fetch a bulk operation's result file (a GET, so retried freely)."""
+        reply = await self.files.get(url)
+        return reply.response.content
+
+
+def merge_stats(*parts: TransportStats) -> TransportStats:
+    """One figure for a connector that talks through more than one transport."""
+    total = TransportStats()
+    for part in parts:
+        total.requests += part.requests
+        total.retries += part.retries
+        total.throttled += part.throttled
+        total.throttled_in_a_row_max = max(total.throttled_in_a_row_max, part.throttled_in_a_row_max)
+        total.by_status.update(part.by_status)
+        total.by_kind.update(part.by_kind)
+    return total

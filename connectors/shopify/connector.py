@@ -1,0 +1,307 @@
+"""The Shopify connector: reads variants, stock and customers; writes prices, stock and customers.
+
+Reads page through connections of 250 (the API's largest page) with the query's calculated cost
+charged to the client's bucket mirror; a full pull of a catalogue larger than ``bulk_threshold``
+runs one bulk operation instead. Writes live in ``connectors.shopify.writes``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, ClassVar
+
+import httpx
+
+from connectors.shopify.bulk import iter_jsonl, reassemble, run_bulk_query
+from connectors.shopify.client import ShopifyClient
+from connectors.shopify.queries import (
+    BULK_STOCK,
+    BULK_VARIANTS,
+    LOCATION_LEVELS,
+    LOCATIONS,
+    PAGE_SIZE,
+    PING,
+    VARIANTS,
+    Document,
+    customers_for,
+)
+from connectors.shopify.settings import ShopifySettings
+from connectors.shopify.writes import Writer
+from hub.connector import READ, READ_WRITE, Change, Connector, ConnectorContext, PullPage, PushResult, RawRecord
+from hub.errors import FatalError
+from hub.http import TransportStats, dig
+from hub.model import Entity
+
+__all__ = ["ShopifyConnector"]
+
+log = logging.getLogger("omnihub.connectors.shopify")
+
+
+def updated_since(since: str | None) -> str | None:
+    """Shopify's search syntax for "changed after": ``updated_at:>'2026-01-01T00:00:00Z'``."""
+    if since is None:
+        return None
+    if "'" in since:
+        raise FatalError(f"invalid incremental cursor {since!r}")
+    return f"updated_at:>'{since}'"
+
+
+def _newest(cursor: str | None, value: str | None) -> str | None:
+    # Shopify writes every timestamp as YYYY-MM-DDTHH:MM:SSZ, so text order is time order.
+    if value is None:
+        return cursor
+    return value if cursor is None or value > cursor else cursor
+
+
+def variant_row(node: dict[str, Any]) -> RawRecord:
+    """A variant node (page or bulk line) as the flat row the mapping reads."""
+    return RawRecord(
+        data=node,
+        link={
+            "variant_id": str(node.get("id")),
+            "product_id": str(dig(node, "product.id")),
+            "inventory_item_id": str(dig(node, "inventoryItem.id")),
+        },
+        origin=f"shopify variant {node.get('id')}",
+    )
+
+
+def stock_row(sku: Any, item_id: str, location_id: str, level: dict[str, Any]) -> RawRecord:
+    """One variant at one location: quantities by name, and the ids ``inventorySetQuantities`` needs."""
+    quantities = {q["name"]: q["quantity"] for q in level.get("quantities") or []}
+    return RawRecord(
+        data={
+            "sku": sku,
+            "location_id": location_id,
+            "available": quantities.get("available"),
+            "on_hand": quantities.get("on_hand"),
+            "updatedAt": level.get("updatedAt"),
+        },
+        link={"inventory_item_id": item_id, "location_id": location_id},
+        origin=f"shopify inventory item {item_id} at {location_id}",
+    )
+
+
+class ShopifyConnector(Connector):
+    """A Shopify store through the Admin GraphQL API."""
+
+    type_name = "shopify"
+    settings_model = ShopifySettings
+    capabilities: ClassVar = {
+        Entity.products: READ,
+        Entity.prices: READ_WRITE,
+        Entity.stock: READ_WRITE,
+        Entity.customers: READ_WRITE,
+    }
+    push_batch_size = 250
+
+    def __init__(
+        self,
+        name: str,
+        settings: ShopifySettings,
+        context: ConnectorContext | None = None,
+        *,
+        http_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        super().__init__(name, settings, context or ConnectorContext())
+        self.settings: ShopifySettings = settings
+        self._http_transport = http_transport
+        self._client: ShopifyClient | None = None
+        #: How the last full pull of each entity read: ``pages`` or ``bulk`` (benchmarks report it).
+        self.read_mode: dict[Entity, str] = {}
+
+    def batch_size(self, entity: Entity) -> int:
+        if entity is Entity.stock:
+            return self.settings.stock_batch_size
+        if entity is Entity.customers:
+            return 50
+        return self.push_batch_size
+
+    async def open(self) -> None:
+        if self._client is None:
+            self._client = ShopifyClient(self.name, self.settings, http_transport=self._http_transport)
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    @property
+    def client(self) -> ShopifyClient:
+        if self._client is None:
+            raise RuntimeError(f"connector {self.name!r} is not open")
+        return self._client
+
+    @property
+    def transport_stats(self) -> TransportStats | None:
+        return self._client.stats if self._client is not None else None
+
+    async def ping(self) -> None:
+        await self.client.execute(PING)
+
+    # ------------------------------------------------------------------ pull
+
+    def pull(self, entity: Entity, since: str | None = None) -> AsyncIterator[PullPage]:
+        if entity in (Entity.products, Entity.prices):
+            return self._pull_variants(entity, since)
+        if entity is Entity.stock:
+            return self._pull_stock(since)
+        if entity is Entity.customers:
+            return self._pull_customers(since)
+        raise NotImplementedError(f"shopify cannot read {entity}")
+
+    async def _pages(
+        self, document: Document, connection: str, variables: dict[str, Any]
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every page of one connection (cursor pagination); a repeated cursor is an error."""
+        variables = {"first": PAGE_SIZE, "after": None, **variables}
+        seen: set[str] = set()
+        while True:
+            data = await self.client.execute(document, variables)
+            yield data
+            info = dig(data, f"{connection}.pageInfo") or {}
+            cursor = info.get("endCursor")
+            if not info.get("hasNextPage") or not cursor:
+                return
+            if cursor in seen:
+                raise FatalError(f"pagination loop: cursor {cursor!r} came back", connector=self.name)
+            seen.add(cursor)
+            variables = {**variables, "after": cursor, "withCount": False}
+
+    def _wants_bulk(self, since: str | None, data: dict[str, Any]) -> bool:
+        count = dig(data, "productVariantsCount.count")
+        return since is None and isinstance(count, int) and count > self.settings.bulk_threshold
+
+    async def _pull_variants(self, entity: Entity, since: str | None) -> AsyncIterator[PullPage]:
+        query = updated_since(since)
+        cursor = since
+        first = True
+        async for data in self._pages(VARIANTS, "productVariants", {"query": query, "withCount": True}):
+            if first and self._wants_bulk(since, data):
+                self.read_mode[entity] = "bulk"
+                async for page in self._bulk_variants(int(dig(data, "productVariantsCount.count"))):
+                    yield page
+                return
+            if first:
+                self.read_mode[entity] = "pages"
+            total = dig(data, "productVariantsCount.count") if first else None
+            first = False
+            nodes = dig(data, "productVariants.nodes") or []
+            for node in nodes:
+                cursor = _newest(cursor, node.get("updatedAt"))
+            yield PullPage([variant_row(n) for n in nodes], cursor=cursor, total=total, complete=since is None)
+
+    async def _bulk_variants(self, total: int) -> AsyncIterator[PullPage]:
+        body = await self._run_bulk(BULK_VARIANTS)
+        cursor: str | None = None
+        batch: list[RawRecord] = []
+        for parent, _ in reassemble(iter_jsonl(body)):
+            cursor = _newest(cursor, parent.get("updatedAt"))
+            batch.append(variant_row(parent))
+            if len(batch) >= PAGE_SIZE * 4:
+                yield PullPage(batch, cursor=cursor, total=total)
+                batch = []
+        yield PullPage(batch, cursor=cursor, total=total)
+
+    async def _run_bulk(self, document: Document) -> bytes:
+        return await run_bulk_query(
+            self.client,
+            document,
+            poll_interval=self.settings.bulk_poll_interval_s,
+            timeout=self.settings.bulk_timeout_s,
+        )
+
+    async def _mapped_locations(self, data: dict[str, Any], known: list[dict[str, Any]]) -> list[str]:
+        """The store's locations that ``locations`` maps; the others are named once and skipped."""
+        mapped = []
+        for node in known:
+            gid = node["id"]
+            if gid in self.settings.locations:
+                mapped.append(gid)
+            else:
+                log.warning(
+                    "%s: Shopify location %s (%s) is not in `locations`; its stock is skipped "
+                    "(map it to a canonical location code to sync it)",
+                    self.name,
+                    gid,
+                    node.get("name"),
+                )
+        missing = set(self.settings.locations) - {n["id"] for n in known}
+        for gid in sorted(missing):
+            log.warning("%s: `locations` names %s, which the store does not have", self.name, gid)
+        return mapped
+
+    async def _pull_stock(self, since: str | None) -> AsyncIterator[PullPage]:
+        known: list[dict[str, Any]] = []
+        first_data: dict[str, Any] = {}
+        async for data in self._pages(LOCATIONS, "locations", {"query": None, "withCount": True}):
+            first_data = first_data or data
+            known.extend(dig(data, "locations.nodes") or [])
+        mapped = await self._mapped_locations(first_data, known)
+        if self._wants_bulk(since, first_data):
+            self.read_mode[Entity.stock] = "bulk"
+            async for page in self._bulk_stock(set(mapped)):
+                yield page
+            return
+        self.read_mode[Entity.stock] = "pages"
+        query = updated_since(since)
+        cursor = since
+        for location_id in mapped:
+            async for data in self._pages(
+                LOCATION_LEVELS, "location.inventoryLevels", {"location": location_id, "query": query}
+            ):
+                rows = []
+                for level in dig(data, "location.inventoryLevels.nodes") or []:
+                    cursor = _newest(cursor, level.get("updatedAt"))
+                    item = level.get("item") or {}
+                    rows.append(stock_row(item.get("sku"), str(item.get("id")), location_id, level))
+                yield PullPage(rows, cursor=cursor, complete=since is None)
+
+    async def _bulk_stock(self, mapped: set[str]) -> AsyncIterator[PullPage]:
+        body = await self._run_bulk(BULK_STOCK)
+        cursor: str | None = None
+        batch: list[RawRecord] = []
+        orphans: list[dict[str, Any]] = []
+        for variant, levels in reassemble(iter_jsonl(body), orphans):
+            item_id = str(dig(variant, "inventoryItem.id"))
+            for level in levels:
+                location_id = dig(level, "location.id")
+                if location_id not in mapped:
+                    continue
+                cursor = _newest(cursor, level.get("updatedAt"))
+                row = stock_row(variant.get("sku"), item_id, location_id, level)
+                row.link["variant_id"] = str(variant.get("id"))
+                batch.append(row)
+            if len(batch) >= PAGE_SIZE * 4:
+                yield PullPage(batch, cursor=cursor)
+                batch = []
+        rejected = [
+            (None, "inventory level line without its variant in the bulk result", str(o.get("__parentId")))
+            for o in orphans
+        ]
+        yield PullPage(batch, cursor=cursor, rejected=rejected)
+
+    async def _pull_customers(self, since: str | None) -> AsyncIterator[PullPage]:
+        document = customers_for(self.settings.api_version)
+        cursor = since
+        async for data in self._pages(document, "customers", {"query": updated_since(since)}):
+            rows = []
+            for node in dig(data, "customers.nodes") or []:
+                cursor = _newest(cursor, node.get("updatedAt"))
+                if "defaultEmailAddress" in node:
+                    node = {**node, "email": dig(node, "defaultEmailAddress.emailAddress")}
+                rows.append(RawRecord(node, {"customer_id": str(node.get("id"))}, f"shopify customer {node.get('id')}"))
+            yield PullPage(rows, cursor=cursor, complete=since is None)
+
+    # ------------------------------------------------------------------ push
+
+    async def push(self, entity: Entity, changes: Sequence[Change]) -> list[PushResult]:
+        writer = Writer(self.name, self.client, self.settings, self.context.mapping)
+        if entity is Entity.prices:
+            return await writer.prices(changes)
+        if entity is Entity.stock:
+            return await writer.stock(changes)
+        if entity is Entity.customers:
+            return await writer.customers(changes)
+        raise NotImplementedError(f"shopify cannot write {entity}")

@@ -1,0 +1,207 @@
+"""A local Shopify Admin GraphQL API: ``omnihub sandbox shopify``, the tests and the benchmark.
+
+``POST /admin/api/{version}/graphql.json`` executes documents with graphql-core against the slice
+of the schema in ``sandbox_schema`` and answers as Shopify does:
+
+* every answer carries ``extensions.cost`` (requested and actual cost, ``throttleStatus``), costs
+  computed from the document with Shopify's rules (``connectors.shopify.cost``);
+* a leaky bucket (``bucket_size``, ``restore_rate``) refuses a query whose requested cost exceeds
+  what it holds: HTTP 200, ``errors[].extensions.code = "THROTTLED"``, no ``data``;
+* connections page by cursor, at most 250 per page, and filter with ``updated_at:>'...'``;
+* bulk operations run the query over the whole store and serve JSONL (nested connections as
+  lines carrying ``__parentId``) from ``/bulk-results/{n}.jsonl``;
+* ``userErrors`` for a negative price, an unknown variant, a stale compare quantity, an item not
+  stocked at a location; 401 with Shopify's body for a wrong token.
+
+``POST /_sandbox/sale {sku, location, quantity}`` (or ``app.state.sandbox.sale(...)``) sells
+stock between a connector's read and its write.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+from graphql import GraphQLError, parse, validate
+from graphql.execution import execute
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from connectors.shopify.cost import query_cost
+from connectors.shopify.sandbox_resolvers import Resolvers
+from connectors.shopify.sandbox_schema import schema_for
+from connectors.shopify.sandbox_state import ShopState, location_gids
+from hub.sandbox import sandbox_app
+from hub.seed import Catalogue, demo_store
+
+__all__ = ["DEFAULT_TOKEN", "LeakyBucket", "create_app", "location_gids"]
+
+#: The token the sandbox accepts unless told otherwise (a fake, never a real credential).
+DEFAULT_TOKEN = "shpat_sandbox_token_0000"
+_MAX_QUERY_COST = 1000
+_AUTH_ERROR = {"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"}
+
+
+class LeakyBucket:
+    """Shopify's per app-and-store bucket in cost points."""
+
+    def __init__(self, size: float, restore_rate: float) -> None:
+        self.size = size
+        self.restore_rate = restore_rate
+        self._available = size
+        self._stamp = time.monotonic()
+        #: Queries refused THROTTLED.
+        self.throttled = 0
+
+    def available(self) -> float:
+        now = time.monotonic()
+        self._available = min(self.size, self._available + (now - self._stamp) * self.restore_rate)
+        self._stamp = now
+        return self._available
+
+    def charge(self, cost: float) -> None:
+        self._available = self.available() - cost
+
+    def status(self) -> dict[str, float]:
+        return {
+            "maximumAvailable": float(self.size),
+            "currentlyAvailable": round(self.available(), 1),
+            "restoreRate": float(self.restore_rate),
+        }
+
+
+def _returned_counts(data: Any, path: str = "", depth: int = 0) -> dict[str, int]:
+    """How many nodes each connection outside a list returned (for the actual cost)."""
+    counts: dict[str, int] = {}
+    if not isinstance(data, dict) or depth > 3:
+        return counts
+    for key, value in data.items():
+        here = f"{path}.{key}" if path else key
+        if isinstance(value, dict):
+            if isinstance(value.get("nodes"), list):
+                counts[here] = len(value["nodes"])
+            elif isinstance(value.get("edges"), list):
+                counts[here] = len(value["edges"])
+            else:
+                counts.update(_returned_counts(value, here, depth + 1))
+    return counts
+
+
+def create_app(
+    catalogue: Catalogue | None = None,
+    *,
+    access_token: str = DEFAULT_TOKEN,
+    bucket_size: float = 1000,
+    restore_rate: float = 100,
+    shop: str = "demo.myshopify.com",
+    bulk_delay: float = 0.0,
+    seed: int = 7,
+) -> Any:
+    """The sandbox app; ``app.state.sandbox`` is the ``ShopState`` (with ``bucket`` and ``sale``)."""
+    state = ShopState(catalogue if catalogue is not None else demo_store(), shop=shop)
+    bucket = LeakyBucket(bucket_size, restore_rate)
+    state.bucket = bucket  # type: ignore[attr-defined]
+    resolvers = Resolvers(state, bulk_delay=bulk_delay)
+
+    def answer(version: str, body: Any, base_url: str) -> dict[str, Any]:
+        query = body.get("query") if isinstance(body, dict) else None
+        variables = (body.get("variables") if isinstance(body, dict) else None) or {}
+        if not isinstance(query, str) or not isinstance(variables, dict):
+            return {"errors": [{"message": "Parameter query is required"}]}
+        schema = schema_for(version)
+        try:
+            document = parse(query)
+        except GraphQLError as exc:
+            return {"errors": [exc.formatted]}
+        problems = validate(schema, document)
+        if problems:
+            return {"errors": [p.formatted for p in problems]}
+        with state.lock:
+            requested = query_cost(query, variables)
+            if requested > _MAX_QUERY_COST:
+                return {
+                    "errors": [
+                        {
+                            "message": f"Query cost is {requested}, which exceeds the single query max cost limit "
+                            f"({_MAX_QUERY_COST}).",
+                            "extensions": {"code": "MAX_COST_EXCEEDED", "cost": requested, "maxCost": _MAX_QUERY_COST},
+                        }
+                    ]
+                }
+            if requested > bucket.available():
+                bucket.throttled += 1
+                return {
+                    "errors": [
+                        {
+                            "message": "Throttled",
+                            "extensions": {
+                                "code": "THROTTLED",
+                                "documentation": "https://shopify.dev/api/usage/rate-limits",
+                            },
+                        }
+                    ],
+                    "extensions": {
+                        "cost": {
+                            "requestedQueryCost": requested,
+                            "actualQueryCost": None,
+                            "throttleStatus": bucket.status(),
+                        }
+                    },
+                }
+            result = execute(
+                schema,
+                document,
+                root_value=resolvers.root(version, base_url),
+                variable_values=variables,
+                context_value=resolvers.context(version),
+            )
+            out: dict[str, Any] = {}
+            if result.errors:
+                out["errors"] = [e.formatted for e in result.errors]
+            if result.data is not None:
+                out["data"] = result.data
+            actual = query_cost(query, variables, returned=_returned_counts(result.data)) if result.data else 0
+            bucket.charge(actual)
+            out["extensions"] = {
+                "cost": {"requestedQueryCost": requested, "actualQueryCost": actual, "throttleStatus": bucket.status()}
+            }
+            return out
+
+    async def graphql_endpoint(request: Request) -> Response:
+        if request.headers.get("x-shopify-access-token") != access_token:
+            return JSONResponse(_AUTH_ERROR, status_code=401)
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            return JSONResponse({"errors": "Invalid JSON in request body"}, status_code=400)
+        payload = answer(request.path_params["version"], body, str(request.base_url).rstrip("/"))
+        return Response(orjson.dumps(payload), media_type="application/json")
+
+    async def bulk_file(request: Request) -> Response:
+        op = state.bulk_ops.get(f"gid://shopify/BulkOperation/{request.path_params['n']}")
+        if op is None or op.url is None:  # not finished yet, or nothing matched
+            return Response(b"<Error><Code>NoSuchKey</Code></Error>", status_code=404, media_type="application/xml")
+        return Response(op.body, media_type="application/jsonl")
+
+    async def sale(request: Request) -> JSONResponse:
+        body = await request.json()
+        try:
+            left = state.sale(str(body["sku"]), str(body["location"]), int(body.get("quantity", 1)))
+        except KeyError as exc:
+            return JSONResponse({"error": f"unknown {exc}"}, status_code=404)
+        return JSONResponse({"sku": body["sku"], "location": body["location"], "available": left})
+
+    async def sandbox_info(request: Request) -> JSONResponse:
+        return JSONResponse(
+            {"shop": shop, "locations": state.location_gids(), "throttled": bucket.throttled, "bucket": bucket.status()}
+        )
+
+    routes = [
+        Route("/admin/api/{version}/graphql.json", graphql_endpoint, methods=["POST"]),
+        Route("/bulk-results/{n}.jsonl", bulk_file, methods=["GET"]),
+        Route("/_sandbox/sale", sale, methods=["POST"]),
+        Route("/_sandbox/shopify", sandbox_info, methods=["GET"]),
+    ]
+    return sandbox_app("shopify", routes, state=state, seed=seed)
