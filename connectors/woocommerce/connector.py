@@ -1,0 +1,292 @@
+"""The ``woocommerce`` connector: products, prices, stock and customers over REST wc/v3.
+
+Pulls walk ``/products`` 100 at a time and, for each variable product on a page, its variations
+(wc/v3 has no listing of variations across products, so a full pull costs one listing page per
+100 products plus one variations page per variable product; measured in
+``benchmarks/sandbox_woocommerce.py``). Incremental pulls ask only for products modified after the
+cursor (``modified_after`` + ``dates_are_gmt=true``); WooCommerce re-saves a variable product when
+one of its variations changes, so only the variations of the parents that come back are read.
+
+Pushes write through ``/products/batch`` and ``/products/{parent}/variations/batch``, grouped by
+parent, 100 items per call; stock re-reads first (``connectors.woocommerce.stock``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+
+import httpx
+
+from connectors.woocommerce.batches import BatchItem, send_batches
+from connectors.woocommerce.client import WooClient
+from connectors.woocommerce.rows import SELLABLE_TYPES, customer_row, item_row, price_fields, untracked_reason
+from connectors.woocommerce.settings import WooCommerceSettings
+from connectors.woocommerce.stock import StockWriter
+from hub.connector import READ, READ_WRITE, Change, Connector, ConnectorContext, PullPage, PushResult, RawRecord
+from hub.http import TransportStats
+from hub.mapping import Mapping as FieldMapping
+from hub.mapping import load_mapping
+from hub.model import Entity
+
+__all__ = ["WooCommerceConnector"]
+
+_CURSOR_FORMAT = "%Y-%m-%dT%H:%M:%S"
+
+
+class WooCommerceConnector(Connector):
+    """WooCommerce REST wc/v3: simple products and variations, one stock location, customers."""
+
+    type_name = "woocommerce"
+    settings_model = WooCommerceSettings
+    capabilities: ClassVar = {
+        Entity.products: READ,
+        Entity.prices: READ_WRITE,
+        Entity.stock: READ_WRITE,
+        Entity.customers: READ_WRITE,
+    }
+    push_batch_size = 100
+
+    def __init__(
+        self,
+        name: str,
+        settings: WooCommerceSettings,
+        context: ConnectorContext | None = None,
+        *,
+        http_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        super().__init__(name, settings, context or ConnectorContext())
+        self.settings: WooCommerceSettings = settings
+        self._http_transport = http_transport
+        self._client: WooClient | None = None
+
+    def batch_size(self, entity: Entity) -> int:
+        """Prices and stock take 500 changes per push: the connector groups them by parent product
+        itself and sends at most 100 per call, so a larger hand-over lets one parent's variations
+        share a call instead of being split at an arbitrary boundary."""
+        return 500 if entity in (Entity.prices, Entity.stock) else self.push_batch_size
+
+    @property
+    def mapping(self) -> FieldMapping:
+        if self.context.mapping is None:
+            self.context.mapping = load_mapping(
+                self.type_name, settings=self.settings.model_dump(), currency=self.context.currency
+            )
+        return self.context.mapping
+
+    @property
+    def client(self) -> WooClient:
+        if self._client is None:
+            raise RuntimeError(f"{self!r} is not open; use `async with` or call open() first")
+        return self._client
+
+    @property
+    def transport_stats(self) -> TransportStats | None:
+        return self._client.transport.stats if self._client is not None else None
+
+    async def open(self) -> None:
+        if self._client is None:
+            self._client = WooClient(self.name, self.settings, http_transport=self._http_transport)
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def ping(self) -> None:
+        await self.client.ping()
+
+    # ------------------------------------------------------------------ pull
+
+    async def pull(self, entity: Entity, since: str | None = None) -> AsyncIterator[PullPage]:  # type: ignore[override]
+        if entity is Entity.customers:
+            async for page in self._pull_customers(since):
+                yield page
+        elif entity in (Entity.products, Entity.prices, Entity.stock):
+            async for page in self._pull_items(entity, since):
+                yield page
+        else:
+            raise NotImplementedError(f"woocommerce cannot read {entity}")
+
+    async def _pull_items(self, entity: Entity, since: str | None) -> AsyncIterator[PullPage]:
+        params: dict[str, Any] = {}
+        if since:
+            params = {"modified_after": self._after(since), "dates_are_gmt": "true"}
+        cursor = since
+        async for products, _reply in self.client.list("products", params):
+            variable = [p for p in products if p.get("type") == "variable"]
+            if since and self.settings.variation_scan == "all_parents":
+                variable = []  # read below, from the unfiltered list of variable products
+            rows = [self._row(p) for p in products if p.get("type") in SELLABLE_TYPES]
+            rows += await self._variation_rows(variable)
+            cursor = _newest(cursor, products, rows)
+            yield self._page(entity, rows, cursor, since)
+        if since and self.settings.variation_scan == "all_parents":
+            async for parents, _reply in self.client.list("products", {"type": "variable"}):
+                rows = await self._variation_rows(parents, params)
+                cursor = _newest(cursor, [], rows)
+                yield self._page(entity, rows, cursor, since)
+
+    async def _variation_rows(
+        self, parents: Sequence[Mapping[str, Any]], params: Mapping[str, Any] | None = None
+    ) -> list[RawRecord]:
+        """The variations of ``parents``, read concurrently (the transport bounds how many at once)."""
+
+        async def one(parent: Mapping[str, Any]) -> list[RawRecord]:
+            rows = []
+            async for variations, _reply in self.client.list(f"products/{parent['id']}/variations", params):
+                rows += [self._row(v, parent) for v in variations]
+            return rows
+
+        lists = await asyncio.gather(*(one(p) for p in parents))
+        return [row for rows in lists for row in rows]
+
+    def _row(self, data: Mapping[str, Any], parent: Mapping[str, Any] | None = None) -> RawRecord:
+        return item_row(data, location=self.settings.location, parent=parent)
+
+    def _page(self, entity: Entity, rows: list[RawRecord], cursor: str | None, since: str | None) -> PullPage:
+        rejected: list[tuple[str | None, str, str]] = []
+        if entity is Entity.stock:
+            kept = []
+            for row in rows:
+                reason = untracked_reason(row.data)
+                if reason is None:
+                    kept.append(row)
+                else:
+                    sku = row.data.get("sku")
+                    rejected.append((f"{sku}@{self.settings.location}" if sku else None, reason, row.origin))
+            rows = kept
+        return PullPage(records=rows, cursor=cursor, total=None, complete=since is None, rejected=rejected)
+
+    async def _pull_customers(self, since: str | None) -> AsyncIterator[PullPage]:
+        """wc/v3 cannot filter customers by modification time: the list is read whole and, with
+        ``since``, only the customers modified after it are yielded."""
+        after = self._after(since) if since else None
+        cursor = since
+        async for customers, reply in self.client.list("customers", {"role": "all"}):
+            rows = [customer_row(c) for c in customers if after is None or _stamp(c) > after]
+            cursor = _newest(cursor, customers, [])
+            total = reply.headers.get("X-WP-Total")
+            yield PullPage(
+                records=rows,
+                cursor=cursor,
+                total=int(total) if total and total.isdigit() else None,
+                complete=since is None,
+            )
+
+    def _after(self, since: str) -> str:
+        moment = _parse(since) - timedelta(seconds=self.settings.cursor_overlap_s)
+        return moment.strftime(_CURSOR_FORMAT)
+
+    # ------------------------------------------------------------------ push
+
+    async def push(self, entity: Entity, changes: Sequence[Change]) -> list[PushResult]:
+        if entity is Entity.stock:
+            writer = StockWriter(self.client, self.mapping[Entity.stock], manage_stock=self.settings.manage_stock)
+            return await writer.push(changes)
+        if entity is Entity.prices:
+            return await self._push_prices(changes)
+        if entity is Entity.customers:
+            return await self._push_customers(changes)
+        raise NotImplementedError(f"woocommerce cannot write {entity}")
+
+    async def _push_prices(self, changes: Sequence[Change]) -> list[PushResult]:
+        mapping = self.mapping[Entity.prices]
+        results: dict[int, PushResult] = {}
+        items = []
+        for ref, change in enumerate(changes):
+            product_id = change.link.get("product_id")
+            if not product_id:
+                results[ref] = PushResult(
+                    change.key, ok=False, code="not_linked", message="no WooCommerce product is linked to this SKU"
+                )
+                continue
+            try:
+                fields = _price_payload(mapping.to_platform(_whole_price(change)))
+            except ValueError as exc:
+                results[ref] = PushResult(change.key, ok=False, code="invalid_price", message=str(exc))
+                continue
+            parent = change.link.get("parent_id")
+            path = f"products/{parent}/variations/batch" if parent else "products/batch"
+            items.append(BatchItem(ref, path, "update", {"id": int(product_id), **fields}))
+        outcomes = await send_batches(self.client, items)
+        for item in items:
+            outcome = outcomes[item.ref]
+            results[item.ref] = PushResult(
+                changes[item.ref].key,
+                ok=outcome.ok,
+                code=outcome.code,
+                message=outcome.message,
+                retriable=outcome.uncertain,
+            )
+        return [results[ref] for ref in range(len(changes))]
+
+    async def _push_customers(self, changes: Sequence[Change]) -> list[PushResult]:
+        mapping = self.mapping[Entity.customers]
+        items = []
+        for ref, change in enumerate(changes):
+            customer_id = change.link.get("customer_id")
+            values = {k: v for k, v in change.values.items() if k != "email"}
+            if customer_id:
+                body = {"id": int(customer_id), **mapping.to_platform(values)}
+                items.append(BatchItem(ref, "customers/batch", "update", body))
+            else:
+                source = change.record.model_dump() if change.record is not None else {}
+                body = mapping.to_platform({k: v for k, v in {**source, **values}.items() if k != "email"})
+                body["email"] = change.key
+                items.append(BatchItem(ref, "customers/batch", "create", body))
+        outcomes = await send_batches(self.client, items)
+        results = []
+        for item in items:
+            outcome = outcomes[item.ref]
+            link = {"customer_id": str(outcome.record["id"])} if outcome.ok and outcome.record.get("id") else None
+            results.append(
+                PushResult(
+                    changes[item.ref].key,
+                    ok=outcome.ok,
+                    code=outcome.code,
+                    message=outcome.message,
+                    retriable=outcome.uncertain and item.kind == "update",
+                    link=link,
+                )
+            )
+        return results
+
+
+def _whole_price(change: Change) -> dict[str, Any]:
+    """Amount and compare-at together: WooCommerce's two price fields depend on both."""
+    base: dict[str, Any] = {"amount": None, "compare_at": None}
+    if change.record is not None:
+        base.update({k: getattr(change.record, k, None) for k in base})
+    else:
+        base.update({k: v for k, v in change.previous.items() if k in base})
+    return {**base, **{k: v for k, v in change.values.items() if k in base}}
+
+
+def _price_payload(platform: dict[str, Any]) -> dict[str, Any]:
+    """The mapping's output with the derived ``pricing`` turned into ``regular_price``/``sale_price``."""
+    pricing = platform.pop("pricing", None)
+    if isinstance(pricing, dict):
+        platform.update(price_fields(pricing.get("amount"), pricing.get("compare_at")))
+    return platform
+
+
+def _parse(stamp: str) -> datetime:
+    moment = datetime.fromisoformat(stamp.strip().replace("Z", "+00:00"))
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _stamp(record: Mapping[str, Any]) -> str:
+    value = record.get("date_modified_gmt")
+    return _parse(value).strftime(_CURSOR_FORMAT) if isinstance(value, str) and value else ""
+
+
+def _newest(cursor: str | None, records: Sequence[Mapping[str, Any]], rows: Sequence[RawRecord]) -> str | None:
+    """The newest ``date_modified_gmt`` among the cursor, raw records and rows (GMT, to the second)."""
+    stamps = [_stamp(r) for r in records] + [_stamp(r.data) for r in rows]
+    if cursor:
+        stamps.append(_parse(cursor).strftime(_CURSOR_FORMAT))
+    stamps = [s for s in stamps if s]
+    return max(stamps) if stamps else None
