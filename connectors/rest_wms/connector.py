@@ -41,6 +41,8 @@ class RestWmsConnector(Connector):
     def __init__(self, name: str, settings: ConnectorSettings, context: ConnectorContext) -> None:
         super().__init__(name, settings, context)
         self._transport: Transport | None = None
+        #: The figures of the latest transport, kept after ``close`` for the run's report.
+        self._stats: TransportStats | None = None
         self._mapping: FieldMapping | None = context.mapping
         #: Rows received by the last complete pull of each entity: the guard's baseline when the
         #: WMS announces no total.
@@ -54,7 +56,7 @@ class RestWmsConnector(Connector):
 
     @property
     def transport_stats(self) -> TransportStats | None:
-        return self._transport.stats if self._transport is not None else None
+        return self._stats
 
     async def open(self) -> None:
         """Load the mapping (unless the hub passed one) and build the transport."""
@@ -81,6 +83,7 @@ class RestWmsConnector(Connector):
                 ),
                 limiter=build_limiter(settings),
             )
+            self._stats = self._transport.stats
 
     async def close(self) -> None:
         if self._transport is not None:

@@ -9,10 +9,12 @@ a small committed quantity is added on top to make ``on_hand``.
 What it is faithful to: a key in ``Authorization: Bearer`` (or any header, any scheme) answered
 with a 401 JSON error when wrong; paging in one of three styles (``cursor``: ``next_cursor`` in
 the body; ``next_url``: ``links.next``; ``page``: ``page``/``per_page`` with ``X-Total-Pages``);
-a ``limit`` above ``page_size_max`` refused with 400; ``updated_since`` (rows changed at or after
-that time); ``X-RateLimit-Limit/Remaining/Reset`` on every answer and a 429 with ``Retry-After``
-when the one-second window is spent; the kit's fault injection. ``set_stock`` (or
-``POST /_sandbox/stock``) moves stock the way a sale or a delivery would, for incremental tests.
+a ``limit`` above ``page_size_max`` refused with 400; ``updated_since`` (rows changed strictly
+after that time; change times here only ever increase, so a change at the cursor's own instant
+cannot be missed); ``X-RateLimit-Limit/Remaining/Reset`` on every answer and a 429 with
+``Retry-After`` when the one-second window is spent; the kit's fault injection. ``set_stock``
+(or ``POST /_sandbox/stock``) moves stock the way a sale or a delivery would, for incremental
+tests.
 """
 
 from __future__ import annotations
@@ -163,7 +165,9 @@ class WmsState:
 
     def _tick(self) -> datetime:
         """A change time later than every earlier one, even if the wall clock is behind the seed."""
-        self._newest = max(datetime.now(UTC), self._newest + timedelta(milliseconds=1))
+        now = datetime.now(UTC)
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # what the JSON shows, exactly
+        self._newest = max(now, self._newest + timedelta(milliseconds=1))
         return self._newest
 
     # ------------------------------------------------------------- API rules
@@ -206,7 +210,7 @@ class WmsState:
         since = _time_param(query.get("updated_since"))
         with self._lock:
             keys, rows = (self._stock_keys, self.stock) if kind == "stock" else (self._item_keys, self.items)
-            matching = [k for k in keys if since is None or _stamp(rows[k]) >= since]
+            matching = [k for k in keys if since is None or _stamp(rows[k]) > since]
             if self.pagination == "page":
                 page = _int_param(query, "page", 1)
                 if page < 1:
@@ -216,6 +220,8 @@ class WmsState:
                 headers = {"X-Total-Pages": str(pages), "X-Total-Count": str(len(matching))}
                 return {"data": self._render(kind, chosen), "meta": {"total": len(matching)}}, headers
             after = _decode_cursor(query.get("cursor")) if query.get("cursor") else None
+            if after is not None and type(after) is not type(keys[0] if keys else after):
+                raise ApiError(400, "invalid_cursor", "the cursor is not one this listing gave out")
             start = bisect.bisect_right(matching, after) if after is not None else 0
             chosen = matching[start : start + size]
             more = start + size < len(matching)
