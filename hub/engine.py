@@ -214,7 +214,9 @@ class Engine:
             f, p, _unmatched = reconcile_group(job_input, grp, by_connector)
             findings += f
             plans += p
-        for conn_name, outcome in outcomes.items():
+        for conn_name, outcome in outcomes.items() if entity is Entity.customers else ():
+            # Two people claiming one e-mail is an identity conflict someone must settle; a duplicate
+            # SKU row is a feed error, quarantined with its reason.
             for key, origins in outcome.duplicates.items():
                 findings.append(
                     Finding(

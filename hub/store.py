@@ -190,15 +190,23 @@ class Store:
                     delete(t.observations).where(o.connector == connector, o.entity == entity, o.key.in_(chunk))
                 )
 
-    def fetch_records(self, connector: str, entity: str, groups: Iterable[str]) -> Iterator[tuple[str, str]]:
-        """(key, canonical JSON) of every stored record of the given groups."""
+    def fetch_records(self, connector: str, entity: str, groups: Iterable[str]) -> Iterator[tuple[str, str, str]]:
+        """(key, group, canonical JSON) of every stored record of the given groups."""
         o = t.observations.c
         groups = list(groups)
         with self.engine.connect() as conn:
             for chunk in _chunks(groups, IN_CHUNK):
                 yield from conn.execute(
-                    select(o.key, o.data).where(o.connector == connector, o.entity == entity, o.grp.in_(chunk))
+                    select(o.key, o.grp, o.data).where(o.connector == connector, o.entity == entity, o.grp.in_(chunk))
                 ).tuples()
+
+    def iter_records(self, connector: str, entity: str) -> Iterator[tuple[str, str, str]]:
+        """(key, group, canonical JSON) of every stored record of a connector's entity."""
+        o = t.observations.c
+        with self.engine.connect() as conn:
+            yield from conn.execute(
+                select(o.key, o.grp, o.data).where(o.connector == connector, o.entity == entity)
+            ).tuples()
 
     def load_links(self, connector: str, entity: str, keys: Iterable[str]) -> dict[str, dict[str, str]]:
         lk = t.links.c
@@ -235,17 +243,23 @@ class Store:
             ["value", "updated_at"],
         )
 
-    def get_fingerprint(self, job: str) -> str | None:
+    def get_job_state(self, job: str) -> tuple[str | None, int]:
+        """(rules fingerprint, newest run id reconciled) of a job; (None, 0) before its first run."""
+        j = t.job_state.c
         with self.engine.connect() as conn:
-            return conn.execute(select(t.job_state.c.fingerprint).where(t.job_state.c.job == job)).scalar()
+            row = conn.execute(select(j.fingerprint, j.last_run_id).where(j.job == job)).first()
+        return (row[0], row[1] or 0) if row else (None, 0)
 
-    def set_fingerprint(self, job: str, fingerprint: str) -> None:
-        self._upsert(
-            t.job_state,
-            ["job"],
-            [{"job": job, "fingerprint": fingerprint, "updated_at": utcnow()}],
-            ["fingerprint", "updated_at"],
-        )
+    def groups_written_after(self, connector: str, entity: str, run_id: int) -> set[str]:
+        """Groups whose observations a later run wrote (changed since this job last reconciled)."""
+        o = t.observations.c
+        with self.engine.connect() as conn:
+            query = select(o.grp).where(o.connector == connector, o.entity == entity, o.run_id > run_id).distinct()
+            return set(conn.execute(query).scalars())
+
+    def set_job_state(self, job: str, fingerprint: str, last_run_id: int) -> None:
+        row = {"job": job, "fingerprint": fingerprint, "last_run_id": last_run_id, "updated_at": utcnow()}
+        self._upsert(t.job_state, ["job"], [row], ["fingerprint", "last_run_id", "updated_at"])
 
     # ------------------------------------------------------------------ quarantine
 
