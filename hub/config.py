@@ -263,20 +263,12 @@ def _pydantic_problems(located: Located, error: ValidationError, prefix: tuple[s
     return problems
 
 
-def load_config(path: str | Path, *, env: dict[str, str] | None = None) -> LoadedConfig:
-    """Read, interpolate and validate a config file; raise ``ConfigError`` listing every problem."""
-    path = Path(path)
-    located = load_located(path, env=env)
-    if not isinstance(located.data, dict):
-        raise ConfigError(located.problem((), "the config must be a mapping with `connectors:` and `jobs:` sections"))
-    try:
-        model = HubConfig.model_validate(located.data)
-    except ValidationError as exc:
-        raise ConfigError(_pydantic_problems(located, exc, ())) from None
-
-    problems: list[ConfigProblem] = []
+def _validate_connectors(
+    located: Located, entries: dict[str, Any], problems: list[ConfigProblem]
+) -> dict[str, ConnectorSettings]:
+    """Validate each connector entry with its own type's settings model."""
     connectors: dict[str, ConnectorSettings] = {}
-    for name, raw in model.connectors.items():
+    for name, raw in entries.items():
         where = ("connectors", name)
         if not isinstance(raw, dict) or "type" not in raw:
             problems.append(
@@ -286,12 +278,33 @@ def load_config(path: str | Path, *, env: dict[str, str] | None = None) -> Loade
         try:
             cls = connector_class(str(raw["type"]))
         except ConfigError as exc:
-            problems.append(located.problem((*where, "type"), str(exc)))
+            problems.append(located.problem((*where, "type"), "; ".join(p.message for p in exc.problems)))
             continue
         try:
             connectors[name] = cls.settings_model.model_validate(raw)
         except ValidationError as exc:
             problems.extend(_pydantic_problems(located, exc, where))
+
+    return connectors
+
+
+def load_config(path: str | Path, *, env: dict[str, str] | None = None) -> LoadedConfig:
+    """Read, interpolate and validate a config file; raise ``ConfigError`` listing every problem."""
+    path = Path(path)
+    problems: list[ConfigProblem] = []
+    located = load_located(path, env=env, problems_out=problems)
+    if not isinstance(located.data, dict):
+        raise ConfigError(located.problem((), "the config must be a mapping with `connectors:` and `jobs:` sections"))
+    try:
+        model = HubConfig.model_validate(located.data)
+    except ValidationError as exc:
+        problems += _pydantic_problems(located, exc, ())
+        raw = located.data.get("connectors")
+        if isinstance(raw, dict):  # still say what is wrong inside each connector entry
+            _validate_connectors(located, raw, problems)
+        raise ConfigError(problems) from None
+
+    connectors = _validate_connectors(located, model.connectors, problems)
 
     from hub.connector import Capability  # local: avoid a cycle at import time for plugins
 

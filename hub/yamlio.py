@@ -58,7 +58,12 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 
 def load_located(
-    source: str | Path, *, text: str | None = None, env: Mapping[str, str] | None = None, interpolate: bool = True
+    source: str | Path,
+    *,
+    text: str | None = None,
+    env: Mapping[str, str] | None = None,
+    interpolate: bool = True,
+    problems_out: list[ConfigProblem] | None = None,
 ) -> Located:
     """Parse a YAML file (or ``text`` named ``source``) into data plus positions.
 
@@ -92,7 +97,9 @@ def load_located(
     problems: list[ConfigProblem] = []
     environment = os.environ if env is None else env
     located.data = _build(node, (), located, problems, environment if interpolate else None)
-    if problems:
+    if problems and problems_out is not None:
+        problems_out.extend(problems)  # the caller reports them with its own validation problems
+    elif problems:
         raise ConfigError(problems)
     return located
 
