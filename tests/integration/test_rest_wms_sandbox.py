@@ -207,3 +207,22 @@ async def test_an_empty_wms_is_refused_by_the_guard(sandbox: ServedApp) -> None:
     async with connector(sandbox) as wms:
         with pytest.raises(FatalError, match="min_records"):
             await pull(wms)
+
+
+async def test_the_sandbox_refuses_a_cursor_it_did_not_give_out(sandbox: ServedApp) -> None:
+    headers = {"Authorization": f"Bearer {KEY}"}
+    async with httpx.AsyncClient(base_url=sandbox.url, headers=headers) as client:
+        forged = await client.get("/v1/inventory", params={"cursor": "bm90LWEtY3Vyc29y"})
+        warehouses = await client.get("/_sandbox/warehouses")
+
+    assert forged.status_code == 400 and forged.json()["code"] == "invalid_cursor"
+    assert warehouses.json() == {"WH-1": "milano-store", "WH-2": "web-warehouse"}
+
+
+async def test_a_slow_answer_times_out_and_is_asked_again(sandbox: ServedApp, catalogue: Catalogue) -> None:
+    sandbox.app.state.faults.add(Fault(kind="delay", seconds=0.6, times=1))
+    async with connector(sandbox, timeout_s=0.2) as wms:
+        got = levels(wms, await pull(wms))
+
+    assert len(got) == len(catalogue_levels(catalogue))
+    assert wms.transport_stats is not None and wms.transport_stats.by_kind["timeout"] == 1

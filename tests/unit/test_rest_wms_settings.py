@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 from pydantic import ValidationError
 
 from connectors.rest_wms import RestWmsSettings
+from connectors.rest_wms.limits import AllLimiters, build_limiter
+from hub.http import HeaderWindowLimiter, TokenBucket
 from hub.registry import connector_class
 
 KEY = "wms_SECRET_0123456789"
@@ -63,3 +66,17 @@ def test_the_entry_point_finds_the_connector() -> None:
     cls = connector_class("rest_wms")
 
     assert cls.type_name == "rest_wms" and cls.settings_model is RestWmsSettings
+
+
+async def test_pacing_follows_the_settings() -> None:
+    assert build_limiter(settings(rate_limit_remaining_header=None)) is None
+    assert isinstance(build_limiter(settings()), HeaderWindowLimiter)
+    assert isinstance(build_limiter(settings(rate_limit_per_s=5, rate_limit_remaining_header=None)), TokenBucket)
+
+    both = build_limiter(settings(rate_limit_per_s=5))
+    assert isinstance(both, AllLimiters)
+    header, bucket = both.limiters[1], both.limiters[0]
+    assert isinstance(header, HeaderWindowLimiter) and isinstance(bucket, TokenBucket)
+    both.observe(httpx.Response(200, headers={"X-RateLimit-Remaining": "7"}), None)
+    await both.acquire()
+    assert header._remaining == 6  # the header limiter saw the answer and counted the request
