@@ -160,6 +160,12 @@ class WmsState:
             row.updated_at = self._tick()
             return row
 
+    def clear_stock(self) -> None:
+        """Forget every stock row, like a WMS answering from an empty database after a bad restore."""
+        with self._lock:
+            self.stock.clear()
+            self._stock_keys.clear()
+
     def level(self, sku: str, location: str) -> StockRow:
         return self.stock[(sku, self.warehouse_of(location))]
 
@@ -220,7 +226,7 @@ class WmsState:
                 headers = {"X-Total-Pages": str(pages), "X-Total-Count": str(len(matching))}
                 return {"data": self._render(kind, chosen), "meta": {"total": len(matching)}}, headers
             after = _decode_cursor(query.get("cursor")) if query.get("cursor") else None
-            if after is not None and type(after) is not type(keys[0] if keys else after):
+            if after is not None and not isinstance(after, tuple if kind == "stock" else str):
                 raise ApiError(400, "invalid_cursor", "the cursor is not one this listing gave out")
             start = bisect.bisect_right(matching, after) if after is not None else 0
             chosen = matching[start : start + size]

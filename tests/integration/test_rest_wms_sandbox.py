@@ -202,8 +202,7 @@ async def test_a_page_size_above_the_wms_maximum_is_a_fatal_error_with_the_wms_r
 
 
 async def test_an_empty_wms_is_refused_by_the_guard(sandbox: ServedApp) -> None:
-    state(sandbox).stock.clear()
-    state(sandbox)._stock_keys.clear()
+    state(sandbox).clear_stock()
     async with connector(sandbox) as wms:
         with pytest.raises(FatalError, match="min_records"):
             await pull(wms)
