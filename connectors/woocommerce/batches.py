@@ -43,12 +43,16 @@ class Outcome:
     uncertain: bool = False
 
 
-async def send_batches(client: WooClient, items: Sequence[BatchItem]) -> dict[int, Outcome]:
+async def send_batches(
+    client: WooClient, items: Sequence[BatchItem], *, resend_updates: bool = True
+) -> dict[int, Outcome]:
     """Send ``items`` in calls of at most 100 per route, concurrently (the transport bounds it).
 
     Calls holding only updates are marked idempotent, since an update sets absolute values and
     applying it twice leaves the same state; a call that creates is not, so a lost answer is
-    never answered by creating twice. ``AuthError`` propagates: nothing else can succeed.
+    never answered by creating twice. ``resend_updates=False`` keeps updates from being resent too
+    (stock: a resend could overwrite a sale made in between; its caller re-reads instead).
+    ``AuthError`` propagates: nothing else can succeed.
     """
     by_route: dict[tuple[str, bool], list[BatchItem]] = {}
     for item in items:
@@ -58,7 +62,9 @@ async def send_batches(client: WooClient, items: Sequence[BatchItem]) -> dict[in
         for (path, _creates), route_items in by_route.items()
         for part in chunks(route_items, BATCH_LIMIT)
     ]
-    answers = await asyncio.gather(*(_one_call(client, path, part) for path, part in calls), return_exceptions=True)
+    answers = await asyncio.gather(
+        *(_one_call(client, path, part, resend_updates) for path, part in calls), return_exceptions=True
+    )
     outcomes: dict[int, Outcome] = {}
     for (_, part), answer in zip(calls, answers, strict=True):
         if isinstance(answer, AuthError):
@@ -73,11 +79,11 @@ async def send_batches(client: WooClient, items: Sequence[BatchItem]) -> dict[in
     return outcomes
 
 
-async def _one_call(client: WooClient, path: str, part: list[BatchItem]) -> dict[int, Outcome]:
+async def _one_call(client: WooClient, path: str, part: list[BatchItem], resend_updates: bool) -> dict[int, Outcome]:
     body: dict[str, list[dict[str, Any]]] = {}
     for item in part:
         body.setdefault(item.kind, []).append(item.body)
-    answer = await client.batch(path, body, idempotent="create" not in body)
+    answer = await client.batch(path, body, idempotent=resend_updates and "create" not in body)
     outcomes: dict[int, Outcome] = {}
     for kind in ("create", "update"):
         sent = [i for i in part if i.kind == kind]

@@ -134,7 +134,7 @@ class StockWriter:
                 body["manage_stock"] = True
             path = f"products/{item.parent_id}/variations/batch" if item.parent_id else "products/batch"
             batch.append(BatchItem(item.ref, path, "update", body))
-        outcomes = await send_batches(self.client, batch) if batch else {}
+        outcomes = await send_batches(self.client, batch, resend_updates=False) if batch else {}
         retry = []
         for item, value, planned in writes:
             outcome: Outcome = outcomes[item.ref]
