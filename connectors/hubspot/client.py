@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.utils
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,7 +32,7 @@ from hub.http import (
 
 from .settings import HubSpotSettings
 
-__all__ = ["HubSpotClient", "modified_ms", "parse_error"]
+__all__ = ["ContactPage", "HubSpotClient", "modified_ms", "parse_error", "server_ms"]
 
 CONTACTS = "/objects/contacts"
 
@@ -43,6 +45,22 @@ def parse_error(response: httpx.Response, data: Any) -> tuple[str | None, str | 
         message = data.get("message")
         return (str(code) if code else None, str(message) if message else None)
     return default_error_parser(response, data)
+
+
+@dataclass(slots=True)
+class ContactPage:
+    """Contacts of one answer, and the server's clock when it answered (``Date``, in ms)."""
+
+    contacts: list[dict[str, Any]]
+    server_ms: int | None
+
+
+def server_ms(reply: Reply) -> int | None:
+    """The server's ``Date`` header in epoch ms (whole seconds), ``None`` when absent or unreadable."""
+    try:
+        return int(email.utils.parsedate_to_datetime(reply.headers["date"]).timestamp()) * 1000
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def modified_ms(value: Any) -> int | None:
@@ -139,7 +157,7 @@ class HubSpotClient:
         with _name_the_setting(self.connector):
             await self.transport.get(CONTACTS, params={"limit": 1})
 
-    async def list_contacts(self) -> AsyncIterator[list[dict[str, Any]]]:
+    async def list_contacts(self) -> AsyncIterator[ContactPage]:
         """Every contact, page by page (``limit`` at most 100, ``after`` from ``paging.next.after``)."""
         params = {
             "limit": self.settings.page_size,
@@ -149,51 +167,53 @@ class HubSpotClient:
         pages = self.transport.paginate("GET", CONTACTS, JsonCursorPaginator("paging.next.after"), params=params)
         with _name_the_setting(self.connector):
             async for reply in pages:
-                yield _results(reply, self.connector)
+                yield ContactPage(_results(reply, self.connector), server_ms(reply))
 
-    async def search_modified_since(self, since_ms: int) -> AsyncIterator[list[dict[str, Any]]]:
+    async def search_modified_since(self, since_ms: int) -> AsyncIterator[ContactPage]:
         """Contacts whose modified property is at or after ``since_ms``, oldest first.
 
-        One search query can page through ``search_result_cap`` (10,000) results at most. When a
-        query reaches the cap, a new one starts at the newest modification time seen; contacts at
-        exactly that time which were already yielded are skipped, so nothing is lost or repeated.
-        Only more than ``search_result_cap`` contacts sharing one millisecond cannot be walked.
+        The walk is by key, not by offset: each query starts at the newest modification time seen so
+        far, skipping the contacts at exactly that time which were already yielded. Offsets would skip
+        a contact whenever one before it in the sort order is edited during the walk (it moves to the
+        end and everything after it shifts left), and a query can page through only
+        ``search_result_cap`` (10,000) results; starting again from the newest time avoids both.
+        ``after`` is followed only while a whole page shares one millisecond; more than
+        ``search_result_cap`` contacts in one millisecond cannot be walked and raise.
         """
-        start = since_ms
-        already: set[str] = set()  # ids yielded at exactly ``start`` by the previous window
+        start, seen_at_start = since_ms, set[str]()
+        after: str | None = None
+        offset = 0
         while True:
-            offset = 0
-            newest: int | None = None
-            at_newest: set[str] = set()
-            after: str | None = None
-            while True:
-                reply = await self._search(start, after)
-                results = _results(reply, self.connector)
-                offset += len(results)
-                page = []
-                for contact in results:
-                    ms = modified_ms(dig(contact, f"properties.{self.settings.modified_property}"))
-                    if ms == start and str(contact.get("id")) in already:
-                        continue
-                    page.append(contact)
-                    if ms is not None and (newest is None or ms > newest):
-                        newest, at_newest = ms, set()
-                    if ms == newest:
-                        at_newest.add(str(contact.get("id")))
-                if page:
-                    yield page
-                after = dig(reply.data, "paging.next.after")
-                if not after:
-                    return
-                if offset >= self.settings.search_result_cap:
-                    break
-            if newest is None or newest <= start:
+            reply = await self._search(start, after)
+            results = _results(reply, self.connector)
+            offset += len(results)
+            page = []
+            newest, at_newest = start, set(seen_at_start)
+            for contact in results:
+                ms = modified_ms(dig(contact, f"properties.{self.settings.modified_property}"))
+                contact_id = str(contact.get("id"))
+                if ms is not None and ms <= start and contact_id in seen_at_start:
+                    continue
+                page.append(contact)
+                if ms is not None and ms > newest:
+                    newest, at_newest = ms, set()
+                if ms == newest:
+                    at_newest.add(contact_id)
+            if page:
+                yield ContactPage(page, server_ms(reply))
+            next_after = dig(reply.data, "paging.next.after")
+            if not next_after:
+                return
+            if newest > start:
+                start, seen_at_start, after, offset = newest, at_newest, None, 0
+            elif offset < self.settings.search_result_cap:
+                seen_at_start, after = at_newest, str(next_after)
+            else:
                 raise FatalError(
                     f"more than {self.settings.search_result_cap} contacts share the modification time {start} ms; "
                     "an incremental search cannot page past them: run a full pull (no cursor)",
                     connector=self.connector,
                 )
-            start, already = newest, at_newest
 
     async def _search(self, since_ms: int, after: str | None) -> Reply:
         prop = self.settings.modified_property

@@ -81,21 +81,30 @@ class HubSpotConnector(Connector):
 
     async def pull(self, entity: Entity, since: str | None = None) -> AsyncIterator[PullPage]:
         """All contacts without ``since``; with it, those modified at or after it (the same instant
-        is read again on purpose: a contact changed in the millisecond of the cursor is not lost)."""
+        is read again on purpose: a contact changed in the millisecond of the cursor is not lost).
+
+        The cursor is the newest modification seen, but never later than the server's clock at the
+        first answer: a contact edited during a full pull, behind the page being read, is then read
+        again by the next incremental pull instead of hiding behind a newer contact's time.
+        """
         _only_customers(entity)
         pages = self.client.list_contacts() if since is None else self.client.search_modified_since(_cursor_ms(since))
-        newest = _cursor_ms(since) if since else None
-        async for contacts in pages:
+        newest = floor = _cursor_ms(since) if since else 0
+        ceiling: int | None = None
+        async for page in pages:
+            if ceiling is None:
+                ceiling = page.server_ms
             records = []
-            for contact in contacts:
+            for contact in page.contacts:
                 row = self._row(contact)
                 ms = modified_ms(row["configured"]["modified"])
-                if ms is not None and (newest is None or ms > newest):
+                if ms is not None and ms > newest:
                     newest = ms
                 records.append(
                     RawRecord(data=row, link={"contact_id": str(contact.get("id"))}, origin=_origin(contact))
                 )
-            yield PullPage(records, cursor=_cursor_text(newest), complete=since is None)
+            cursor = newest if ceiling is None else min(newest, max(ceiling, floor))
+            yield PullPage(records, cursor=_cursor_text(cursor or None), complete=since is None)
 
     def _row(self, contact: Mapping[str, Any]) -> dict[str, Any]:
         properties = dict(contact.get("properties") or {})

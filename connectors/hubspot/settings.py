@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import ConfigDict, Field, SecretStr
 
 from hub.connector import HttpConnectorSettings
 
@@ -23,6 +23,9 @@ class HubSpotSettings(HttpConnectorSettings):
     ``subscribed``, ``unsubscribed`` and ``never``, which round-trips the canonical value exactly.
     ``mappings/hubspot.yaml`` explains how to use HubSpot's own ``hs_email_optout`` instead.
     """
+
+    # A validation error must not echo the input: it holds the access token.
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     type: str = "hubspot"
     #: Private app access token, sent as ``Authorization: Bearer``.
