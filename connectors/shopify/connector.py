@@ -116,7 +116,9 @@ class ShopifyConnector(Connector):
             return self.settings.stock_batch_size
         if entity is Entity.customers:
             return 50
-        return self.push_batch_size
+        # Prices: one request per product whatever the count, so the larger the call, the fewer
+        # products are split across two calls.
+        return 1000
 
     async def open(self) -> None:
         if self._client is None:
@@ -212,7 +214,7 @@ class ShopifyConnector(Connector):
             timeout=self.settings.bulk_timeout_s,
         )
 
-    async def _mapped_locations(self, data: dict[str, Any], known: list[dict[str, Any]]) -> list[str]:
+    def _mapped_locations(self, known: list[dict[str, Any]]) -> list[str]:
         """The store's locations that ``locations`` maps; the others are named once and skipped."""
         mapped = []
         for node in known:
@@ -238,7 +240,7 @@ class ShopifyConnector(Connector):
         async for data in self._pages(LOCATIONS, "locations", {"query": None, "withCount": True}):
             first_data = first_data or data
             known.extend(dig(data, "locations.nodes") or [])
-        mapped = await self._mapped_locations(first_data, known)
+        mapped = self._mapped_locations(known)
         if self._wants_bulk(since, first_data):
             self.read_mode[Entity.stock] = "bulk"
             async for page in self._bulk_stock(set(mapped)):

@@ -380,6 +380,7 @@ class _Root:
         if errors:  # all or nothing, as Shopify does
             return {"inventoryAdjustmentGroup": None, "userErrors": errors}
         for level, quantity in planned:
+            self.state.stock_writes.append((level.item.sku, level.location.code, quantity))
             if data["name"] == "available":
                 self.state.set_available(level, quantity)
             else:

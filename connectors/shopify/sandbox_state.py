@@ -170,6 +170,9 @@ class ShopState:
         self.customers: list[Customer] = []
         self.bulk_ops: dict[str, BulkOp] = {}
         self.idempotency: dict[str, Any] = {}
+        #: Every stock quantity a mutation applied, as (sku, location code, new available): a write
+        #: applied twice shows up twice.
+        self.stock_writes: list[tuple[str | None, str, int]] = []
         newest = max(
             [i.updated_at for i in catalogue.items] + [c.updated_at for c in catalogue.customers], default=None
         )

@@ -68,6 +68,7 @@ class _Quantity:
     compare: int
     #: Set when a sale happened since the pull and the write was adjusted to keep it.
     sold: int = 0
+    stale_code: str | None = None
 
 
 class Writer:
@@ -227,6 +228,7 @@ class Writer:
             )
         sold = quantity.compare - now
         quantity.sold += sold
+        quantity.stale_code = error.get("code")
         quantity.desired = max(0, quantity.desired - sold)
         quantity.compare = now
         return None
@@ -239,7 +241,7 @@ class Writer:
             quantity.change.key,
             ok=False,
             stale=True,
-            code="COMPARE_QUANTITY_STALE",
+            code=quantity.stale_code,
             message=f"{quantity.sold} sold since the pull: wrote {quantity.desired} to keep the sale",
             actual={"available": quantity.desired},
         )
