@@ -21,6 +21,8 @@ LogFormat = Literal["text", "json"]
 
 #: The attributes every LogRecord has; anything else on a record came from ``extra=``.
 _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime", "taskName"}
+#: Extras some libraries add that mean nothing in a log collector (uvicorn's ANSI-coloured copy).
+_DROPPED = frozenset({"color_message"})
 #: Libraries whose INFO lines are noise for an operator (one per request, one per scheduled run).
 _CHATTY = ("httpx", "httpcore", "apscheduler", "uvicorn.access")
 _TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
@@ -42,13 +44,15 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "time": datetime.fromtimestamp(record.created, UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
             "level": record.levelname,
             "logger": record.name,
             "message": redact(record.getMessage()),
         }
         for key, value in record.__dict__.items():
-            if key not in _STANDARD and not key.startswith("_") and key not in out:
+            if key not in _STANDARD and key not in _DROPPED and not key.startswith("_") and key not in out:
                 out[key] = _jsonable(value)
         if record.exc_info:
             out["exception"] = redact(self.formatException(record.exc_info))
