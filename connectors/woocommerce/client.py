@@ -8,6 +8,7 @@ after stripping the credentials WooCommerce echoes into it, so OAuth signs every
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -18,6 +19,7 @@ from connectors.woocommerce.settings import WooCommerceSettings
 from hub.connector import secret_value
 from hub.errors import AuthError, FatalError
 from hub.http import LinkHeaderPaginator, Reply, Transport, TransportSettings
+from hub.redact import RedactingFilter
 
 __all__ = ["BATCH_LIMIT", "PAGE_SIZE", "WooClient", "chunks"]
 
@@ -27,6 +29,9 @@ PAGE_SIZE = 100
 BATCH_LIMIT = 100
 
 _DEFAULT_CONCURRENCY = 4
+#: httpcore logs response headers at DEBUG from these child loggers, and WooCommerce's ``Link``
+#: echoes ``oauth_consumer_key``; a filter on the ``httpcore`` parent does not see child records.
+_HEADER_LOGGERS = ("httpcore.http11", "httpcore.http2", "httpcore.connection")
 
 
 def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -58,6 +63,7 @@ class WooClient:
     ) -> None:
         self.name = name
         self.settings = settings
+        _redact_header_logs()
         self.transport = Transport(
             name,
             TransportSettings(
@@ -97,13 +103,13 @@ class WooClient:
         query = {"per_page": PAGE_SIZE, "orderby": "id", "order": "asc", **(params or {})}
         with self._explained():
             async for reply in self.transport.paginate("GET", path, self._paginator, params=query):
-                yield _records(reply, path), reply
+                yield _records(reply, path, self.name), reply
 
     async def get_list(self, path: str, params: Mapping[str, Any]) -> list[dict]:
         """One page of a listing (a batched read by ``include`` or ``sku``), at most 100 records."""
         with self._explained():
             reply = await self.transport.get(path, params={"per_page": PAGE_SIZE, **params})
-        return _records(reply, path)
+        return _records(reply, path, self.name)
 
     async def batch(self, path: str, body: Mapping[str, Any], *, idempotent: bool) -> dict[str, Any]:
         """One ``POST .../batch`` of at most 100 items; per-item errors stay in the returned body.
@@ -125,7 +131,16 @@ class WooClient:
         await self.get_list("products", {"per_page": 1})
 
 
-def _records(reply: Reply, path: str) -> list[dict]:
+def _redact_header_logs() -> None:
+    """Mask secrets in httpcore's header logs (only those loggers: handlers are the app's business)."""
+    for name in _HEADER_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+            logger.addFilter(RedactingFilter())
+
+
+def _records(reply: Reply, path: str, name: str) -> list[dict]:
     if not isinstance(reply.data, list):
-        raise FatalError(f"GET {path}: expected a JSON list of records, got {type(reply.data).__name__}")
+        kind = type(reply.data).__name__
+        raise FatalError(f"GET {path}: expected a JSON list of records, got {kind}", connector=name)
     return [r for r in reply.data if isinstance(r, dict)]
