@@ -78,15 +78,31 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 assert isinstance(record, Price)
                 amount = record.amount + Decimal("1.00")
                 price_changes.append(
-                    Change(Entity.prices, record.key, "shop", {"amount": amount, "compare_at": None},
-                           {"amount": record.amount}, None, raw.link, f"p-{record.key}")
+                    Change(
+                        Entity.prices,
+                        record.key,
+                        "shop",
+                        {"amount": amount, "compare_at": None},
+                        {"amount": record.amount},
+                        None,
+                        raw.link,
+                        f"p-{record.key}",
+                    )
                 )
             stock_changes = []
             for record, raw in rng.sample(stock, int(len(stock) * args.drift)):
                 assert isinstance(record, StockLevel)
                 stock_changes.append(
-                    Change(Entity.stock, record.key, "shop", {"available": record.available + 5},
-                           {"available": record.available}, None, raw.link, f"s-{record.key}")
+                    Change(
+                        Entity.stock,
+                        record.key,
+                        "shop",
+                        {"available": record.available + 5},
+                        {"available": record.available},
+                        None,
+                        raw.link,
+                        f"s-{record.key}",
+                    )
                 )
             failures = 0
             for entity, changes in ((Entity.prices, price_changes), (Entity.stock, stock_changes)):

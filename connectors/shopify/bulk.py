@@ -65,7 +65,7 @@ async def run_bulk_query(
     query: Document,
     *,
     poll_interval: float,
-    timeout: float,
+    timeout_s: float,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> bytes:
     """Run ``query`` as a bulk operation and return its JSONL result (empty when nothing matched)."""
@@ -79,7 +79,7 @@ async def run_bulk_query(
             connector=client.name,
         )
     operation_id = payload["bulkOperation"]["id"]
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout_s
     wait = poll_interval
     while True:
         node = (await client.execute(BULK_POLL, {"id": operation_id})).get("node") or {}
@@ -90,12 +90,13 @@ async def run_bulk_query(
             return await client.download(url) if url else b""
         if status in _DONE_BAD or status is None:
             raise FatalError(
-                f"bulk operation {operation_id} ended {status or 'unknown'}: {node.get('errorCode') or 'no error code'}",
+                f"bulk operation {operation_id} ended {status or 'unknown'}: "
+                f"{node.get('errorCode') or 'no error code'}",
                 connector=client.name,
             )
         if time.monotonic() > deadline:
             raise FatalError(
-                f"bulk operation {operation_id} still {status} after {timeout:.0f}s", connector=client.name
+                f"bulk operation {operation_id} still {status} after {timeout_s:.0f}s", connector=client.name
             )
         await sleep(wait)
         wait = min(wait * 1.5, 10.0)

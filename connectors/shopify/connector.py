@@ -211,7 +211,7 @@ class ShopifyConnector(Connector):
             self.client,
             document,
             poll_interval=self.settings.bulk_poll_interval_s,
-            timeout=self.settings.bulk_timeout_s,
+            timeout_s=self.settings.bulk_timeout_s,
         )
 
     def _mapped_locations(self, known: list[dict[str, Any]]) -> list[str]:

@@ -12,6 +12,7 @@ import base64
 import re
 import time
 from collections.abc import Callable, Iterable
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -281,7 +282,8 @@ class _Root:
                 )
                 continue
             bad = next(
-                (f for f in ("price", "compareAtPrice") if change.get(f) is not None and float(change[f]) < 0), None
+                (f for f in ("price", "compareAtPrice") if change.get(f) is not None and Decimal(str(change[f])) < 0),
+                None,
             )
             if bad:
                 errors.append(_error("NEGATIVE_PRICE_VALUE", ["variants", str(i), bad], "Price can't be negative"))
@@ -363,7 +365,8 @@ class _Root:
                     _error(
                         "COMPARE_QUANTITY_REQUIRED",
                         [*where, compare_field],
-                        f"The {compare_field} argument must be given to each quantity or ignored using ignoreCompareQuantity.",
+                        f"The {compare_field} argument must be given to each quantity or ignored using "
+                        "ignoreCompareQuantity.",
                     )
                 )
                 continue
@@ -423,7 +426,8 @@ class _Root:
                 "userErrors": [
                     {
                         "field": ["emailMarketingConsent"],
-                        "message": "To update emailMarketingConsent, please use the customerEmailMarketingConsentUpdate Mutation instead",
+                        "message": "To update emailMarketingConsent, please use the "
+                        "customerEmailMarketingConsentUpdate Mutation instead",
                     }
                 ],
             }
@@ -458,7 +462,8 @@ class _Root:
 
 
 def _money(value: Any) -> str:
-    return f"{float(value):.2f}" if not isinstance(value, str) else f"{float(value):.2f}"
+    # Shopify answers Money as a decimal string with the currency's two places.
+    return f"{Decimal(str(value)):.2f}"
 
 
 def _directive_argument(info: GraphQLResolveInfo, directive: str, argument: str) -> Any:

@@ -64,7 +64,8 @@ type LocationConnection {{ nodes: [Location!]! edges: [LocationEdge!]! pageInfo:
 enum CustomerEmailMarketingState {{ NOT_SUBSCRIBED PENDING SUBSCRIBED UNSUBSCRIBED REDACTED INVALID }}
 enum CustomerMarketingOptInLevel {{ SINGLE_OPT_IN CONFIRMED_OPT_IN UNKNOWN }}
 type CustomerEmailMarketingConsentState {{
-  marketingState: CustomerEmailMarketingState! marketingOptInLevel: CustomerMarketingOptInLevel consentUpdatedAt: DateTime
+  marketingState: CustomerEmailMarketingState! marketingOptInLevel: CustomerMarketingOptInLevel
+  consentUpdatedAt: DateTime
 }}
 type Customer implements Node {{
   id: ID! email: String firstName: String lastName: String phone: String tags: [String!]! updatedAt: DateTime!
@@ -84,7 +85,9 @@ type BulkOperation implements Node {{
 type UserError {{ field: [String!] message: String! }}
 type CodedUserError {{ code: String field: [String!] message: String! }}
 
-type ProductVariantsBulkUpdatePayload {{ product: Product productVariants: [ProductVariant!] userErrors: [CodedUserError!]! }}
+type ProductVariantsBulkUpdatePayload {{
+  product: Product productVariants: [ProductVariant!] userErrors: [CodedUserError!]!
+}}
 input ProductVariantsBulkInput {{ id: ID price: Money compareAtPrice: Money barcode: String }}
 
 input InventoryQuantityInput {{ inventoryItemId: ID! locationId: ID! quantity: Int! __COMPARE_FIELD__ }}
@@ -92,10 +95,13 @@ input InventorySetQuantitiesInput {{
   name: String! reason: String! referenceDocumentUri: String quantities: [InventoryQuantityInput!]! __IGNORE_COMPARE__
 }}
 type InventoryAdjustmentGroup {{ id: ID! reason: String! }}
-type InventorySetQuantitiesPayload {{ inventoryAdjustmentGroup: InventoryAdjustmentGroup userErrors: [CodedUserError!]! }}
+type InventorySetQuantitiesPayload {{
+  inventoryAdjustmentGroup: InventoryAdjustmentGroup userErrors: [CodedUserError!]!
+}}
 
 input CustomerEmailMarketingConsentInput {{
-  marketingState: CustomerEmailMarketingState! marketingOptInLevel: CustomerMarketingOptInLevel consentUpdatedAt: DateTime
+  marketingState: CustomerEmailMarketingState! marketingOptInLevel: CustomerMarketingOptInLevel
+  consentUpdatedAt: DateTime
 }}
 input CustomerInput {{
   id: ID email: String firstName: String lastName: String phone: String tags: [String!]

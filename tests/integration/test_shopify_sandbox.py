@@ -49,7 +49,9 @@ def make(served: ServedApp, catalogue: Catalogue, **overrides: Any) -> ShopifyCo
     return ShopifyConnector("shop", settings, ConnectorContext(mapping=mapping))
 
 
-async def pull_all(connector: ShopifyConnector, entity: Entity, since: str | None = None) -> tuple[list[Any], str | None]:
+async def pull_all(
+    connector: ShopifyConnector, entity: Entity, since: str | None = None
+) -> tuple[list[Any], str | None]:
     mapping = connector.context.mapping
     assert mapping is not None
     records: list[tuple[Any, RawRecord]] = []
@@ -133,7 +135,13 @@ async def test_price_push_reports_user_errors_per_record(served: ServedApp, cata
                 {},
                 {**links["JKT-ALPINE-L"], "variant_id": "gid://shopify/ProductVariant/999999"},
             ),
-            change(Entity.prices, "CAP-WOOL", {"amount": Decimal("25.00"), "compare_at": Decimal("30.00")}, {}, links["CAP-WOOL"]),
+            change(
+                Entity.prices,
+                "CAP-WOOL",
+                {"amount": Decimal("25.00"), "compare_at": Decimal("30.00")},
+                {},
+                links["CAP-WOOL"],
+            ),
         ]
         results = await connector.push(Entity.prices, changes)
         requests = connector.transport_stats.requests if connector.transport_stats else 0
@@ -158,8 +166,20 @@ async def test_stock_push_racing_a_sale_keeps_the_sale(served: ServedApp, catalo
         results = await connector.push(
             Entity.stock,
             [
-                change(Entity.stock, raced.key, {"available": raced.available + 10}, {"available": raced.available}, raced_raw.link),
-                change(Entity.stock, calm.key, {"available": calm.available + 1}, {"available": calm.available}, calm_raw.link),
+                change(
+                    Entity.stock,
+                    raced.key,
+                    {"available": raced.available + 10},
+                    {"available": raced.available},
+                    raced_raw.link,
+                ),
+                change(
+                    Entity.stock,
+                    calm.key,
+                    {"available": calm.available + 1},
+                    {"available": calm.available},
+                    calm_raw.link,
+                ),
             ],
         )
     state = served.app.state.sandbox
@@ -180,8 +200,13 @@ async def test_stock_push_to_an_unstocked_location_fails_that_record_only(catalo
             results = await connector.push(
                 Entity.stock,
                 [
-                    change(Entity.stock, "CAP-WOOL@milano-store", {"available": 3}, {"available": 0},
-                           {**cap.link, "location_id": "gid://shopify/Location/1"}),
+                    change(
+                        Entity.stock,
+                        "CAP-WOOL@milano-store",
+                        {"available": 3},
+                        {"available": 0},
+                        {**cap.link, "location_id": "gid://shopify/Location/1"},
+                    ),
                     change(Entity.stock, tee.key, {"available": 7}, {"available": tee.available}, tee_raw.link),
                 ],
             )
@@ -214,10 +239,20 @@ async def test_customers_push_protects_consent(served: ServedApp, catalogue: Cat
         results = await connector.push(
             Entity.customers,
             [
-                change(Entity.customers, luca.key, {"email_marketing": Consent.subscribed},
-                       {"email_marketing": Consent.unsubscribed}, luca_raw.link),
-                change(Entity.customers, giulia.key, {"email_marketing": Consent.unsubscribed, "last_name": "Rossini"},
-                       {"email_marketing": Consent.subscribed, "last_name": "Rossi"}, giulia_raw.link),
+                change(
+                    Entity.customers,
+                    luca.key,
+                    {"email_marketing": Consent.subscribed},
+                    {"email_marketing": Consent.unsubscribed},
+                    luca_raw.link,
+                ),
+                change(
+                    Entity.customers,
+                    giulia.key,
+                    {"email_marketing": Consent.unsubscribed, "last_name": "Rossini"},
+                    {"email_marketing": Consent.subscribed, "last_name": "Rossi"},
+                    giulia_raw.link,
+                ),
                 Change(Entity.customers, new.key, "shop", {"email": new.email}, {}, new, {}, "idem-new"),
             ],
         )
@@ -246,7 +281,9 @@ async def test_a_small_bucket_is_never_throttled_twice_in_a_row() -> None:
     assert app.state.sandbox.bucket.throttled == 1 and stats.requests == 3 + 1
 
 
-@pytest.mark.parametrize("fault", [Fault(status=503, times=2), Fault(kind="drop", times=1), Fault(kind="malformed", times=1)])
+@pytest.mark.parametrize(
+    "fault", [Fault(status=503, times=2), Fault(kind="drop", times=1), Fault(kind="malformed", times=1)]
+)
 async def test_pull_survives_injected_faults(catalogue: Catalogue, fault: Fault) -> None:
     fault.path = GRAPHQL
     # A failed request still spent its cost in the client's bucket mirror (it cannot know the
@@ -260,7 +297,9 @@ async def test_pull_survives_injected_faults(catalogue: Catalogue, fault: Fault)
     assert stats is not None and stats.retries >= 1 and served.app.state.faults.injected[fault.kind] >= 1
 
 
-async def test_a_dropped_answer_to_a_stock_write_does_not_apply_it_twice(served: ServedApp, catalogue: Catalogue) -> None:
+async def test_a_dropped_answer_to_a_stock_write_does_not_apply_it_twice(
+    served: ServedApp, catalogue: Catalogue
+) -> None:
     async with make(served, catalogue) as connector:
         stock, _ = await pull_all(connector, Entity.stock)
         level, raw = next((s, r) for s, r in stock if s.key == "TEE-BASIC-L@web-warehouse")
