@@ -20,7 +20,7 @@ from typing import Any
 from connectors.shopify import ShopifyConnector, ShopifySettings
 from connectors.shopify.queries import PAGE_SIZE
 from connectors.shopify.sandbox import create_app, location_gids
-from hub.connector import Change, RawRecord
+from hub.connector import Change, ConnectorContext, RawRecord
 from hub.mapping import load_mapping
 from hub.model import Entity, Price, StockLevel
 from hub.sandbox import serve
@@ -66,8 +66,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             verify_tls=False,
             locations=location_gids(catalogue),
         )
-        from hub.connector import ConnectorContext
-
         context = ConnectorContext(mapping=load_mapping("shopify", settings={"locations": settings.locations}))
         async with ShopifyConnector("shop", settings, context) as connector:
             prices, minimum_prices = await _pull(connector, Entity.prices)

@@ -333,3 +333,22 @@ async def test_sale_hook_over_http_and_in_process(served: ServedApp) -> None:
         unknown = await http.post("/_sandbox/sale", json={"sku": "NOPE", "location": "web-warehouse"})
     assert answer.json()["available"] == before - 3 and unknown.status_code == 404
     await asyncio.sleep(0)
+
+
+async def test_no_access_token_in_logs_errors_or_reprs(
+    served: ServedApp, catalogue: Catalogue, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    seen: list[str] = []
+    served.app.state.faults.add(Fault(status=500, path=GRAPHQL, times=1))
+    async with make(served, catalogue) as connector:
+        stock, _ = await pull_all(connector, Entity.stock)
+        seen += [repr(connector), repr(connector.client), repr(connector.client.transport), repr(connector.settings)]
+        seen += [repr(raw) for _, raw in stock]
+    async with make(served, catalogue, access_token=TEST_SECRETS[0][::-1]) as refused:
+        with pytest.raises(AuthError) as caught:
+            await refused.ping()
+        seen += [str(caught.value), repr(caught.value)]
+    everything = caplog.text + "\n".join(seen)
+    assert "retry" in caplog.text  # the 500 was logged, and redacted
+    assert TOKEN not in everything and TEST_SECRETS[0][::-1] not in everything
