@@ -40,6 +40,7 @@ __all__ = [
     "AlertDeliveryError",
     "Digest",
     "MismatchView",
+    "digest_subject",
     "render_digest",
     "select_for_digest",
     "send_email",
@@ -121,6 +122,11 @@ def _within_thresholds(mismatch: MismatchView, thresholds: Thresholds) -> bool:
     return difference <= limit
 
 
+def _utc(moment: datetime) -> datetime:
+    """A naive time is taken as UTC (SQLite hands times back without their zone)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def select_for_digest(
     mismatches: Iterable[MismatchView], *, now: datetime, renotify_after: timedelta, thresholds: Thresholds
 ) -> Digest:
@@ -144,7 +150,7 @@ def select_for_digest(
             continue
         if not mailed_open:
             digest.new.append(mismatch)
-        elif now - mismatch.notified_at >= renotify_after:  # type: ignore[operator]
+        elif _utc(now) - _utc(mismatch.notified_at) >= renotify_after:  # type: ignore[arg-type]
             digest.persisting.append(mismatch)
     for section in (digest.new, digest.persisting, digest.resolved):
         section.sort(key=lambda m: (m.entity, m.job, m.key, m.field, m.connector))

@@ -65,10 +65,10 @@ class DaemonError(OmnihubError):
 def trigger_for(schedule: str, timezone: str) -> BaseTrigger:
     """The APScheduler trigger of a ``schedule:`` value, firing in the hub's ``timezone``."""
     zone = ZoneInfo(timezone)
-    kind, value = parse_schedule(schedule)
-    if kind == "cron":
-        return CronTrigger.from_crontab(str(value), timezone=zone)
-    return IntervalTrigger(seconds=value.total_seconds(), timezone=zone)  # type: ignore[union-attr]
+    _, value = parse_schedule(schedule)
+    if isinstance(value, str):
+        return CronTrigger.from_crontab(value, timezone=zone)
+    return IntervalTrigger(seconds=value.total_seconds(), timezone=zone)
 
 
 @dataclass
@@ -95,13 +95,22 @@ class JobRunner:
     """Runs one job for the scheduler: never raises, logs every outcome, tracks what is in flight.
 
     The work of a run (``run_job`` and then ``on_report``) happens in an inner task, so that a
-    shutdown can cancel it while the scheduler's own task ends normally.
+    shutdown can cancel it while the scheduler's own task ends normally. At most
+    ``max_concurrent_runs`` jobs run at once (default one: runs share the store and the
+    connectors' rate limits); a job whose time comes while another runs waits for its turn.
     """
 
-    def __init__(self, config: LoadedConfig, run_job: RunJob, on_report: OnReport | None = None) -> None:
+    def __init__(
+        self, config: LoadedConfig, run_job: RunJob, on_report: OnReport | None = None, *, max_concurrent_runs: int = 1
+    ) -> None:
+        if max_concurrent_runs < 1:
+            raise ValueError("max_concurrent_runs must be at least 1")
         self._config = config
         self._run_job = run_job
         self._on_report = on_report
+        self._slots = asyncio.Semaphore(max_concurrent_runs)
+        #: Set when the daemon stops: a run still waiting for its turn then does not start.
+        self.closed = False
         #: The inner task of each job running now.
         self.in_flight: dict[str, asyncio.Task[JobReport]] = {}
         #: The scheduler's tasks awaiting them (they end once their inner task is done or cancelled).
@@ -111,7 +120,7 @@ class JobRunner:
     async def run(self, name: str) -> JobReport:
         """Run job ``name`` once; the report is a ``failed`` one if the run raised or was cancelled."""
         started = time.monotonic()
-        task = asyncio.create_task(self._work(name, started), name=f"omnihub-job-{name}")
+        task = asyncio.create_task(self._turn(name), name=f"omnihub-job-{name}")
         self.in_flight[name] = task
         current = asyncio.current_task()
         if current is not None:
@@ -128,6 +137,13 @@ class JobRunner:
             if self.in_flight.get(name) is task:
                 del self.in_flight[name]
             self.waiting.discard(current)  # type: ignore[arg-type]
+
+    async def _turn(self, name: str) -> JobReport:
+        async with self._slots:
+            if self.closed:
+                log.info("job %s not started: the daemon is stopping", name, extra={"job": name})
+                return self._failed(name, "not started: the daemon was stopping", 0.0)
+            return await self._work(name, time.monotonic())
 
     async def _work(self, name: str, started: float) -> JobReport:
         try:
@@ -213,14 +229,17 @@ def build_scheduler(
     misfire_grace_s: int = 60,
     on_report: OnReport | None = None,
     run_at_start: bool = False,
+    max_concurrent_runs: int = 1,
 ) -> AsyncIOScheduler:
     """An (unstarted) scheduler with one job per scheduled ``jobs:`` entry.
 
     ``on_report`` is awaited after every run with its report (a failed one when the run raised).
     ``run_at_start`` also runs each job as soon as the scheduler starts, not only at its first
-    scheduled time (useful for ``every 24h``).
+    scheduled time (useful for ``every 24h``). ``max_concurrent_runs`` bounds the runs of
+    different jobs at the same time (a job never overlaps itself).
     """
-    return _scheduler(config, JobRunner(config, run_job, on_report), misfire_grace_s, run_at_start)
+    runner = JobRunner(config, run_job, on_report, max_concurrent_runs=max_concurrent_runs)
+    return _scheduler(config, runner, misfire_grace_s, run_at_start)
 
 
 def _scheduler(config: LoadedConfig, runner: JobRunner, misfire_grace_s: int, run_at_start: bool) -> AsyncIOScheduler:
@@ -291,10 +310,11 @@ class Daemon:
         metrics: HubMetrics | None = None,
         misfire_grace_s: int = 60,
         run_at_start: bool = False,
+        max_concurrent_runs: int = 1,
     ) -> None:
         self.config = config
         self.metrics = metrics if metrics is not None else HubMetrics()
-        self.runner = JobRunner(config, run_job, self._on_report)
+        self.runner = JobRunner(config, run_job, self._on_report, max_concurrent_runs=max_concurrent_runs)
         self.scheduler = _scheduler(config, self.runner, misfire_grace_s, run_at_start)
         self.http_port = http_port
         self.http_host = http_host
@@ -394,6 +414,7 @@ class Daemon:
     async def stop(self) -> None:
         """Stop taking runs, let the ones in flight finish (up to ``stop_timeout_s``), cancel the rest."""
         self._stopping = True
+        self.runner.closed = True
         if self.scheduler.running:
             self.scheduler.pause()  # no new runs from here on; a shutdown now would cancel the runs in flight
         if self._server is not None:
@@ -453,6 +474,7 @@ async def run_daemon(
     http_host: str = "127.0.0.1",
     metrics: HubMetrics | None = None,
     run_at_start: bool = False,
+    max_concurrent_runs: int = 1,
 ) -> int:
     """Run the schedule until SIGTERM or SIGINT; return the exit code (0 after a clean stop).
 
@@ -472,6 +494,7 @@ async def run_daemon(
         after_run=after_run,
         metrics=metrics,
         run_at_start=run_at_start,
+        max_concurrent_runs=max_concurrent_runs,
     )
     loop = asyncio.get_running_loop()
     handled: list[signal.Signals] = []

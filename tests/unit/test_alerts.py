@@ -62,6 +62,11 @@ class TestSelection:
         assert [m.id for m in digest.persisting] == [2]
         assert digest.notified() == [(2, "open")]
 
+    def test_naive_times_from_the_store_are_taken_as_utc(self) -> None:
+        naive = (NOW - DAY).replace(tzinfo=None)
+        digest = select(mismatch(1, notified_at=naive, notified_status="open"))
+        assert [m.id for m in digest.persisting] == [1]
+
     def test_a_digest_of_mailed_mismatches_within_renotify_after_is_empty(self) -> None:
         digest = select(mismatch(1, notified_at=NOW - timedelta(minutes=5), notified_status="open"))
         assert digest.is_empty

@@ -103,6 +103,50 @@ async def test_a_slow_job_scheduled_every_second_never_overlaps() -> None:
     assert starts[1] - starts[0] >= 2.5
 
 
+@pytest.mark.parametrize("limit", [1, 2])
+async def test_runs_of_different_jobs_take_turns_up_to_the_limit(limit: int) -> None:
+    config = make_config({"stock": job("every 0.2s"), "prices": job("every 0.2s", "prices")})
+    running = 0
+    most = 0
+    done: list[str] = []
+
+    async def run_job(name: str) -> JobReport:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0.4)
+        running -= 1
+        done.append(name)
+        return JobReport(name, "stock")
+
+    daemon = Daemon(config, run_job, max_concurrent_runs=limit, run_at_start=True)
+    await daemon.start()
+    try:
+        await wait_for(lambda: {"stock", "prices"} <= set(done), 10, "a run of each job")
+    finally:
+        daemon.request_stop()
+        await daemon.stop()
+    assert most == limit
+
+
+async def test_a_run_waiting_for_its_turn_does_not_start_once_stopping() -> None:
+    config = make_config({"stock": job("every 0.1s"), "prices": job("every 0.1s", "prices")})
+    started: list[str] = []
+
+    async def run_job(name: str) -> JobReport:
+        started.append(name)
+        await asyncio.sleep(0.5)
+        return JobReport(name, "stock")
+
+    daemon = Daemon(config, run_job, stop_timeout_s=5)
+    await daemon.start()
+    await wait_for(lambda: len(daemon.runner.in_flight) == 2, 10, "one run and one waiting for its turn")
+    assert len(started) == 1
+    daemon.request_stop()
+    await daemon.stop()
+    assert len(started) == 1 and not daemon.runner.in_flight
+
+
 async def test_failing_runs_are_logged_with_their_reason_and_the_schedule_goes_on(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
