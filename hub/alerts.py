@@ -18,8 +18,8 @@ import os
 import re
 import smtplib
 import ssl
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from email.message import EmailMessage
@@ -84,6 +84,11 @@ class MismatchView:
     notified_at: datetime | None = None
     notified_status: str | None = None
     detail: str | None = None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> MismatchView:
+        """Build one from a store row (``Store.list_mismatches``), ignoring the columns not mailed."""
+        return cls(**{f.name: row[f.name] for f in fields(cls) if f.name in row})
 
 
 @dataclass

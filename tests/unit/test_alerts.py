@@ -43,6 +43,11 @@ def mismatch(id: int = 1, **changes: Any) -> MismatchView:
     return MismatchView(**values)
 
 
+def test_from_row_keeps_the_fields_it_mails() -> None:
+    row = {**mismatch(9).__dict__, "grp": "SKU-9", "resolution": None}
+    assert MismatchView.from_row(row) == mismatch(9)
+
+
 def select(*mismatches: MismatchView, thresholds: Thresholds | None = None) -> Digest:
     return select_for_digest(mismatches, now=NOW, renotify_after=DAY, thresholds=thresholds or Thresholds())
 
