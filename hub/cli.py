@@ -401,6 +401,7 @@ def quarantine(
 @app.command()
 def run(
     http_port: int = typer.Option(None, "--http-port", help="Serve /healthz and /metrics on this port."),
+    http_host: str = typer.Option("127.0.0.1", "--http-host", help="Address for --http-port (0.0.0.0 in a container)."),
     log_format: str = typer.Option("text", "--log-format", help="text or json"),
 ) -> None:
     """Run the scheduler: every job with a `schedule:` runs unattended until SIGTERM/Ctrl-C."""
@@ -409,7 +410,9 @@ def run(
         from hub.daemon import serve_scheduled
     except ImportError as exc:  # pragma: no cover - shipped together
         _fail(f"the scheduler is not available: {exc}", EXIT_FAILED)
-    raise typer.Exit(asyncio.run(serve_scheduled(config, http_port=http_port, log_format=log_format)))
+    raise typer.Exit(
+        asyncio.run(serve_scheduled(config, http_port=http_port, http_host=http_host, log_format=log_format))
+    )
 
 
 @app.command()
@@ -455,4 +458,12 @@ def main() -> None:
         app()
     except OmnihubError as exc:  # anything not handled closer to its cause
         err.print(f"[bold red]error:[/] {redact(exc)}", soft_wrap=True)
+        sys.exit(EXIT_FAILED)
+    except Exception as exc:  # a bug: one line for the user, the traceback only with --verbose
+        logging.getLogger("omnihub.cli").debug("internal error", exc_info=True)
+        err.print(
+            f"[bold red]internal error:[/] {type(exc).__name__}: {redact(exc)} (run with --verbose for the "
+            "traceback, and please report it)",
+            soft_wrap=True,
+        )
         sys.exit(EXIT_FAILED)

@@ -337,16 +337,15 @@ def load_config(path: str | Path, *, env: dict[str, str] | None = None) -> Loade
                 settings = connectors.get(name)
                 if settings is None:
                     continue
-                cls = connector_class(settings.type)
-                if not cls(name, settings, _NO_CONTEXT).can(job.entity, capability):
+                if capability not in connector_class(settings.type).capabilities.get(job.entity, frozenset()):
                     problems.append(
                         located.problem(at, f"connector {name!r} ({settings.type}) cannot read {job.entity.value}")
                     )
         if job.mode == "enforce":
             for i, name in enumerate(job.targets):
                 settings = connectors.get(name)
-                if settings and not connector_class(settings.type)(name, settings, _NO_CONTEXT).can(
-                    job.entity, Capability.write
+                if settings and Capability.write not in connector_class(settings.type).capabilities.get(
+                    job.entity, frozenset()
                 ):
                     problems.append(
                         located.problem(
@@ -355,7 +354,9 @@ def load_config(path: str | Path, *, env: dict[str, str] | None = None) -> Loade
                             f"{job.entity.value}; use mode: monitor or another target",
                         )
                     )
-        if source in job.targets:
+        if source in job.targets and job.entity is not Entity.customers:
+            # Customers are the exception: the CRM is the truth for the profile, but an unsubscribe
+            # made anywhere else must reach it too, so the source may be a target of its own job.
             problems.append(located.problem((*where, "targets"), f"{source!r} is the source of truth and a target"))
         for name in job.rules:
             if name not in job.targets:
@@ -375,13 +376,6 @@ def load_config(path: str | Path, *, env: dict[str, str] | None = None) -> Loade
     if problems:
         raise ConfigError(problems)
     return LoadedConfig(model, connectors, located, path)
-
-
-class _NoContext:
-    """Capabilities are class attributes; checking them needs no real context."""
-
-
-_NO_CONTEXT: Any = _NoContext()
 
 
 def config_json_schema() -> dict[str, Any]:

@@ -115,8 +115,9 @@ class PushResult:
     message: str | None = None
     #: A transient failure: the outbox keeps the change for the next attempt.
     retriable: bool = False
-    #: The value moved on the platform since the pull (a sale): nothing was overwritten; ``actual``
-    #: holds what is there now, and the engine decides again from it.
+    #: The value moved on the platform since the pull (a sale): the sale was kept (the connector
+    #: wrote ``desired - (previous - now)`` or nothing); ``actual`` holds what is there now, and the
+    #: mismatch stays open until the source of truth catches up.
     stale: bool = False
     actual: dict[str, Any] | None = None
     #: Platform ids learned by the write (after a create).
@@ -143,7 +144,8 @@ def is_local_url(url: str) -> bool:
 class ConnectorSettings(BaseModel):
     """What every connector entry of ``connectors:`` accepts; each connector extends it."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # hide_input: a validation error must never echo a token back into a terminal or a log
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     type: str
     #: A user's own mapping file, replacing the shipped ``mappings/<type>.yaml``.
@@ -208,6 +210,16 @@ class Connector:
     def batch_size(self, entity: Entity) -> int:
         """Most changes of ``entity`` one ``push`` call should carry (the platform's batch limit)."""
         return self.push_batch_size
+
+    def carried_fields(self, entity: Entity) -> frozenset[str] | None:
+        """The canonical fields this connector, as configured, really holds for ``entity``.
+
+        ``None`` (the default) means every field its mapping covers. A connector whose settings
+        leave some mapped fields out (a Mailchimp audience without a merge tag for loyalty points)
+        narrows them here, so the hub never asks it for a value it cannot store, and never reports
+        a mismatch it could never correct.
+        """
+        return None
 
     def can(self, entity: Entity, capability: Capability) -> bool:
         return capability in self.capabilities.get(entity, frozenset())

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from pydantic import BaseModel
 
 from hub.config import JobConfig, LoadedConfig
 from hub.connector import Capability, Change, Connector, ConnectorContext, PushResult, RawRecord
@@ -46,6 +47,18 @@ def raw_hash(raw: RawRecord, salt: bytes) -> int:
     """A stable 64-bit digest of a platform row (and its links), salted by the mapping."""
     body = orjson.dumps((raw.data, raw.link), default=str)
     return int.from_bytes(hashlib.blake2b(body, digest_size=8, salt=salt[:16]).digest(), "big", signed=True)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.__dict__
+    return str(value)  # Decimal keeps its digits as a string
+
+
+def _to_json(record: Record) -> str:
+    """A canonical record as compact JSON (several times faster than ``model_dump_json``); read
+    back with ``model_validate``, which parses the decimal strings and timestamps again."""
+    return orjson.dumps(record.__dict__, default=_json_default).decode()
 
 
 @dataclass
@@ -74,10 +87,14 @@ class PullOutcome:
 class Engine:
     """Runs jobs of one loaded config against one store."""
 
-    def __init__(self, config: LoadedConfig, store: Store, *, progress: Progress | None = None) -> None:
+    def __init__(
+        self, config: LoadedConfig, store: Store, *, progress: Progress | None = None, mode: str | None = None
+    ) -> None:
         self.config = config
         self.store = store
         self.progress = progress
+        #: Overrides every job's mode (``monitor``: report only, whatever the YAML says).
+        self.mode = mode
         self._mappings: dict[str, Mapping] = {}
 
     # ------------------------------------------------------------------ building connectors
@@ -85,6 +102,7 @@ class Engine:
     def mapping_for(self, name: str) -> Mapping:
         if name not in self._mappings:
             settings = self.config.connectors[name]
+            connector_class(settings.type)  # its package registers the transforms its mapping names
             self._mappings[name] = load_mapping(
                 settings.type,
                 user_file=settings.mapping,
@@ -111,14 +129,20 @@ class Engine:
         if unknown:
             raise ConfigError(f"unknown job {unknown[0]!r}; defined jobs: {', '.join(self.config.jobs) or 'none'}")
         if not dry_run:
-            self.store.interrupt_stale_runs()
-            superseded = self.store.supersede_pending()
-            if superseded:
-                log.warning("%d journaled changes of an interrupted run will be decided again", superseded)
+            self.recover()
         return [await self.run_job(name, dry_run=dry_run) for name in names]
+
+    def recover(self) -> None:
+        """Close the books of a process that died mid-run (once, before the first run)."""
+        self.store.interrupt_stale_runs()
+        superseded = self.store.supersede_pending()
+        if superseded:
+            log.warning("%d journaled changes of an interrupted run will be decided again", superseded)
 
     async def run_job(self, name: str, *, dry_run: bool = False) -> JobReport:
         job = self.config.jobs[name]
+        if self.mode is not None:
+            job = job.model_copy(update={"mode": self.mode})
         report = JobReport(name=name, entity=job.entity.value, mode=job.mode)
         started = time.perf_counter()
         run_id = None if dry_run else self.store.start_run(name, job.entity.value, job.mode, dry_run)
@@ -167,6 +191,12 @@ class Engine:
     ) -> None:
         entity = job.entity
         readers = [source, *job.sources, *job.targets]
+        fingerprint = self._fingerprint(job, source)
+        old_fingerprint, last_run_id = (None, 0) if dry_run else self.store.get_job_state(name)
+        written_elsewhere: set[str] = set()
+        if not dry_run and old_fingerprint == fingerprint:
+            for conn_name in dict.fromkeys(readers):
+                written_elsewhere |= self.store.groups_written_after(conn_name, entity.value, last_run_id)
         outcomes_list = await asyncio.gather(
             *(self._pull(connectors[n], entity, run_id, dry_run) for n in dict.fromkeys(readers)),
             return_exceptions=True,
@@ -186,15 +216,12 @@ class Engine:
             raise FatalError(f"the source of truth {source!r} could not be read; nothing was reconciled")
         targets = [t for t in job.targets if t in outcomes]
 
-        fingerprint = self._fingerprint(job, source)
-        old_fingerprint, last_run_id = (None, 0) if dry_run else self.store.get_job_state(name)
         full = dry_run or old_fingerprint != fingerprint
         groups: set[str] | None = None
         if not full:
-            groups = set()
-            for conn_name, outcome in outcomes.items():
+            groups = set(written_elsewhere)
+            for outcome in outcomes.values():
                 groups |= {group_of(entity, k) for k in (*outcome.changed, *outcome.deleted, *outcome.duplicates)}
-                groups |= self.store.groups_written_after(conn_name, entity.value, last_run_id)
             if job.mode == "enforce":
                 groups |= self.store.open_mismatch_groups(name)
         records = self._records(entity, outcomes, groups)
@@ -204,7 +231,7 @@ class Engine:
             source=source,
             targets=targets,
             rules=job.rules,
-            fields={t: self._fields(job, t) for t in targets},
+            fields={t: self._fields(job, connectors[t]) for t in targets},
             merge=job.merge,
             sources=job.sources,
         )
@@ -256,6 +283,8 @@ class Engine:
         em: EntityMapping = mapping[entity]
         salt = mapping.fingerprint
         stored = self.store.load_hashes(conn.name, entity.value)
+        # An unchanged row is recognized by its hash alone, before its key is even read.
+        known = {digest: key for key, digest in stored.items()}
         since = self.store.get_cursor(conn.name, entity.value) if stored else None
         out = PullOutcome(conn.name)
         seen: dict[str, str] = {}
@@ -269,24 +298,31 @@ class Engine:
                 out.quarantine.append((conn.name, entity.value, key, origin, reason))
             for raw in page.records:
                 out.seen += 1
+                digest = raw_hash(raw, salt)
+                key = known.get(digest)
+                if key is not None:  # unchanged since the last pull
+                    if key in seen:
+                        out.duplicates.setdefault(key, [seen[key]]).append(raw.origin)
+                    else:
+                        seen[key] = raw.origin
+                        out.unchanged += 1
+                    continue
                 try:
-                    key = em.key_of(raw)
+                    record = em.to_canonical(raw)
+                    key = record.key
                 except RecordInvalid as exc:
-                    out.quarantine.append((conn.name, entity.value, None, raw.origin, exc.reason))
+                    try:
+                        key = em.key_of(raw)
+                    except RecordInvalid:
+                        key = None
+                    out.quarantine.append((conn.name, entity.value, key, raw.origin, exc.reason))
+                    if key is not None and key not in seen:
+                        seen[key] = raw.origin  # known but unreadable now: not a deletion
                     continue
                 if key in seen:
-                    out.duplicates.setdefault(key, [seen[key]]).append(raw.origin or "?")
+                    out.duplicates.setdefault(key, [seen[key]]).append(raw.origin)
                     continue
-                seen[key] = raw.origin or "?"
-                digest = raw_hash(raw, salt)
-                if stored.get(key) == digest:
-                    out.unchanged += 1
-                    continue
-                try:
-                    record = em.to_canonical(raw, key)
-                except RecordInvalid as exc:
-                    out.quarantine.append((conn.name, entity.value, key, raw.origin, exc.reason))
-                    continue
+                seen[key] = raw.origin
                 out.changed[key] = record
                 hashes[key] = digest
                 if raw.link:
@@ -311,10 +347,14 @@ class Engine:
             out.deleted = {k for k in stored if k not in seen}
             self._guard_truncation(conn.name, entity, len(stored), len(seen), len(out.deleted))
         if not dry_run:
+            stock = entity is Entity.stock
             self.store.write_observations(
                 conn.name,
                 entity.value,
-                ((k, group_of(entity, k), hashes[k], r.model_dump_json()) for k, r in out.changed.items()),
+                (
+                    (k, k.split("@", 1)[0] if stock else k, hashes[k], r.model_dump_json())
+                    for k, r in out.changed.items()
+                ),
                 run_id,
             )
             self.store.write_links(conn.name, entity.value, out.links.items())
@@ -354,12 +394,16 @@ class Engine:
             )
             for key, grp, data in rows:
                 if key not in skip:
-                    records[grp][conn_name].append(model.model_validate_json(data))
+                    records[grp][conn_name].append(model.model_validate(orjson.loads(data)))
         return records
 
-    def _fields(self, job: JobConfig, target: str) -> list[str]:
+    def _fields(self, job: JobConfig, target: Connector) -> list[str]:
+        """The fields compared on a target: the job's (default all) that the target carries."""
         model = ENTITY_MODELS[job.entity]
-        covered = {r.name for r in self.mapping_for(target)[job.entity].rules}
+        covered = {r.name for r in self.mapping_for(target.name)[job.entity].rules}
+        narrowed = target.carried_fields(job.entity)
+        if narrowed is not None:
+            covered &= narrowed
         wanted = job.fields or list(model.compared_fields)
         return [f for f in wanted if f in covered]
 

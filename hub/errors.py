@@ -70,9 +70,21 @@ class ConfigError(OmnihubError):
 class ConnectorError(OmnihubError):
     """A failure talking to one connector's platform."""
 
-    def __init__(self, message: str, *, connector: str | None = None, status: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        connector: str | None = None,
+        status: int | None = None,
+        platform_code: str | None = None,
+        platform_message: str | None = None,
+    ) -> None:
         self.connector = connector
+        #: The HTTP status, when the failure was an answer.
         self.status = status
+        #: The platform's own error code and message (``rest_invalid_param``, ``THROTTLED`` ...).
+        self.platform_code = platform_code
+        self.platform_message = platform_message
         prefix = f"[{connector}] " if connector else ""
         super().__init__(prefix + message)
 

@@ -492,16 +492,19 @@ class Transport:
                 retry_after=parse_retry_after(response.headers.get("Retry-After")),
                 connector=self.connector,
                 status=status,
+                platform_code=code,
+                platform_message=message,
             )
         self.stats.record_throttle(False)
         if status in (401, 403):
-            return AuthError(text, connector=self.connector, status=status)
+            return AuthError(
+                text, connector=self.connector, status=status, platform_code=code, platform_message=message
+            )
         if status >= 500 or status in (408, 425):
-            return RetriableError(text, connector=self.connector, status=status)
-        error = FatalError(text, connector=self.connector, status=status)
-        error.platform_code = code  # type: ignore[attr-defined]
-        error.platform_message = message  # type: ignore[attr-defined]
-        return error
+            return RetriableError(
+                text, connector=self.connector, status=status, platform_code=code, platform_message=message
+            )
+        return FatalError(text, connector=self.connector, status=status, platform_code=code, platform_message=message)
 
     def _display_url(self, url: str) -> str:
         return url if url.startswith("http") else self.settings.base_url.rstrip("/") + "/" + url.lstrip("/")
@@ -664,7 +667,13 @@ class JsonCursorPaginator:
     def next_request(self, previous: PageRequest, reply: Reply) -> PageRequest | None:
         if self.next_url_path:
             nxt = dig(reply.data, self.next_url_path)
-            return PageRequest(url=str(nxt), params={}, json=previous.json) if nxt else None
+            if not nxt:
+                return None
+            url = str(reply.response.request.url.join(str(nxt)))
+            if httpx.URL(url).netloc != reply.response.request.url.netloc:
+                # The credentials travel with the request: never follow a body to another host.
+                raise FatalError(f"refusing to follow a next-page URL to another host ({httpx.URL(url).host})")
+            return PageRequest(url=url, params={}, json=previous.json)
         cursor = dig(reply.data, self.cursor_path)
         if cursor in (None, ""):
             return None

@@ -7,8 +7,8 @@ canonical field is found in a platform row and which named transforms convert it
       prices:
         fields:
           sku: sku
-          amount: {from: regular_price, transform: decimal}
-          compare_at: {from: sale_price, transform: [empty_to_none, decimal]}
+          amount: {from: price, transform: decimal}
+          compare_at: {from: list_price, transform: [empty_to_none, decimal]}
           currency: {setting: currency}
       stock:
         fields:
@@ -109,8 +109,12 @@ def _epoch_ms(value: Any, ctx: TransformContext) -> datetime:
 
 
 def _location(value: Any, ctx: TransformContext) -> str:
-    """A platform location id to the canonical code, through the connector's ``locations`` map."""
-    mapping = ctx.setting("locations") or {}
+    """A platform location id to the canonical code, through the connector's ``locations`` map;
+    without a map, the platform's own id is the code (a WMS whose warehouse codes are already
+    canonical)."""
+    mapping = ctx.setting("locations")
+    if not mapping:
+        return str(value)
     code = mapping.get(str(value))
     if code is None:
         raise ValueError(f"platform location {value!r} is not mapped; add it under this connector's `locations`")
@@ -118,7 +122,9 @@ def _location(value: Any, ctx: TransformContext) -> str:
 
 
 def _location_reverse(value: Any, ctx: TransformContext) -> str:
-    mapping = ctx.setting("locations") or {}
+    mapping = ctx.setting("locations")
+    if not mapping:
+        return str(value)
     for platform_id, code in mapping.items():
         if code == value:
             return str(platform_id)
@@ -249,7 +255,17 @@ _KEY_FIELDS: dict[Entity, tuple[str, ...]] = {
     Entity.stock: ("sku", "location"),
     Entity.customers: ("email",),
 }
-_MISSING = object()
+
+
+def _dig(data: Any, path: tuple[str, ...]) -> Any:
+    for part in path:
+        if type(data) is dict or isinstance(data, MappingABC):  # the exact-type test is the fast path
+            data = data.get(part)
+        else:
+            return None
+        if data is None:
+            return None
+    return data
 
 
 @dataclass
@@ -277,20 +293,21 @@ class EntityMapping:
         self._key_rules = [by_name[name] for name in _KEY_FIELDS[self.entity]]
 
     def _value(self, rule: _Rule, data: MappingABC[str, Any]) -> Any:
+        """Read one canonical field from a platform row: the hot path of every pull."""
         spec = rule.spec
-        if rule.path is not None:
-            value: Any = data
-            for part in rule.path:
-                value = value.get(part, _MISSING) if isinstance(value, MappingABC) else _MISSING
-                if value is _MISSING or value is None:
-                    value = None
-                    break
+        path = rule.path
+        if path is not None:
+            if len(path) == 1:
+                value: Any = data.get(path[0]) if type(data) is dict else _dig(data, path)
+            else:
+                value = _dig(data, path)
         elif spec.setting is not None:
             value = self.context.setting(spec.setting)
         else:
             value = spec.const
+        context = self.context
         for fn in rule.forwards:
-            value = fn(value, self.context)
+            value = fn(value, context)
         if spec.map is not None and value is not None:
             text = str(value)
             if text not in spec.map:

@@ -8,7 +8,7 @@ difference as a ``Finding`` and, per target record, the ``Plan`` that would corr
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
@@ -122,7 +122,6 @@ def _compare(
     rules = job.rules.get(connector) or ChannelRules()
     findings = []
     values: dict[str, Any] = {}
-    previous: dict[str, Any] = {}
     for name in job.fields[connector]:
         if name not in expected:
             continue
@@ -132,9 +131,21 @@ def _compare(
         if _differs(job.entity, name, want, have, rules):
             findings.append(Finding(actual.key, grp, connector, name, want, have))
             values[name] = want
-            previous[name] = have
-    plan = Plan(connector, actual.key, grp, values, previous, expected_record) if values else None
+    if not values:
+        return findings, None
+    # ``previous`` carries everything the channel showed, not only what changes: a connector needs
+    # it to protect consent (never re-subscribe) and to compare-and-set stock.
+    previous = {name: getattr(actual, name) for name in job.fields[connector]}
+    plan = Plan(connector, actual.key, grp, values, previous, expected_record())
     return findings, plan
+
+
+def _same(record: Record) -> Callable[[], Record]:
+    return lambda: record
+
+
+def _copy_with(record: Record, update: Mapping[str, Any]) -> Callable[[], Record]:
+    return lambda: record.model_copy(update=dict(update))
 
 
 # ------------------------------------------------------------------ products and prices
@@ -172,11 +183,11 @@ def _by_key(job: ReconcileInput, grp: str, records: Mapping[str, Sequence[Record
             rules = job.rules.get(connector) or ChannelRules()
             if isinstance(golden, Price):
                 expected = channel_price(golden, rules)
-                record: Record = golden.model_copy(update=expected)
+                record = _copy_with(golden, expected)
             else:
                 assert isinstance(golden, Product)
                 expected = golden.compared()
-                record = golden
+                record = _same(golden)
             f, plan = _compare(job, grp, connector, expected, actual, record)
             findings += f
             if plan:
@@ -204,7 +215,7 @@ def _stock(job: ReconcileInput, grp: str, records: Mapping[str, Sequence[Record]
                 unmatched += 1
                 continue
             golden = max(0, sum(level.available for level in known) - rules.safety_stock)
-            expected_record = actual.model_copy(update={"available": golden, "on_hand": None})
+            expected_record = _copy_with(actual, {"available": golden, "on_hand": None})
             f, plan = _compare(job, grp, connector, {"available": golden}, actual, expected_record)
             findings += f
             if plan:
@@ -268,7 +279,7 @@ def _most_restrictive(records: Iterable[Customer]) -> tuple[Consent, datetime | 
 
 def _customers(job: ReconcileInput, grp: str, records: Mapping[str, Sequence[Record]]):  # type: ignore[no-untyped-def]
     present: dict[str, Customer] = {}
-    for connector in (job.source, *job.sources, *job.targets):
+    for connector in dict.fromkeys((job.source, *job.sources, *job.targets)):
         found = records.get(connector, ())
         if found:
             record = found[0]
@@ -288,7 +299,7 @@ def _customers(job: ReconcileInput, grp: str, records: Mapping[str, Sequence[Rec
             findings.append(Finding(golden.key, grp, connector, "record", "present", "missing"))
             plans.append(Plan(connector, golden.key, grp, values, {}, golden, create=True))
             continue
-        f, plan = _compare(job, grp, connector, expected, actual, golden)
+        f, plan = _compare(job, grp, connector, expected, actual, _same(golden))
         findings += f
         if plan:
             plans.append(plan)

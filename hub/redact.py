@@ -15,6 +15,7 @@ from collections.abc import Iterable
 
 __all__ = ["MASK", "RedactingFilter", "install_log_redaction", "redact", "register_secret", "secrets"]
 
+
 MASK = "***"
 #: Shorter values are not treated as secrets: masking "a" or "1" everywhere would garble output.
 MIN_SECRET_LENGTH = 6
@@ -82,12 +83,26 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def install_log_redaction(logger_names: Iterable[str] = ("omnihub", "httpx", "httpcore", "apscheduler")) -> None:
-    """Attach the redacting filter to the loggers whose records could carry a URL or header."""
-    for name in logger_names:
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, RedactingFilter) for f in logger.filters):
-            logger.addFilter(RedactingFilter())
-    for handler in logging.getLogger().handlers:
-        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
-            handler.addFilter(RedactingFilter())
+_factory_installed = False
+
+
+def install_log_redaction() -> None:
+    """Mask secrets in every log record when it is created, whatever logger made it.
+
+    A filter on a logger does not see its children's records (``httpcore.http11`` logs response
+    headers, and a WooCommerce ``Link`` header echoes the consumer key), so the hub wraps the
+    record factory instead: each record's message, arguments and exception text are redacted
+    before any handler sees them. Idempotent.
+    """
+    global _factory_installed
+    if _factory_installed:
+        return
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        RedactingFilter().filter(record)
+        return record
+
+    logging.setLogRecordFactory(factory)
+    _factory_installed = True

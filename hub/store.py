@@ -15,7 +15,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import Engine, and_, create_engine, delete, event, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
@@ -93,6 +93,39 @@ class Store:
             for chunk in _chunks(rows, CHUNK):
                 conn.execute(stmt, list(chunk))
 
+    def _bulk_upsert(
+        self, table: Any, keys: list[str], columns: list[str], rows: Sequence[tuple[Any, ...]], update_cols: list[str]
+    ) -> None:
+        """Upsert plain tuples straight through the driver's ``executemany``: the hot path for
+        hundreds of thousands of observations, where building a dict and compiling parameters per
+        row would cost more than the write itself. Column types still convert values (datetimes)."""
+        if not rows:
+            return
+        dialect = self.engine.dialect
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        quote = dialect.identifier_preparer.quote
+        sql = (
+            f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
+            f"VALUES ({', '.join(mark for _ in columns)}) "
+            f"ON CONFLICT ({', '.join(quote(k) for k in keys)}) DO UPDATE SET "
+            + ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in update_cols)
+        )
+        processors = [table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
+        for index, process in enumerate(processors):
+            if process is None:
+                continue
+            memo: dict[Any, Any] = {}  # rows of one write share their timestamp: convert it once
+
+            def convert(value: Any, process: Any = process, memo: dict[Any, Any] = memo) -> Any:
+                if value not in memo:
+                    memo[value] = process(value)
+                return memo[value]
+
+            rows = [(*row[:index], convert(row[index]), *row[index + 1 :]) for row in rows]
+        with self.engine.begin() as conn:
+            for chunk in _chunks(rows, CHUNK):
+                conn.exec_driver_sql(sql, list(chunk))
+
     # ------------------------------------------------------------------ runs
 
     def start_run(self, job: str, entity: str, mode: str, dry_run: bool) -> int:
@@ -148,23 +181,23 @@ class Store:
     def write_observations(
         self, connector: str, entity: str, rows: Iterable[tuple[str, str, int, str]], run_id: int | None
     ) -> None:
-        """Upsert (key, group, hash, canonical JSON) rows."""
+        """Upsert (key, group, hash, canonical JSON) rows, and note which run last wrote the stream."""
         now = utcnow()
-        payload = [
-            {
-                "connector": connector,
-                "entity": entity,
-                "key": key,
-                "grp": grp,
-                "hash": h,
-                "data": data,
-                "run_id": run_id,
-                "updated_at": now,
-            }
-            for key, grp, h, data in rows
-        ]
+        payload = [(connector, entity, key, grp, h, data, run_id, now) for key, grp, h, data in rows]
+        if not payload:
+            return
+        self._bulk_upsert(
+            t.observations,
+            ["connector", "entity", "key"],
+            ["connector", "entity", "key", "grp", "hash", "data", "run_id", "updated_at"],
+            payload,
+            ["grp", "hash", "data", "run_id", "updated_at"],
+        )
         self._upsert(
-            t.observations, ["connector", "entity", "key"], payload, ["grp", "hash", "data", "run_id", "updated_at"]
+            t.cursors,
+            ["connector", "entity"],
+            [{"connector": connector, "entity": entity, "written_run_id": run_id, "updated_at": now}],
+            ["written_run_id", "updated_at"],
         )
 
     def write_links(self, connector: str, entity: str, rows: Iterable[tuple[str, dict[str, str]]]) -> None:
@@ -191,14 +224,21 @@ class Store:
                 )
 
     def fetch_records(self, connector: str, entity: str, groups: Iterable[str]) -> Iterator[tuple[str, str, str]]:
-        """(key, group, canonical JSON) of every stored record of the given groups."""
+        """(key, group, canonical JSON) of every stored record of the given groups.
+
+        A stock group is the primary-key range ``SKU@`` .. ``SKU@\uffff``; other groups are keys.
+        """
         o = t.observations.c
         groups = list(groups)
+        base = (o.connector == connector, o.entity == entity)
         with self.engine.connect() as conn:
-            for chunk in _chunks(groups, IN_CHUNK):
-                yield from conn.execute(
-                    select(o.key, o.grp, o.data).where(o.connector == connector, o.entity == entity, o.grp.in_(chunk))
-                ).tuples()
+            if entity == "stock":
+                for chunk in _chunks(groups, 50):
+                    ranges = [and_(o.key >= f"{g}@", o.key < f"{g}@\uffff") for g in chunk]
+                    yield from conn.execute(select(o.key, o.grp, o.data).where(*base, or_(*ranges))).tuples()
+            else:
+                for chunk in _chunks(groups, IN_CHUNK):
+                    yield from conn.execute(select(o.key, o.grp, o.data).where(*base, o.key.in_(chunk))).tuples()
 
     def iter_records(self, connector: str, entity: str) -> Iterator[tuple[str, str, str]]:
         """(key, group, canonical JSON) of every stored record of a connector's entity."""
@@ -251,9 +291,16 @@ class Store:
         return (row[0], row[1] or 0) if row else (None, 0)
 
     def groups_written_after(self, connector: str, entity: str, run_id: int) -> set[str]:
-        """Groups whose observations a later run wrote (changed since this job last reconciled)."""
+        """Groups whose observations a run newer than ``run_id`` wrote: what a job has not reconciled
+        yet because another job (or a run that died) pulled them. Free when no such run exists."""
+        c = t.cursors.c
         o = t.observations.c
         with self.engine.connect() as conn:
+            written = conn.execute(
+                select(c.written_run_id).where(c.connector == connector, c.entity == entity)
+            ).scalar()
+            if not written or written <= run_id:
+                return set()
             query = select(o.grp).where(o.connector == connector, o.entity == entity, o.run_id > run_id).distinct()
             return set(conn.execute(query).scalars())
 
@@ -416,6 +463,19 @@ class Store:
         query = select(t.mismatches).order_by(m.entity, m.key, m.field, m.connector)
         if not include_resolved:
             query = query.where(m.status == "open")
+        with self.engine.connect() as conn:
+            rows = [dict(r) for r in conn.execute(query).mappings()]
+        for row in rows:
+            for name in ("first_seen", "last_seen", "resolved_at", "notified_at"):
+                row[name] = _aware(row[name])
+        return rows
+
+    def mismatches_for_alerts(self) -> list[dict[str, Any]]:
+        """Open mismatches, and resolved ones last mailed as open (their resolution is news)."""
+        m = t.mismatches.c
+        query = select(t.mismatches).where(
+            or_(m.status == "open", and_(m.status == "resolved", m.notified_status == "open"))
+        )
         with self.engine.connect() as conn:
             rows = [dict(r) for r in conn.execute(query).mappings()]
         for row in rows:

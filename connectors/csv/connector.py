@@ -119,7 +119,7 @@ class CsvConnector(Connector):
             raise FatalError(f"feed file {Path(self.settings.path).name} not found", connector=self.name)
 
     async def pull(self, entity: Entity, since: str | None = None) -> AsyncIterator[PullPage]:
-        header, rows = await asyncio.to_thread(self._read, entity)
+        _, rows = await asyncio.to_thread(self._read, entity)
         renames = self._renames(entity)
         name = self._path(entity).name
         page: list[RawRecord] = []

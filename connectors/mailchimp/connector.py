@@ -13,7 +13,7 @@ from hub.model import Entity, normalize_email
 
 from . import consent
 from .client import MailchimpClient
-from .settings import MailchimpSettings
+from .settings import MERGEABLE, MailchimpSettings
 
 __all__ = ["MailchimpConnector"]
 
@@ -28,6 +28,15 @@ class MailchimpConnector(Connector):
     push_batch_size = 500
 
     settings: MailchimpSettings
+
+    def carried_fields(self, entity: Entity) -> frozenset[str] | None:
+        """Merge fields exist only where the audience has a tag for them (``merge_fields``)."""
+        if self.context.mapping is None or not self.context.mapping.covers(entity):
+            return None
+        mapped = {rule.name for rule in self.context.mapping[entity].rules}
+        missing = set(MERGEABLE) - set(self.settings.merge_fields)
+        return frozenset(mapped - missing)
+
     #: Test seam: an ``httpx`` transport to use instead of the network.
     http_transport: ClassVar[Any] = None
 

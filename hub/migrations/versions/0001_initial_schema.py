@@ -21,6 +21,7 @@ def upgrade() -> None:
         sa.Column("connector", sa.String(length=200), nullable=False),
         sa.Column("entity", sa.String(length=40), nullable=False),
         sa.Column("value", sa.String(length=200), nullable=True),
+        sa.Column("written_run_id", sa.Integer(), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("connector", "entity"),
     )
@@ -40,6 +41,7 @@ def upgrade() -> None:
         sa.Column("ids", sa.Text(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("connector", "entity", "key"),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "mismatches",
@@ -89,11 +91,8 @@ def upgrade() -> None:
         sa.Column("run_id", sa.Integer(), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("connector", "entity", "key"),
+        sqlite_with_rowid=False,
     )
-    with op.batch_alter_table("observations", schema=None) as batch_op:
-        batch_op.create_index("ix_observations_grp", ["connector", "entity", "grp"], unique=False)
-        batch_op.create_index("ix_observations_run", ["connector", "entity", "run_id"], unique=False)
-
     op.create_table(
         "quarantine",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -164,10 +163,6 @@ def downgrade() -> None:
 
     op.drop_table("runs")
     op.drop_table("quarantine")
-    with op.batch_alter_table("observations", schema=None) as batch_op:
-        batch_op.drop_index("ix_observations_run")
-        batch_op.drop_index("ix_observations_grp")
-
     op.drop_table("observations")
     op.drop_table("notifications")
     with op.batch_alter_table("mismatches", schema=None) as batch_op:
