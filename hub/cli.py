@@ -175,6 +175,7 @@ def _progress(enabled: bool) -> Iterator[Callable[[str, str, int, int | None], N
 def sync(
     jobs: list[str] = typer.Argument(None, help="Jobs to run (default: all)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; change nothing anywhere."),
+    monitor: bool = typer.Option(False, "--monitor", help="Report mismatches only, even for enforce jobs."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object for machines."),
 ) -> None:
     """Run jobs once: pull, reconcile, and push corrections (enforce) or report them (monitor)."""
@@ -184,7 +185,7 @@ def sync(
 
     try:
         with _progress(not as_json and err.is_terminal) as progress:
-            engine = Engine(config, store, progress=progress)
+            engine = Engine(config, store, progress=progress, mode="monitor" if monitor else None)
             reports = asyncio.run(engine.sync(jobs or None, dry_run=dry_run))
             if not dry_run:
                 _after_sync(config, store, reports)
