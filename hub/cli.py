@@ -68,9 +68,12 @@ def _load() -> LoadedConfig:
         raise typer.Exit(EXIT_CONFIG) from None
 
 
-def _store(config: LoadedConfig) -> Store:
+def _store(config: LoadedConfig, *, dry_run: bool = False) -> Store:
+    url = config.database_url()
+    if dry_run and url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        url = "sqlite://"  # a dry run changes nothing anywhere: not even an empty state file
     try:
-        return Store.open(config.database_url())
+        return Store.open(url)
     except StoreError as exc:
         _fail(f"{exc}. Check hub.database in {state.config_path}.")
 
@@ -180,7 +183,7 @@ def sync(
 ) -> None:
     """Run jobs once: pull, reconcile, and push corrections (enforce) or report them (monitor)."""
     config = _load()
-    store = _store(config)
+    store = _store(config, dry_run=dry_run)
     from hub.engine import Engine
 
     try:

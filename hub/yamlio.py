@@ -181,7 +181,7 @@ def _interpolate(
                     f"environment variable {name} is not set; export it or write the value in the file",
                 )
             )
-            return ""
+            return match.group(0)  # kept as written, so no second, confusing error follows from it
         return env[name]
 
     result = _ENV_REF.sub(replace, value)
