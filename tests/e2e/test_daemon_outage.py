@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -83,7 +84,7 @@ def test_outage_runs_fail_with_reason_no_overlap_one_digest_and_clean_stop(tmp_p
     assert all("HTTP 503" in (r[3] or "") and "Briefly unavailable" in (r[3] or "") for r in failed)
     assert runs[-1][0] == "ok"
     intervals = sorted((datetime.fromisoformat(r[1]), datetime.fromisoformat(r[2])) for r in runs if r[2])
-    for (_, finished), (started, _) in zip(intervals, intervals[1:], strict=False):
+    for (_, finished), (started, _) in itertools.pairwise(intervals):
         assert started >= finished, "two runs of the job overlapped"
     # Every run after the outage sees the same two price mismatches: they are mailed once.
     assert len(shop.inbox.messages) == 1
