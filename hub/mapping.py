@@ -275,6 +275,62 @@ class _Rule:
     path: tuple[str, ...] | None
     forwards: list[Forward]
     reverse: list[Reverse] | None
+    #: The rule compiled into one function of the row (built on first use).
+    reader: Callable[[MappingABC[str, Any]], Any] | None = None
+
+
+def _compile_reader(rule: _Rule, context: TransformContext) -> Callable[[MappingABC[str, Any]], Any]:
+    """One closure per field: the branches that depend only on the mapping are taken once, here,
+    instead of once per record."""
+    spec = rule.spec
+    path = rule.path
+    if path is not None and len(path) == 1:
+        name = path[0]
+
+        def get(data: MappingABC[str, Any]) -> Any:
+            return data.get(name) if type(data) is dict else _dig(data, path)
+    elif path is not None:
+
+        def get(data: MappingABC[str, Any]) -> Any:
+            return _dig(data, path)
+    else:
+        fixed = context.setting(spec.setting) if spec.setting is not None else spec.const
+
+        def get(data: MappingABC[str, Any]) -> Any:
+            return fixed
+
+    forwards = tuple(rule.forwards)
+    choices, default = spec.map, spec.default
+    single = path[0] if path is not None and len(path) == 1 else None
+    if single is not None and choices is None and default is None and len(forwards) <= 1:
+        # The common shapes (a column, or a column through one transform) as the shortest closures.
+        if not forwards:
+
+            def read_plain(data: MappingABC[str, Any]) -> Any:
+                return data.get(single) if type(data) is dict else get(data)
+
+            return read_plain
+        (only,) = forwards
+
+        def read_one(data: MappingABC[str, Any]) -> Any:
+            return only(data.get(single) if type(data) is dict else get(data), context)
+
+        return read_one
+
+    def read(data: MappingABC[str, Any]) -> Any:
+        value = data.get(single) if single is not None and type(data) is dict else get(data)
+        for fn in forwards:
+            value = fn(value, context)
+        if choices is not None and value is not None:
+            text = str(value)
+            if text not in choices:
+                raise ValueError(f"{value!r} is not one of {', '.join(map(str, choices))}")
+            value = choices[text]
+        if value is None or value == "":
+            return default if default is not None else value
+        return value
+
+    return read
 
 
 @dataclass
@@ -294,28 +350,16 @@ class EntityMapping:
 
     def _value(self, rule: _Rule, data: MappingABC[str, Any]) -> Any:
         """Read one canonical field from a platform row: the hot path of every pull."""
-        spec = rule.spec
-        path = rule.path
-        if path is not None:
-            if len(path) == 1:
-                value: Any = data.get(path[0]) if type(data) is dict else _dig(data, path)
-            else:
-                value = _dig(data, path)
-        elif spec.setting is not None:
-            value = self.context.setting(spec.setting)
-        else:
-            value = spec.const
-        context = self.context
-        for fn in rule.forwards:
-            value = fn(value, context)
-        if spec.map is not None and value is not None:
-            text = str(value)
-            if text not in spec.map:
-                raise ValueError(f"{value!r} is not one of {', '.join(map(str, spec.map))}")
-            value = spec.map[text]
-        if value is None or value == "":
-            return spec.default if spec.default is not None else value
-        return value
+        reader = rule.reader
+        if reader is None:
+            reader = rule.reader = _compile_reader(rule, self.context)
+        return reader(data)
+
+    def _readers(self) -> list[tuple[str, Callable[[MappingABC[str, Any]], Any]]]:
+        readers = self.__dict__.get("_compiled")
+        if readers is None:
+            readers = self.__dict__["_compiled"] = [(r.name, _compile_reader(r, self.context)) for r in self.rules]
+        return readers
 
     def key_of(self, raw: RawRecord) -> str:
         """The canonical key of a raw row, computed from the key fields alone (cheap)."""
@@ -341,13 +385,15 @@ class EntityMapping:
     def to_canonical(self, raw: RawRecord, key: str | None = None) -> Record:
         """Apply every rule and validate; a bad value raises ``RecordInvalid`` naming the field."""
         values: dict[str, Any] = {}
-        for rule in self.rules:
-            try:
-                value = self._value(rule, raw.data)
-            except (ValueError, TypeError, ArithmeticError) as exc:
-                raise RecordInvalid(f"{rule.name}: {exc}", key=key, field=rule.name) from None
-            if value is not None:
-                values[rule.name] = value
+        data = raw.data
+        name = ""
+        try:
+            for name, read in self._readers():
+                value = read(data)
+                if value is not None:
+                    values[name] = value
+        except (ValueError, TypeError, ArithmeticError) as exc:
+            raise RecordInvalid(f"{name}: {exc}", key=key, field=name) from None
         if self.entity is Entity.prices and "currency" not in values:
             values["currency"] = self.context.currency
         try:

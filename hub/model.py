@@ -206,16 +206,13 @@ class Price(_SkuKeyed):
     @field_validator("amount", "compare_at", mode="before")
     @classmethod
     def _money(cls, value: Any) -> Decimal | None:
+        """Exact decimals only (no floats), never negative: one validator, as it runs per record."""
         if value is None or value == "":
             return None
-        return parse_decimal(value)
-
-    @field_validator("amount", "compare_at")
-    @classmethod
-    def _not_negative(cls, value: Decimal | None) -> Decimal | None:
-        if value is not None and value < 0:
-            raise ValueError(f"{value} is negative")
-        return value
+        amount = value if type(value) is Decimal and value.is_finite() else parse_decimal(value)
+        if amount < 0:
+            raise ValueError(f"{amount} is negative")
+        return amount
 
     @field_validator("currency", mode="before")
     @classmethod

@@ -21,6 +21,8 @@ from hub.model import Consent, Customer, Entity, Price, Product, Record, StockLe
 __all__ = ["Finding", "Plan", "ReconcileInput", "as_text", "group_of", "merge_customers", "reconcile_group"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: Built once: a target without rules is the common case, and building one per record costs.
+_NO_RULES = ChannelRules()
 
 
 def group_of(entity: Entity, key: str) -> str:
@@ -119,7 +121,7 @@ def _compare(
     actual: Record,
     expected_record: Record | None,
 ) -> tuple[list[Finding], Plan | None]:
-    rules = job.rules.get(connector) or ChannelRules()
+    rules = job.rules.get(connector) or _NO_RULES
     findings = []
     values: dict[str, Any] = {}
     for name in job.fields[connector]:
@@ -180,7 +182,7 @@ def _by_key(job: ReconcileInput, grp: str, records: Mapping[str, Sequence[Record
                 unmatched += 1
                 continue
             golden = truth[0]
-            rules = job.rules.get(connector) or ChannelRules()
+            rules = job.rules.get(connector) or _NO_RULES
             if isinstance(golden, Price):
                 expected = channel_price(golden, rules)
                 record = _copy_with(golden, expected)
@@ -204,7 +206,7 @@ def _stock(job: ReconcileInput, grp: str, records: Mapping[str, Sequence[Record]
     plans: list[Plan] = []
     unmatched = 0
     for connector in job.targets:
-        rules = job.rules.get(connector) or ChannelRules()
+        rules = job.rules.get(connector) or _NO_RULES
         for actual in records.get(connector, ()):
             assert isinstance(actual, StockLevel)
             sources = rules.locations.get(actual.location, [actual.location])

@@ -94,11 +94,19 @@ class Store:
                 conn.execute(stmt, list(chunk))
 
     def _bulk_upsert(
-        self, table: Any, keys: list[str], columns: list[str], rows: Sequence[tuple[Any, ...]], update_cols: list[str]
+        self,
+        table: Any,
+        keys: list[str],
+        columns: list[str],
+        rows: Sequence[tuple[Any, ...]],
+        update_cols: list[str],
+        *,
+        converted: bool = False,
     ) -> None:
         """Upsert plain tuples straight through the driver's ``executemany``: the hot path for
         hundreds of thousands of observations, where building a dict and compiling parameters per
-        row would cost more than the write itself. Column types still convert values (datetimes)."""
+        row would cost more than the write itself. Column types still convert values (datetimes),
+        unless the caller already did (``converted``)."""
         if not rows:
             return
         dialect = self.engine.dialect
@@ -111,17 +119,19 @@ class Store:
             + ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in update_cols)
         )
         processors = [table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
-        for index, process in enumerate(processors):
-            if process is None:
-                continue
-            memo: dict[Any, Any] = {}  # rows of one write share their timestamp: convert it once
+        if not converted and any(p is not None for p in processors):
+            # Values of one write share few distinct values in converted columns (the timestamp):
+            # convert each distinct value once.
+            memo: dict[tuple[int, Any], Any] = {}
 
-            def convert(value: Any, process: Any = process, memo: dict[Any, Any] = memo) -> Any:
-                if value not in memo:
-                    memo[value] = process(value)
-                return memo[value]
+            def convert(index: int, value: Any) -> Any:
+                key = (index, value)
+                if key not in memo:
+                    memo[key] = processors[index](value)  # type: ignore[misc]
+                return memo[key]
 
-            rows = [(*row[:index], convert(row[index]), *row[index + 1 :]) for row in rows]
+            active = [i for i, p in enumerate(processors) if p is not None]
+            rows = [tuple(convert(i, v) if i in active else v for i, v in enumerate(row)) for row in rows]
         with self.engine.begin() as conn:
             for chunk in _chunks(rows, CHUNK):
                 conn.exec_driver_sql(sql, list(chunk))
@@ -173,17 +183,26 @@ class Store:
     # ------------------------------------------------------------------ observations and links
 
     def load_hashes(self, connector: str, entity: str) -> dict[str, int]:
+        """Key -> raw-row hash of every stored record: read through the driver directly, as this is
+        the whole cost of an unchanged re-sync besides reading the feed."""
         o = t.observations.c
+        query = select(o.key, o.hash).where(o.connector == connector, o.entity == entity)
+        compiled = query.compile(self.engine)
+        params = [compiled.params[name] for name in compiled.positiontup or []]
         with self.engine.connect() as conn:
-            rows = conn.execute(select(o.key, o.hash).where(o.connector == connector, o.entity == entity))
-            return dict(rows.tuples().all())
+            if compiled.positiontup is None:  # a named paramstyle
+                cursor = conn.exec_driver_sql(str(compiled), compiled.params)
+            else:
+                cursor = conn.exec_driver_sql(str(compiled), tuple(params))
+            return dict(cursor.fetchall())
 
     def write_observations(
         self, connector: str, entity: str, rows: Iterable[tuple[str, str, int, str]], run_id: int | None
     ) -> None:
         """Upsert (key, group, hash, canonical JSON) rows, and note which run last wrote the stream."""
         now = utcnow()
-        payload = [(connector, entity, key, grp, h, data, run_id, now) for key, grp, h, data in rows]
+        stamp = self._bind(t.observations.c.updated_at, now)
+        payload = [(connector, entity, key, grp, h, data, run_id, stamp) for key, grp, h, data in rows]
         if not payload:
             return
         self._bulk_upsert(
@@ -192,6 +211,7 @@ class Store:
             ["connector", "entity", "key", "grp", "hash", "data", "run_id", "updated_at"],
             payload,
             ["grp", "hash", "data", "run_id", "updated_at"],
+            converted=True,
         )
         self._upsert(
             t.cursors,
@@ -199,6 +219,11 @@ class Store:
             [{"connector": connector, "entity": entity, "written_run_id": run_id, "updated_at": now}],
             ["written_run_id", "updated_at"],
         )
+
+    def _bind(self, column: Any, value: Any) -> Any:
+        """``value`` as the driver wants it for ``column`` (SQLite stores datetimes as text)."""
+        process = column.type.dialect_impl(self.engine.dialect).bind_processor(self.engine.dialect)
+        return process(value) if process is not None else value
 
     def write_links(self, connector: str, entity: str, rows: Iterable[tuple[str, dict[str, str]]]) -> None:
         now = utcnow()
