@@ -44,6 +44,8 @@ _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 def parse_duration(text: str | int | float) -> timedelta:
     """``"90s"``, ``"15m"``, ``"24h"``, ``"7d"`` (or a number of seconds) to a ``timedelta``."""
     if isinstance(text, (int, float)) and not isinstance(text, bool):
+        if text < 0:
+            raise ValueError(f"{text!r} is negative; a duration is zero or more seconds")
         return timedelta(seconds=float(text))
     match = _DURATION.match(str(text))
     if not match:
@@ -387,7 +389,9 @@ def config_json_schema() -> dict[str, Any]:
             cls = connector_class(type_name)
         except ConfigError:
             continue
-        sub = cls.settings_model.model_json_schema()
+        sub = cls.settings_model.model_json_schema(ref_template="#/$defs/{model}")
+        # Nested models of a connector are referenced from the root: hoist their definitions there.
+        schema.setdefault("$defs", {}).update(sub.pop("$defs", {}))
         sub.setdefault("properties", {})["type"] = {"const": type_name}
         variants.append(sub)
     if variants:

@@ -483,6 +483,9 @@ class Transport:
     def _error_for(self, method: str, url: str, response: httpx.Response, data: Any) -> Exception:
         status = response.status_code
         code, message = self.error_parser(response, data)
+        # Platforms echo requests back (a key in an error about it): nothing unredacted leaves here.
+        code = redact(code) if code is not None else None
+        message = redact(message) if message is not None else None
         detail = " ".join(p for p in (f"{code}:" if code else None, message) if p) or response.reason_phrase
         text = redact(f"{method} {self._display_url(url)} -> HTTP {status}: {detail}")
         if status == 429:

@@ -25,7 +25,7 @@ import hashlib
 from collections.abc import Callable
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
@@ -103,6 +103,9 @@ def _iso_datetime(value: Any, ctx: TransformContext) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _epoch_ms(value: Any, ctx: TransformContext) -> datetime:
     """Milliseconds since 1970 (HubSpot) to a UTC timestamp."""
     return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
@@ -172,7 +175,7 @@ for _name, _fwd, _rev, _doc in [
     (
         "epoch_ms",
         _none_passes(_epoch_ms),
-        _none_passes(lambda v, c: str(int(v.timestamp() * 1000))),
+        _none_passes(lambda v, c: str((v - _EPOCH) // timedelta(milliseconds=1))),  # exact: no float
         "milliseconds since 1970",
     ),
     (
@@ -379,7 +382,7 @@ class EntityMapping:
                     value = normalize_email(value)
                 except ValueError as exc:
                     raise RecordInvalid(f"email: {exc}", field="email") from None
-            values.append(str(value))
+            values.append(str(value).strip())  # as the model does (str_strip_whitespace)
         return "@".join(values)
 
     def to_canonical(self, raw: RawRecord, key: str | None = None) -> Record:
@@ -479,6 +482,7 @@ def _compile(spec: MappingFile, located: Located, context: TransformContext) -> 
                     f"the key field {missing[0]!r} of {entity.value} must be mapped",
                 )
             )
+            continue
         if entity is Entity.prices and "currency" not in {r.name for r in rules}:
             rules.append(_Rule("currency", FieldSpec(setting="currency"), None, [], None))
         compiled[entity] = EntityMapping(entity, rules, context)

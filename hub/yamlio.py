@@ -127,7 +127,9 @@ def _build(
                     )
                 )
                 continue
-            key = _scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else None
+            # Keys are kept as written: YAML 1.1 would read `yes:`/`no:`/`on:` as booleans, and a
+            # value map such as `{yes: subscribed, no: unsubscribed}` would then never match.
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
             if not isinstance(key, (str, int)):
                 problems.append(
                     ConfigProblem(
@@ -152,7 +154,18 @@ def _build(
         return result
     if isinstance(node, yaml.SequenceNode):
         return [_build(item, (*path, i), located, problems, env) for i, item in enumerate(node.value)]
-    value = _scalar(node)
+    try:
+        value = _scalar(node)
+    except (yaml.YAMLError, ValueError, TypeError) as exc:
+        problems.append(
+            ConfigProblem(
+                located.file,
+                *_position(node),
+                ".".join(map(str, path)),
+                f"cannot read this value ({node.tag}): {getattr(exc, 'problem', None) or exc}",
+            )
+        )
+        return None
     if env is not None and isinstance(value, str) and "${" in value:
         value = _interpolate(value, path, node, located, problems, env)
     return value

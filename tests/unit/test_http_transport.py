@@ -331,11 +331,6 @@ async def test_secrets_are_not_in_errors_or_repr(sleeps: Sleeps) -> None:
         assert key not in str(info2.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Transport._error_for redacts the exception text but passes the platform's raw message as "
-    "platform_message (used as an outbox error by woocommerce/batches.py): an echoed secret reaches the database",
-)
 @respx.mock
 async def test_platform_message_is_redacted(transport: Transport) -> None:
     respx.post(f"{BASE}/x").mock(return_value=_json({"code": "bad", "message": f"token {TOKEN} revoked"}, 400))

@@ -224,10 +224,6 @@ def test_epoch_ms_both_ways() -> None:
     assert rev("epoch_ms", datetime(2024, 5, 1, 10, tzinfo=UTC)) == "1714557600000"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the epoch_ms reverse transform truncates float seconds * 1000: 1001 ms comes back as '1000'",
-)
 @given(st.integers(min_value=0, max_value=4102444800000))
 @example(1001)  # found by hypothesis: 1.001 s * 1000 == 1000.9999999999999
 def test_epoch_ms_round_trips_to_the_millisecond(ms: int) -> None:
@@ -296,11 +292,6 @@ def test_key_of_refuses_a_bad_key_naming_the_field() -> None:
     assert "not mapped" in info.value.reason
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: EntityMapping.key_of does not trim the location (the model does): a padded CSV location gives "
-    "'A@ milano-store ' for a quarantined row while its stored record is 'A@milano-store'",
-)
 def test_key_of_agrees_with_the_record_key() -> None:
     mapping = load_mapping("csv")[Entity.stock]
     raw = RawRecord({"sku": "A", "location": " milano-store ", "available": "3"})
@@ -426,11 +417,6 @@ def test_missing_user_mapping_file(tmp_path: Path) -> None:
         load_mapping("csv", user_file="nope.yaml", base_dir=tmp_path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: hub.mapping._compile records the missing key field problem but still builds the EntityMapping, "
-    "whose __post_init__ raises KeyError('location') instead of the located ConfigError",
-)
 def test_missing_key_field_is_located(tmp_path: Path) -> None:
     [problem] = _mapping_problems(tmp_path, "entities:\n  stock:\n    fields:\n      sku: sku\n      available: q\n")
     assert (problem.line, problem.path) == (3, "entities.stock.fields")
