@@ -155,7 +155,6 @@ class CostBucket:
         self._clock = clock
         self._stamp = clock()
         self._lock = asyncio.Lock()
-        self._in_flight = 0.0
 
     def _current(self) -> float:
         elapsed = self._clock() - self._stamp
@@ -165,12 +164,18 @@ class CostBucket:
         cost = min(cost, self.capacity)
         async with self._lock:
             while True:
-                free = self._current() - self._in_flight - self.margin
+                free = self._current() - self.margin
                 if free >= cost:
                     break
                 await asyncio.sleep(max(0.005, (cost - free) / self.restore_rate))
             self._available = self._current() - cost
             self._stamp = self._clock()
+
+    def refund(self, cost: float) -> None:
+        """Give back a charge the platform never made (the request failed without a cost answer),
+        so a retry does not wait for points that were never spent."""
+        self._available = min(self.capacity, self._current() + cost)
+        self._stamp = self._clock()
 
     def observe(self, response: httpx.Response, data: Any) -> None:
         status = dig(data, "extensions.cost.throttleStatus") if isinstance(data, Mapping) else None
@@ -445,15 +450,18 @@ class Transport:
             try:
                 response = await self._client.request(method, url, params=params, content=body, headers=headers)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                self._refund(cost)
                 self.stats.by_kind["connect_error"] += 1
                 raise _NotSent(type(exc).__name__) from None
             except httpx.TimeoutException as exc:
+                self._refund(cost)
                 self.stats.by_kind["timeout"] += 1
                 raise RetriableError(
                     f"{method} {redact(self._display_url(url))} timed out ({type(exc).__name__})",
                     connector=self.connector,
                 ) from None
             except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+                self._refund(cost)
                 self.stats.by_kind["dropped"] += 1
                 raise RetriableError(
                     f"{method} {redact(self._display_url(url))}: connection dropped ({type(exc).__name__})",
@@ -462,6 +470,8 @@ class Transport:
         self.stats.by_status[response.status_code] += 1
         data = _parse_json(response)
         if self.limiter is not None:
+            if response.status_code >= 500:
+                self._refund(cost)  # a server error spent nothing of the platform's allowance
             self.limiter.observe(response, data)
         if response.status_code in ok:
             reply = Reply(response, data)
@@ -508,6 +518,11 @@ class Transport:
                 text, connector=self.connector, status=status, platform_code=code, platform_message=message
             )
         return FatalError(text, connector=self.connector, status=status, platform_code=code, platform_message=message)
+
+    def _refund(self, cost: float) -> None:
+        refund = getattr(self.limiter, "refund", None)
+        if refund is not None:
+            refund(cost)
 
     def _display_url(self, url: str) -> str:
         return url if url.startswith("http") else self.settings.base_url.rstrip("/") + "/" + url.lstrip("/")

@@ -660,3 +660,28 @@ async def test_headers_and_json_body_are_sent(transport: Transport) -> None:
     assert request.headers["X-Extra"] == "1"
     assert request.headers["User-Agent"].startswith("omnihub/")
     assert json.loads(request.content) == {"a": [1, 2]}
+
+
+@respx.mock
+async def test_cost_bucket_refunds_requests_that_spent_nothing() -> None:
+    """A 5xx or a dropped connection costs the platform nothing: the retry must not wait for it."""
+    from hub.http import CostBucket
+
+    clock = [0.0]
+    bucket = CostBucket(capacity=100, restore_rate=1, clock=lambda: clock[0])
+    route = respx.post("https://cost.example/graphql").mock(
+        side_effect=[httpx.Response(503), httpx.ReadError("dropped"), httpx.Response(200, json={"data": {}})]
+    )
+    waits: list[float] = []
+
+    async def no_sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    transport = Transport("shop", TransportSettings(base_url="https://cost.example", max_attempts=3), limiter=bucket,
+                          sleep=no_sleep)
+    reply = await transport.request("POST", "/graphql", json={}, idempotent=True, cost=90)
+    await transport.aclose()
+    assert reply.status == 200 and route.call_count == 3
+    # Only the backoff between attempts was waited for, never 90 points at 1 point/s.
+    assert all(w < 30 for w in waits), waits
+    assert bucket._current() == 10  # one successful request of 90 charged, the failed two refunded
