@@ -184,7 +184,7 @@ def test_faults_endpoint_over_http(sandbox: tuple[ServedApp, Shop, httpx.Client]
         ],
     ).json()
     assert [f["kind"] for f in posted["faults"]] == ["status", "malformed"]
-    assert [f.kind for f in running.app.state.faults._faults] == ["status", "malformed"]  # the same plan
+    assert [f["kind"] for f in running.app.state.faults.describe()] == ["status", "malformed"]  # the same plan
     assert (
         client.post("/_sandbox/faults", json={"kind": "delay", "seconds": 0.01, "path": "/nowhere"}).status_code == 200
     )

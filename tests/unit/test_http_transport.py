@@ -677,8 +677,9 @@ async def test_cost_bucket_refunds_requests_that_spent_nothing() -> None:
     async def no_sleep(seconds: float) -> None:
         waits.append(seconds)
 
-    transport = Transport("shop", TransportSettings(base_url="https://cost.example", max_attempts=3), limiter=bucket,
-                          sleep=no_sleep)
+    transport = Transport(
+        "shop", TransportSettings(base_url="https://cost.example", max_attempts=3), limiter=bucket, sleep=no_sleep
+    )
     reply = await transport.request("POST", "/graphql", json={}, idempotent=True, cost=90)
     await transport.aclose()
     assert reply.status == 200 and route.call_count == 3
