@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             path = folder / f"ch{channel}.csv"
             header, *rows = path.read_text().splitlines()
             path.write_text("\n".join([header, *reversed(rows)]) + "\n")
-        rowwise, rowwise_wall, mismatches_rowwise = timed_run()
+        rowwise, _, mismatches_rowwise = timed_run()
         store.close()
     if not mismatches == mismatches_again == mismatches_rowwise:
         sys.exit(

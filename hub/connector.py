@@ -17,7 +17,7 @@ import ipaddress
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
@@ -25,12 +25,13 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from hub.model import Entity, Record
 
 if TYPE_CHECKING:
-    from hub.http import TransportStats
+    from hub.http import Transport, TransportStats
     from hub.mapping import Mapping as FieldMapping
 
 __all__ = [
     "Capability",
     "Change",
+    "ClientConnector",
     "Connector",
     "ConnectorContext",
     "ConnectorSettings",
@@ -252,3 +253,66 @@ class Connector:
     def transport_stats(self) -> TransportStats | None:
         """Request figures of this connector's transport, when it has one."""
         return None
+
+    @property
+    def field_mapping(self) -> FieldMapping:
+        """This connector's mapping: the hub's (the user's file or the shipped one), else loaded here,
+        for a connector used on its own (a test, a benchmark)."""
+        if self.context.mapping is None:
+            from hub.mapping import load_mapping
+
+            self.context.mapping = load_mapping(
+                self.type_name,
+                user_file=self.settings.mapping,
+                settings=dict(self.settings),
+                currency=self.context.currency,
+                base_dir=self.context.base_dir,
+            )
+        return self.context.mapping
+
+
+class PlatformClient(Protocol):
+    """What ``ClientConnector`` needs of a platform client: it owns one ``hub.http.Transport``."""
+
+    @property
+    def transport(self) -> Transport: ...
+
+    async def ping(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+ClientT = TypeVar("ClientT", bound=PlatformClient)
+
+
+class ClientConnector(Connector, Generic[ClientT]):
+    """A connector whose platform calls all go through one client object: the client's lifecycle
+    (built on ``open``, closed on ``close``, reached by ``ping``) and its request figures live here
+    once, so a connector writes only ``make_client`` and its pulls and pushes."""
+
+    _client: ClientT | None = None
+
+    def make_client(self) -> ClientT:
+        raise NotImplementedError
+
+    @property
+    def client(self) -> ClientT:
+        if self._client is None:
+            raise RuntimeError(f"{self!r} is not open; use `async with` or call open() first")
+        return self._client
+
+    async def open(self) -> None:
+        if self._client is None:
+            self._client = self.make_client()
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def ping(self) -> None:
+        await self.client.ping()
+
+    @property
+    def transport_stats(self) -> TransportStats | None:
+        return self._client.transport.stats if self._client is not None else None

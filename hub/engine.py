@@ -145,8 +145,8 @@ class Engine:
 
     def recover(self) -> None:
         """Close the books of a process that died mid-run (once, before the first run)."""
-        self.store.interrupt_stale_runs()
-        superseded = self.store.supersede_pending()
+        interrupted = self.store.interrupt_stale_runs()
+        superseded = self.store.supersede_pending(interrupted)
         if superseded:
             log.warning("%d journaled changes of an interrupted run will be decided again", superseded)
 

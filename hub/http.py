@@ -32,6 +32,7 @@ from hub.errors import AuthError, FatalError, RateLimited, RetriableError
 from hub.redact import redact, register_secret
 
 __all__ = [
+    "AllLimiters",
     "CostBucket",
     "GraphQLCursorPaginator",
     "HeaderWindowLimiter",
@@ -240,6 +241,29 @@ class HeaderWindowLimiter:
         if self._remaining is None or value >= self._remaining + 1:
             self._window_start = self._clock()  # the allowance went up: a new window began
         self._remaining = value
+
+
+class AllLimiters:
+    """Several limits at once: a request goes when every limiter lets it, and every limiter learns
+    from every response (HubSpot's header window plus its tier as an even pace; a WMS's token
+    bucket plus its ``X-RateLimit-Remaining``)."""
+
+    def __init__(self, *limiters: Limiter) -> None:
+        self.limiters = limiters
+
+    async def acquire(self, cost: float = 1.0) -> None:
+        for limiter in self.limiters:
+            await limiter.acquire(cost)
+
+    def observe(self, response: httpx.Response, data: Any) -> None:
+        for limiter in self.limiters:
+            limiter.observe(response, data)
+
+    def refund(self, cost: float) -> None:
+        for limiter in self.limiters:
+            refund = getattr(limiter, "refund", None)
+            if refund is not None:
+                refund(cost)
 
 
 # --------------------------------------------------------------------------------------------

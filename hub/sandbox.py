@@ -88,6 +88,8 @@ class FaultPlan:
         """The fault to inject for this request, if any (and count it down)."""
         with self._lock:
             for fault in self._faults:
+                if fault.times is not None and fault.times <= 0:
+                    continue  # used up (or asked for zero times)
                 if not fault.matches(method, path):
                     continue
                 if fault.rate is not None and self._random.random() >= fault.rate:

@@ -12,6 +12,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -26,6 +29,31 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy import Table as _Table
+from sqlalchemy.types import TypeDecorator
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A point in time, stored as UTC and read back as UTC-aware.
+
+    SQLite has no time zones: a ``14:00+02:00`` written as is would come back as ``14:00`` UTC.
+    Converting on the way in and marking on the way out makes every backend agree."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
 
 metadata = MetaData()
 
@@ -38,8 +66,10 @@ runs = _Table(
     Column("mode", String(20), nullable=False),
     Column("dry_run", Integer, nullable=False, default=0),
     Column("status", String(20), nullable=False),  # running | ok | failed
-    Column("started_at", DateTime(timezone=True), nullable=False),
-    Column("finished_at", DateTime(timezone=True)),
+    #: host:pid of the process running it: only a run whose process is gone counts as interrupted.
+    Column("owner", String(300)),
+    Column("started_at", UtcDateTime(), nullable=False),
+    Column("finished_at", UtcDateTime()),
     Column("duration_s", Float),
     Column("report", Text),  # JobReport as JSON
     Column("error", Text),
@@ -58,10 +88,15 @@ observations = _Table(
     Column("hash", BigInteger, nullable=False),
     Column("data", Text, nullable=False),  # canonical record as JSON
     Column("run_id", Integer),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
     # One B-tree instead of two on SQLite: the hottest table is written row by row at volume, and
     # every extra index costs about a microsecond per row.
     sqlite_with_rowid=False,
+)
+#: PostgreSQL finds a stock group through this index: a key range ``SKU@..`` is only exact under a
+#: byte-order collation, which SQLite always has and PostgreSQL databases often do not.
+Index("ix_observations_grp", observations.c.connector, observations.c.entity, observations.c.grp).ddl_if(
+    dialect="postgresql"
 )
 
 links = _Table(
@@ -71,7 +106,7 @@ links = _Table(
     Column("entity", String(40), primary_key=True),
     Column("key", String(512), primary_key=True),
     Column("ids", Text, nullable=False),  # platform ids as JSON
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
     sqlite_with_rowid=False,
 )
 
@@ -88,12 +123,12 @@ mismatches = _Table(
     Column("expected", Text),
     Column("actual", Text),
     Column("status", String(20), nullable=False),  # open | resolved
-    Column("first_seen", DateTime(timezone=True), nullable=False),
-    Column("last_seen", DateTime(timezone=True), nullable=False),
-    Column("resolved_at", DateTime(timezone=True)),
+    Column("first_seen", UtcDateTime(), nullable=False),
+    Column("last_seen", UtcDateTime(), nullable=False),
+    Column("resolved_at", UtcDateTime()),
     Column("resolution", String(40)),  # pushed | converged
     Column("detail", Text),  # the last push failure or race, in words
-    Column("notified_at", DateTime(timezone=True)),
+    Column("notified_at", UtcDateTime()),
     Column("notified_status", String(20)),
     UniqueConstraint("entity", "key", "field", "connector", name="uq_mismatch"),
     Index("ix_mismatches_job_status", "job", "status"),
@@ -118,8 +153,8 @@ outbox = _Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("error_code", String(200)),
     Column("error", Text),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
     Index("ix_outbox_status", "status"),
     Index("ix_outbox_decision", "decision"),
 )
@@ -133,7 +168,7 @@ cursors = _Table(
     #: The newest run that wrote observations of this stream: a job whose last reconciled run is
     #: older knows that another job (or a crashed run) changed records it has not reconciled.
     Column("written_run_id", Integer),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
 )
 
 job_state = _Table(
@@ -143,7 +178,7 @@ job_state = _Table(
     Column("fingerprint", String(64), nullable=False),
     #: The newest run whose observations this job has reconciled: later writes make groups dirty.
     Column("last_run_id", Integer),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
 )
 
 quarantine = _Table(
@@ -156,15 +191,15 @@ quarantine = _Table(
     Column("key", String(512)),
     Column("origin", String(500)),
     Column("reason", Text, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
 )
 
 notifications = _Table(
     "notifications",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("sent_at", DateTime(timezone=True)),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("sent_at", UtcDateTime()),
     Column("status", String(20), nullable=False),  # pending | sent
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", Text),

@@ -8,8 +8,10 @@ thousands of small rows per run, and plain tuples keep them cheap.
 from __future__ import annotations
 
 import json
+import os
+import socket
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,22 @@ __all__ = ["Store", "StoreError", "utcnow"]
 
 CHUNK = 5000
 IN_CHUNK = 500
+
+
+#: This process, as recorded on the runs it starts.
+_OWNER = f"{socket.gethostname()}:{os.getpid()}"
+#: A running run of another host older than this is taken as dead.
+STALE_AFTER = timedelta(hours=6)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
 class StoreError(OmnihubError):
@@ -142,7 +160,13 @@ class Store:
         with self.engine.begin() as conn:
             result = conn.execute(
                 insert(t.runs).values(
-                    job=job, entity=entity, mode=mode, dry_run=int(dry_run), status="running", started_at=utcnow()
+                    job=job,
+                    entity=entity,
+                    mode=mode,
+                    dry_run=int(dry_run),
+                    status="running",
+                    started_at=utcnow(),
+                    owner=_OWNER,
                 )
             )
             return int(result.inserted_primary_key[0])
@@ -159,14 +183,34 @@ class Store:
                 )
             )
 
-    def interrupt_stale_runs(self) -> int:
-        """Runs left ``running`` by a crash are marked failed, with why."""
-        with self.engine.begin() as conn:
-            return conn.execute(
-                update(t.runs)
-                .where(t.runs.c.status == "running")
-                .values(status="failed", error="interrupted (the process stopped during the run)")
-            ).rowcount
+    def interrupt_stale_runs(self) -> list[int]:
+        """Runs left ``running`` by a process that died are marked failed, with why; their ids.
+
+        A run whose process is still alive (the daemon, while someone runs ``omnihub sync`` by hand)
+        is left alone. A run started on another host cannot be checked from here: it is taken as
+        dead only once it is older than ``STALE_AFTER``.
+        """
+        r = t.runs.c
+        host = _OWNER.rsplit(":", 1)[0]
+        now = utcnow()
+        with self.engine.connect() as conn:
+            running = conn.execute(select(r.id, r.owner, r.started_at).where(r.status == "running")).all()
+        dead = []
+        for run_id, owner, started_at in running:
+            owner_host, _, pid = (owner or ":").rpartition(":")
+            if owner_host == host and pid.isdigit():
+                if not _alive(int(pid)):
+                    dead.append(run_id)
+            elif started_at is None or now - started_at > STALE_AFTER:
+                dead.append(run_id)
+        if dead:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    update(t.runs)
+                    .where(r.id.in_(dead))
+                    .values(status="failed", error="interrupted (the process stopped during the run)")
+                )
+        return dead
 
     def list_runs(self, limit: int = 50) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
@@ -251,19 +295,21 @@ class Store:
     def fetch_records(self, connector: str, entity: str, groups: Iterable[str]) -> Iterator[tuple[str, str, str]]:
         """(key, group, canonical JSON) of every stored record of the given groups.
 
-        A stock group is the primary-key range ``SKU@`` .. ``SKU@\uffff``; other groups are keys.
+        On SQLite a stock group is the primary-key range ``SKU@`` .. ``SKU@\uffff`` (no index to
+        maintain on the hottest table); elsewhere it is looked up by the indexed ``grp``.
         """
         o = t.observations.c
         groups = list(groups)
         base = (o.connector == connector, o.entity == entity)
         with self.engine.connect() as conn:
-            if entity == "stock":
+            if entity == "stock" and self.engine.dialect.name == "sqlite":  # byte order: the key range is exact
                 for chunk in _chunks(groups, 50):
                     ranges = [and_(o.key >= f"{g}@", o.key < f"{g}@\uffff") for g in chunk]
                     yield from conn.execute(select(o.key, o.grp, o.data).where(*base, or_(*ranges))).tuples()
-            else:
+            else:  # other groups are keys; PostgreSQL finds stock groups through ix_observations_grp
+                column = o.grp if entity == "stock" else o.key
                 for chunk in _chunks(groups, IN_CHUNK):
-                    yield from conn.execute(select(o.key, o.grp, o.data).where(*base, o.key.in_(chunk))).tuples()
+                    yield from conn.execute(select(o.key, o.grp, o.data).where(*base, column.in_(chunk))).tuples()
 
     def iter_records(self, connector: str, entity: str) -> Iterator[tuple[str, str, str]]:
         """(key, group, canonical JSON) of every stored record of a connector's entity."""
@@ -519,14 +565,16 @@ class Store:
 
     # ------------------------------------------------------------------ outbox
 
-    def supersede_pending(self) -> int:
-        """Changes journaled by a run that died before confirming them are decided again from a fresh
+    def supersede_pending(self, run_ids: Sequence[int]) -> int:
+        """Changes journaled by runs that died before confirming them are decided again from a fresh
         pull (the platform tells what was applied); the journal keeps them, marked superseded."""
+        if not run_ids:
+            return 0
         o = t.outbox.c
         with self.engine.begin() as conn:
             return conn.execute(
                 update(t.outbox)
-                .where(o.status.in_(("pending", "sent")))
+                .where(o.status.in_(("pending", "sent")), o.run_id.in_(list(run_ids)))
                 .values(
                     status="superseded",
                     updated_at=utcnow(),

@@ -19,9 +19,9 @@ import httpx
 from hub.connector import secret_value
 from hub.errors import AuthError, FatalError
 from hub.http import (
+    AllLimiters,
     HeaderWindowLimiter,
     JsonCursorPaginator,
-    Limiter,
     Reply,
     TokenBucket,
     Transport,
@@ -76,25 +76,6 @@ def modified_ms(value: Any) -> int | None:
     return int(parsed.timestamp() * 1000)
 
 
-class _AllOf:
-    """Waits for every limiter in turn and lets each learn from every response.
-
-    HubSpot announces its 10-second window in headers (``HeaderWindowLimiter``), but not on every
-    endpoint; the plan's tier as an even pace keeps us under it where the headers are missing.
-    """
-
-    def __init__(self, *limiters: Limiter) -> None:
-        self.limiters = limiters
-
-    async def acquire(self, cost: float = 1.0) -> None:
-        for limiter in self.limiters:
-            await limiter.acquire(cost)
-
-    def observe(self, response: httpx.Response, data: Any) -> None:
-        for limiter in self.limiters:
-            limiter.observe(response, data)
-
-
 @contextlib.contextmanager
 def _name_the_setting(connector: str) -> Iterator[None]:
     """Turn the transport's 401/403 into an error that says which setting to fix."""
@@ -143,7 +124,7 @@ class HubSpotClient:
                 max_concurrency=settings.max_concurrency or 4,
                 verify_tls=settings.verify_tls,
             ),
-            limiter=_AllOf(window, pace),
+            limiter=AllLimiters(window, pace),
             error_parser=parse_error,
             http_transport=http_transport,
             sleep=sleep,

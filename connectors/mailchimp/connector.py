@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
-from hub.connector import READ_WRITE, Change, Connector, ConnectorContext, PullPage, PushResult, RawRecord
-from hub.http import Reply, TransportStats, dig
-from hub.mapping import EntityMapping, load_mapping
+from hub.connector import READ_WRITE, Change, ClientConnector, ConnectorContext, PullPage, PushResult, RawRecord
+from hub.http import Reply, dig
+from hub.mapping import EntityMapping
 from hub.model import Entity, normalize_email
 
 from . import consent
@@ -18,7 +18,7 @@ from .settings import MERGEABLE, MailchimpSettings
 __all__ = ["MailchimpConnector"]
 
 
-class MailchimpConnector(Connector):
+class MailchimpConnector(ClientConnector[MailchimpClient]):
     """Reads members 1,000 per page (changed ones with ``since_last_changed``) and writes them by batch
     subscribe, 500 per call, with the consent rule of ``connectors.mailchimp.consent``."""
 
@@ -42,47 +42,17 @@ class MailchimpConnector(Connector):
 
     def __init__(self, name: str, settings: MailchimpSettings, context: ConnectorContext | None = None) -> None:
         super().__init__(name, settings, context or ConnectorContext())
-        self._client: MailchimpClient | None = None
-        self._mapping: EntityMapping | None = None
+
+    def make_client(self) -> MailchimpClient:
+        return MailchimpClient(self.name, self.settings, http_transport=self.http_transport)
 
     def batch_size(self, entity: Entity) -> int:
         return self.settings.batch_size
 
     @property
-    def client(self) -> MailchimpClient:
-        if self._client is None:
-            raise RuntimeError(f"connector {self.name!r} is not open")
-        return self._client
-
-    @property
     def mapping(self) -> EntityMapping:
-        """The customers mapping: the hub's (the user's file or the shipped one), else loaded here."""
-        if self._mapping is None:
-            mapping = self.context.mapping or load_mapping(
-                self.type_name,
-                user_file=self.settings.mapping,
-                settings=self.settings.model_dump(exclude={"api_key"}),
-                currency=self.context.currency,
-                base_dir=self.context.base_dir,
-            )
-            self._mapping = mapping[Entity.customers]
-        return self._mapping
-
-    async def open(self) -> None:
-        if self._client is None:
-            self._client = MailchimpClient(self.name, self.settings, http_transport=self.http_transport)
-
-    async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
-
-    async def ping(self) -> None:
-        await self.client.ping()
-
-    @property
-    def transport_stats(self) -> TransportStats | None:
-        return self._client.transport.stats if self._client else None
+        """The customers mapping (the hub's: the user's file or the shipped one)."""
+        return self.field_mapping[Entity.customers]
 
     # ------------------------------------------------------------------ pull
 

@@ -1,36 +1,16 @@
 """Pacing requests to the WMS: a configured token bucket and the WMS's own rate-limit headers.
 
 Both may apply at once (an admin's budget below the WMS's limit, and the WMS telling us how much
-of its window is left); the core limiters each do one, so ``AllLimiters`` waits for every one.
+of its window is left); the core limiters each do one, and ``hub.http.AllLimiters`` waits for every one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
-import httpx
-
-from hub.http import HeaderWindowLimiter, Limiter, TokenBucket
+from hub.http import AllLimiters, HeaderWindowLimiter, Limiter, TokenBucket
 
 from .settings import RestWmsSettings
 
-__all__ = ["AllLimiters", "build_limiter"]
-
-
-class AllLimiters:
-    """A request goes when every limiter lets it; every limiter learns from every response."""
-
-    def __init__(self, limiters: Sequence[Limiter]) -> None:
-        self.limiters = tuple(limiters)
-
-    async def acquire(self, cost: float = 1.0) -> None:
-        for limiter in self.limiters:
-            await limiter.acquire(cost)
-
-    def observe(self, response: httpx.Response, data: Any) -> None:
-        for limiter in self.limiters:
-            limiter.observe(response, data)
+__all__ = ["build_limiter"]
 
 
 def build_limiter(settings: RestWmsSettings) -> Limiter | None:
@@ -47,4 +27,4 @@ def build_limiter(settings: RestWmsSettings) -> Limiter | None:
         )
     if not limiters:
         return None
-    return limiters[0] if len(limiters) == 1 else AllLimiters(limiters)
+    return limiters[0] if len(limiters) == 1 else AllLimiters(*limiters)

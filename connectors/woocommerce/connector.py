@@ -25,10 +25,8 @@ from connectors.woocommerce.client import WooClient
 from connectors.woocommerce.rows import SELLABLE_TYPES, customer_row, item_row, price_fields, untracked_reason
 from connectors.woocommerce.settings import WooCommerceSettings
 from connectors.woocommerce.stock import StockWriter
-from hub.connector import READ, READ_WRITE, Change, Connector, ConnectorContext, PullPage, PushResult, RawRecord
-from hub.http import TransportStats
+from hub.connector import READ, READ_WRITE, Change, ClientConnector, ConnectorContext, PullPage, PushResult, RawRecord
 from hub.mapping import Mapping as FieldMapping
-from hub.mapping import load_mapping
 from hub.model import Entity
 
 __all__ = ["WooCommerceConnector"]
@@ -36,7 +34,7 @@ __all__ = ["WooCommerceConnector"]
 _CURSOR_FORMAT = "%Y-%m-%dT%H:%M:%S"
 
 
-class WooCommerceConnector(Connector):
+class WooCommerceConnector(ClientConnector[WooClient]):
     """WooCommerce REST wc/v3: simple products and variations, one stock location, customers."""
 
     type_name = "woocommerce"
@@ -60,7 +58,9 @@ class WooCommerceConnector(Connector):
         super().__init__(name, settings, context or ConnectorContext())
         self.settings: WooCommerceSettings = settings
         self._http_transport = http_transport
-        self._client: WooClient | None = None
+
+    def make_client(self) -> WooClient:
+        return WooClient(self.name, self.settings, http_transport=self._http_transport)
 
     def batch_size(self, entity: Entity) -> int:
         """Prices and stock take 500 changes per push: the connector groups them by parent product
@@ -70,33 +70,7 @@ class WooCommerceConnector(Connector):
 
     @property
     def mapping(self) -> FieldMapping:
-        if self.context.mapping is None:
-            self.context.mapping = load_mapping(
-                self.type_name, settings=self.settings.model_dump(), currency=self.context.currency
-            )
-        return self.context.mapping
-
-    @property
-    def client(self) -> WooClient:
-        if self._client is None:
-            raise RuntimeError(f"{self!r} is not open; use `async with` or call open() first")
-        return self._client
-
-    @property
-    def transport_stats(self) -> TransportStats | None:
-        return self._client.transport.stats if self._client is not None else None
-
-    async def open(self) -> None:
-        if self._client is None:
-            self._client = WooClient(self.name, self.settings, http_transport=self._http_transport)
-
-    async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
-
-    async def ping(self) -> None:
-        await self.client.ping()
+        return self.field_mapping
 
     # ------------------------------------------------------------------ pull
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -362,11 +363,15 @@ def test_supersede_pending(store: Store) -> None:
     run_id = _run(store)
     ids = store.journal([_change(run_id, k, f"d{k}") for k in ("A@m", "B@m", "C@m", "D@m")])
     store.settle([(ids[0], "sent", None, None), (ids[1], "done", None, None), (ids[2], "failed", "X", "no")])
-    assert store.supersede_pending() == 2  # the sent one and the pending one
+    live = _run(store)
+    [other] = store.journal([_change(live, "E@m", "dE")])
+    assert store.supersede_pending([run_id]) == 2  # the sent one and the pending one of the dead run
     statuses = {r["key"]: r["status"] for r in store.outbox_rows()}
-    assert statuses == {"A@m": "superseded", "B@m": "done", "C@m": "failed", "D@m": "superseded"}
+    assert statuses == {"A@m": "superseded", "B@m": "done", "C@m": "failed", "D@m": "superseded", "E@m": "pending"}
     assert "interrupted" in next(r for r in store.outbox_rows() if r["key"] == "D@m")["error"]
-    assert store.supersede_pending() == 0
+    assert store.supersede_pending([run_id]) == 0
+    assert store.supersede_pending([]) == 0
+    assert other
 
 
 # ------------------------------------------------------------------ quarantine and notifications
@@ -421,22 +426,36 @@ def test_runs(store: Store) -> None:
         None,
         None,
     )
-    assert store.interrupt_stale_runs() == 1
+    # The running run belongs to this very process, which is alive: a second process (a manual
+    # `omnihub sync` beside the daemon) must not take it for interrupted.
+    assert store.interrupt_stale_runs() == []
+    assert store.list_runs()[0]["status"] == "running"
+    # Its process died (a pid that does not exist on this host): now it is interrupted.
+    from hub import schema
+
+    host = socket.gethostname()
+    with store.engine.begin() as conn:
+        conn.execute(schema.runs.update().where(schema.runs.c.id == second).values(owner=f"{host}:999999999"))
+    assert store.interrupt_stale_runs() == [second]
     stale = store.list_runs()[0]
     assert (stale["status"], stale["error"]) == ("failed", "interrupted (the process stopped during the run)")
-    assert store.interrupt_stale_runs() == 0
+    assert store.interrupt_stale_runs() == []
+    # A run of another host cannot be checked: it counts as dead only once it is old.
+    third = store.start_run("prices", "prices", "monitor", False)
+    with store.engine.begin() as conn:
+        conn.execute(schema.runs.update().where(schema.runs.c.id == third).values(owner="elsewhere:1"))
+    assert store.interrupt_stale_runs() == []
+    with store.engine.begin() as conn:
+        conn.execute(
+            schema.runs.update()
+            .where(schema.runs.c.id == third)
+            .values(started_at=datetime.now(UTC) - timedelta(hours=7))
+        )
+    assert store.interrupt_stale_runs() == [third]
     assert len(store.list_runs(limit=1)) == 1
 
 
-def test_times_are_instants_whatever_their_offset(store: Store, db_url: str, request: pytest.FixtureRequest) -> None:
-    if db_url.startswith("sqlite"):
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="BUG: on SQLite the store drops the offset of an aware datetime that is not UTC "
-                "(14:00+02:00 is read back as 14:00 UTC); PostgreSQL keeps the instant",
-            )
-        )
+def test_times_are_instants_whatever_their_offset(store: Store) -> None:
     rome = T0.astimezone(timezone(timedelta(hours=2)))
     store.save_mismatches("stock", "stock", [_finding("A@m")], [], rome)
     store.mark_notified([(store.list_mismatches()[0]["id"], "open")], rome)

@@ -9,8 +9,8 @@ import pytest
 from pydantic import ValidationError
 
 from connectors.rest_wms import RestWmsSettings
-from connectors.rest_wms.limits import AllLimiters, build_limiter
-from hub.http import HeaderWindowLimiter, TokenBucket
+from connectors.rest_wms.limits import build_limiter
+from hub.http import AllLimiters, HeaderWindowLimiter, TokenBucket
 from hub.registry import connector_class
 
 KEY = "wms_SECRET_0123456789"

@@ -93,6 +93,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("connector", "entity", "key"),
         sqlite_with_rowid=False,
     )
+    if op.get_bind().dialect.name == "postgresql":  # see hub.schema: stock groups by index there
+        op.create_index("ix_observations_grp", "observations", ["connector", "entity", "grp"], unique=False)
     op.create_table(
         "quarantine",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -113,6 +115,7 @@ def upgrade() -> None:
         sa.Column("mode", sa.String(length=20), nullable=False),
         sa.Column("dry_run", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("owner", sa.String(length=300), nullable=True),
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("duration_s", sa.Float(), nullable=True),
