@@ -200,10 +200,11 @@ class Connector:
     #: Most changes one push call should carry (the platform's batch limit).
     push_batch_size: ClassVar[int] = 100
 
-    def __init__(self, name: str, settings: ConnectorSettings, context: ConnectorContext) -> None:
+    def __init__(self, name: str, settings: ConnectorSettings, context: ConnectorContext | None = None) -> None:
         self.name = name
         self.settings = settings
-        self.context = context
+        #: Defaults to a bare context, for a connector used on its own (a test, a benchmark).
+        self.context = context or ConnectorContext()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"

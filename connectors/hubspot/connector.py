@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from hub.connector import READ_WRITE, Change, ClientConnector, ConnectorContext, PullPage, PushResult, RawRecord
+from hub.connector import READ_WRITE, Change, ClientConnector, PullPage, PushResult, RawRecord
 from hub.http import Reply, dig
 from hub.mapping import EntityMapping
 from hub.model import Entity, normalize_email
@@ -32,9 +32,6 @@ class HubSpotConnector(ClientConnector[HubSpotClient]):
     settings: HubSpotSettings
     #: Test seam: an ``httpx`` transport to use instead of the network.
     http_transport: ClassVar[Any] = None
-
-    def __init__(self, name: str, settings: HubSpotSettings, context: ConnectorContext | None = None) -> None:
-        super().__init__(name, settings, context or ConnectorContext())
 
     def make_client(self) -> HubSpotClient:
         return HubSpotClient(self.name, self.settings, http_transport=self.http_transport)
