@@ -36,3 +36,18 @@ def test_stock_job_applies_each_channels_safety_stock(cli: Cli, tmp_path: Path) 
         assert job["pushed"] == {} and job["mismatches"] == 0
         for secret in CREDENTIALS.values():
             assert secret not in result.stdout + result.stderr + again.stdout + again.stderr
+
+
+def test_check_ping_reaches_every_connector_and_names_the_one_refused(cli: Cli, tmp_path: Path) -> None:
+    with DemoShop(tmp_path) as shop:
+        config = shop.write_config()
+        env = {**os.environ, **CREDENTIALS}
+        result = cli("--config", str(config), "check", "--ping", env=env)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert result.stdout.count("reachable") == 5
+        wrong = {**env, "OMNIHUB_DEMO_HUBSPOT_TOKEN": "pat-wrong-000000000000"}
+        refused = cli("--config", str(config), "check", "--ping", env=wrong)
+        assert refused.returncode == 1
+        assert "unreachable crm" in refused.stderr and "access_token" in refused.stderr
+        assert refused.stdout.count("reachable") == 4
+        assert "pat-wrong-000000000000" not in refused.stdout + refused.stderr
