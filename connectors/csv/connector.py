@@ -146,17 +146,35 @@ class CsvConnector(Connector):
         if since == digest:
             yield PullPage([], cursor=digest, complete=False)
             return
-        _, rows = await asyncio.to_thread(self._parse, entity, content)
+        path = self._path(entity)
+        try:
+            text = content.decode(self.settings.encoding)
+        except (UnicodeDecodeError, LookupError) as exc:
+            raise FatalError(f"cannot read {path.name}: {exc}; check `encoding`", connector=self.name) from None
+        del content
+        total = text.count("\n") - 1  # for the progress bar; a multi-line quoted cell makes it an estimate
+        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=self.settings.delimiter)
         renames = self._renames(entity)
-        name = self._path(entity).name
         page: list[RawRecord] = []
-        for number, row in enumerate(rows, start=2):  # line 1 is the header
-            data = {renames.get(k, k): v for k, v in row.items()} if renames else row
-            page.append(RawRecord(data=data, origin=f"{name}:{number}"))
-            if len(page) >= PAGE:
-                yield PullPage(page, total=len(rows), cursor=digest)
-                page = []
-        yield PullPage(page, total=len(rows), cursor=digest)
+        count = 0
+        try:
+            # Rows are read page by page: a feed is never held as a list of dicts besides its text.
+            for number, row in enumerate(reader, start=2):  # line 1 is the header
+                count += 1
+                data = {renames.get(k, k): v for k, v in row.items()} if renames else row
+                page.append(RawRecord(data=data, origin=f"{path.name}:{number}"))
+                if len(page) >= PAGE:
+                    yield PullPage(page, total=total, cursor=digest)
+                    page = []
+        except csv.Error as exc:
+            raise FatalError(f"cannot read {path.name}: {exc}; check `delimiter`", connector=self.name) from None
+        if count < self.settings.min_rows:
+            raise FatalError(
+                f"{path.name} has {count} rows, fewer than min_rows={self.settings.min_rows}: "
+                "refusing a feed that looks truncated",
+                connector=self.name,
+            )
+        yield PullPage(page, total=total, cursor=digest)
 
     async def push(self, entity: Entity, changes: Sequence[Change]) -> list[PushResult]:
         return await asyncio.to_thread(self._write, entity, changes)
