@@ -217,27 +217,30 @@ def _after_sync(config: LoadedConfig, store: Store, reports: list[JobReport]) ->
 
 def _print_reports(reports: list[JobReport], dry_run: bool) -> None:
     table = Table(title="dry run: nothing was changed" if dry_run else None)
+    numeric = {"new", "resolved", "open", "failed", "quarantined", "seconds"}
     for column in (
         "job",
         "entity",
         "mode",
         "pulled",
-        "mismatches",
+        "new",
+        "resolved",
+        "open",
         "pushed",
         "failed",
         "quarantined",
         "status",
         "seconds",
     ):
-        table.add_column(
-            column, justify="right" if column in {"mismatches", "failed", "quarantined", "seconds"} else "left"
-        )
+        table.add_column(column, justify="right" if column in numeric else "left")
     for r in reports:
         table.add_row(
             r.name,
             r.entity,
             r.mode,
             ", ".join(f"{k} {v}" for k, v in r.pulled.items()),
+            str(r.new_mismatches),
+            str(r.resolved_mismatches),
             str(r.mismatches),
             ", ".join(f"{k} {v}" for k, v in r.pushed.items()) or "-",
             str(r.failed),

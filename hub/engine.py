@@ -602,4 +602,4 @@ class Engine:
                 )
         self.store.settle(outcomes)
         if resolved:
-            self.store.resolve_pushed(entity.value, resolved, now)
+            report.resolved_mismatches += self.store.resolve_pushed(entity.value, resolved, now)

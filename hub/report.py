@@ -34,6 +34,8 @@ class JobReport:
     pulled: dict[str, int] = field(default_factory=dict)
     #: Open mismatches of this job after the run.
     mismatches: int = 0
+    #: Mismatches found for the first time in this run, and those closed in it (by a confirmed push,
+    #: or because the channel came back in line by itself).
     new_mismatches: int = 0
     resolved_mismatches: int = 0
     #: Changes confirmed by each target.

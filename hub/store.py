@@ -507,18 +507,21 @@ class Store:
                     .values(actual=value)
                 )
 
-    def resolve_pushed(self, entity: str, keys_fields: Sequence[tuple[str, str, str]], now: datetime) -> None:
-        """Resolve mismatches whose correction the platform confirmed: (key, field, connector)."""
+    def resolve_pushed(self, entity: str, keys_fields: Sequence[tuple[str, str, str]], now: datetime) -> int:
+        """Resolve mismatches whose correction the platform confirmed: (key, field, connector).
+        Returns how many open mismatches that closed."""
         m = t.mismatches.c
+        closed = 0
         with self.engine.begin() as conn:
             for key, field, connector in keys_fields:
-                conn.execute(
+                closed += conn.execute(
                     update(t.mismatches)
                     .where(
                         m.entity == entity, m.key == key, m.field == field, m.connector == connector, m.status == "open"
                     )
                     .values(status="resolved", resolved_at=now, resolution="pushed", detail=None, last_seen=now)
-                )
+                ).rowcount
+        return closed
 
     def count_open(self, job: str) -> int:
         m = t.mismatches.c
