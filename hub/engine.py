@@ -252,7 +252,10 @@ class Engine:
         )
         findings: list[Finding] = []
         plans: list[Plan] = []
-        for grp, by_connector in records.items():
+        for grp, entries in records.items():
+            by_connector: dict[str, list[Record]] = {}
+            for conn_name, record in entries:
+                by_connector.setdefault(conn_name, []).append(record)
             f, p, _unmatched = reconcile_group(job_input, grp, by_connector)
             findings += f
             plans += p
@@ -398,16 +401,23 @@ class Engine:
 
     def _records(
         self, entity: Entity, outcomes: dict[str, PullOutcome], groups: set[str] | None
-    ) -> dict[str, dict[str, list[Record]]]:
-        """Every current record of the groups to reconcile (all groups when ``groups`` is None)."""
+    ) -> dict[str, list[tuple[str, Record]]]:
+        """Every current record of the groups to reconcile (all groups when ``groups`` is None), as
+        one flat list of (connector, record) per group: a nested dict per group would cost more
+        memory than the records themselves at catalogue scale."""
         model = ENTITY_MODELS[entity]
-        records: dict[str, dict[str, list[Record]]] = defaultdict(lambda: defaultdict(list))
+        records: dict[str, list[tuple[str, Record]]] = {}
         stock = entity is Entity.stock
         for conn_name, outcome in outcomes.items():
             for key, record in outcome.changed.items():
                 grp = key.split("@", 1)[0] if stock else key  # group_of, inlined: once per record
                 if groups is None or grp in groups:
-                    records[grp][conn_name].append(record)
+                    entry = (conn_name, record)
+                    bucket = records.get(grp)
+                    if bucket is None:
+                        records[grp] = [entry]
+                    else:
+                        bucket.append(entry)
             if outcome.all_in_memory:
                 continue
             skip = outcome.changed.keys() | outcome.deleted | outcome.duplicates.keys()
@@ -418,7 +428,7 @@ class Engine:
             )
             for key, grp, data in rows:
                 if key not in skip:
-                    records[grp][conn_name].append(model.model_validate_json(data))
+                    records.setdefault(grp, []).append((conn_name, model.model_validate_json(data)))
         return records
 
     def _fields(self, job: JobConfig, target: Connector) -> list[str]:
