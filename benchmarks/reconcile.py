@@ -41,8 +41,9 @@ def write_feeds(folder: Path, skus: int, channels: int, drift: float, seed: int)
                 handle.write(f"SKU-{i:07d},{price},,EUR\n")
 
 
-def write_config(folder: Path, channels: int, database: str) -> Path:
-    lines = ["version: 1", f"hub: {{database: '{database}', currency: EUR}}", "connectors:"]
+def write_config(folder: Path, channels: int, database: str, memory_records: int | None = None) -> Path:
+    budget = f", memory_records: {memory_records}" if memory_records else ""
+    lines = ["version: 1", f"hub: {{database: '{database}', currency: EUR{budget}}}", "connectors:"]
     lines += [f"  ch{c}: {{type: csv, path: ch{c}.csv}}" for c in range(channels)]
     targets = ", ".join(f"ch{c}" for c in range(1, channels))
     lines += ["truth: {prices: ch0}", "jobs:", f"  prices: {{entity: prices, targets: [{targets}], mode: monitor}}"]
@@ -58,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--drift", type=float, default=0.05)
     parser.add_argument("--db", default="sqlite", help="'sqlite' (a temp file) or a SQLAlchemy URL")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--memory-records", type=int, default=None,
+                        help="hub.memory_records: past it the run streams records through the store")
     args = parser.parse_args(argv)
     if args.channels < 2:
         parser.error("--channels must be at least 2 (a source of truth and a target)")
@@ -65,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         folder = Path(tmp)
         write_feeds(folder, args.skus, args.channels, args.drift, args.seed)
         database = "sqlite:///bench.db" if args.db == "sqlite" else args.db
-        config = load_config(write_config(folder, args.channels, database))
+        config = load_config(write_config(folder, args.channels, database, args.memory_records))
         store = Store.open(config.database_url())
         observations = args.skus * args.channels
 

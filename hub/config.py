@@ -85,6 +85,10 @@ class HubSettings(_Strict):
     #: A complete pull that would delete more than this fraction of a connector's known records is
     #: refused as a truncated feed (an empty CSV must not zero the stock everywhere).
     max_delete_fraction: float = Field(0.5, ge=0, le=1)
+    #: Changed records a run holds in memory for the reconciler (shared by the job's connectors);
+    #: beyond it they are written page by page and streamed back from the store group by group, so
+    #: memory stays bounded however large the catalogue (at some cost in speed).
+    memory_records: int = Field(500_000, ge=1)
 
     @field_validator("currency")
     @classmethod

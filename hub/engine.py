@@ -88,11 +88,19 @@ class PullOutcome:
     complete: bool = True
     cursor: str | None = None
     quarantine: list[tuple[str, str, str | None, str, str]] = field(default_factory=list)
+    #: The pull outgrew the run's memory budget: its changed records were written to the store page
+    #: by page and are not held (``written`` has their keys); the reconciler reads them back.
+    spilled: bool = False
+    written: set[str] = field(default_factory=set)
+
+    @property
+    def changed_keys(self) -> set[str]:
+        return self.written | self.changed.keys()
 
     @property
     def all_in_memory(self) -> bool:
         """Every current record of this connector is in ``changed`` (so the store need not be read)."""
-        return self.complete and self.unchanged == 0
+        return self.complete and self.unchanged == 0 and not self.spilled
 
 
 class Engine:
@@ -106,6 +114,8 @@ class Engine:
         self.progress = progress
         #: Overrides every job's mode (``monitor``: report only, whatever the YAML says).
         self.mode = mode
+        #: How many connectors the running job reads (they share the memory budget).
+        self._readers = 1
         self._mappings: dict[str, Mapping] = {}
 
     # ------------------------------------------------------------------ building connectors
@@ -206,6 +216,7 @@ class Engine:
     ) -> None:
         entity = job.entity
         readers = [source, *job.sources, *job.targets]
+        self._readers = len(dict.fromkeys(readers))
         fingerprint = self._fingerprint(job, source)
         old_fingerprint, last_run_id = (None, 0) if dry_run else self.store.get_job_state(name)
         written_elsewhere: set[str] = set()
@@ -236,10 +247,10 @@ class Engine:
         if not full:
             groups = set(written_elsewhere)
             for outcome in outcomes.values():
-                groups |= {group_of(entity, k) for k in (*outcome.changed, *outcome.deleted, *outcome.duplicates)}
+                groups |= {group_of(entity, k) for k in (*outcome.changed_keys, *outcome.deleted, *outcome.duplicates)}
             if job.mode == "enforce":
                 groups |= self.store.open_mismatch_groups(name)
-        records = self._records(entity, outcomes, groups)
+        records = self._groups(entity, outcomes, groups)
 
         job_input = ReconcileInput(
             entity=entity,
@@ -252,7 +263,7 @@ class Engine:
         )
         findings: list[Finding] = []
         plans: list[Plan] = []
-        for grp, entries in records.items():
+        for grp, entries in records:
             by_connector: dict[str, list[Record]] = {}
             for conn_name, record in entries:
                 by_connector.setdefault(conn_name, []).append(record)
@@ -310,6 +321,7 @@ class Engine:
         seen: dict[str, str] = {}
         hashes: dict[str, int] = {}
         total: int | None = None
+        budget = None if dry_run else max(1, self.config.hub.memory_records // max(1, self._readers))
         async for page in conn.pull(entity, since):
             out.complete = out.complete and page.complete
             out.cursor = page.cursor or out.cursor
@@ -351,10 +363,14 @@ class Engine:
                 hashes[key] = digest
                 if raw.link:
                     out.links[key] = raw.link
+            if budget is not None and len(out.changed) > budget:
+                self._spill(conn.name, entity, out, hashes, run_id)
             if self.progress is not None:
                 self.progress(conn.name, entity.value, out.seen, total)
+        spilled_duplicates = [k for k in out.duplicates if k in out.written]
         for key, origins in out.duplicates.items():
             out.changed.pop(key, None)
+            out.written.discard(key)
             hashes.pop(key, None)
             for origin in origins:
                 out.quarantine.append(
@@ -373,21 +389,42 @@ class Engine:
             out.deleted = {k for k in stored if k not in seen}
             self._guard_truncation(conn.name, entity, len(stored), len(seen), len(out.deleted))
         if not dry_run:
-            stock = entity is Entity.stock
-            self.store.write_observations(
-                conn.name,
-                entity.value,
-                (
-                    (k, k.split("@", 1)[0] if stock else k, hashes[k], r.model_dump_json())
-                    for k, r in out.changed.items()
-                ),
-                run_id,
-            )
-            self.store.write_links(conn.name, entity.value, out.links.items())
-            if out.deleted:
-                self.store.delete_observations(conn.name, entity.value, sorted(out.deleted))
+            if out.spilled:
+                self._spill(conn.name, entity, out, hashes, run_id)  # the last pages, not held either
+            else:
+                self._write(conn.name, entity, out, hashes, run_id)
+            if out.deleted or spilled_duplicates:
+                # A duplicate already written page by page is taken out too: neither copy is used.
+                self.store.delete_observations(conn.name, entity.value, sorted(out.deleted | set(spilled_duplicates)))
             self.store.quarantine(run_id, out.quarantine)
         return out
+
+    def _write(self, name: str, entity: Entity, out: PullOutcome, hashes: dict[str, int], run_id: int | None) -> None:
+        stock = entity is Entity.stock
+        self.store.write_observations(
+            name,
+            entity.value,
+            ((k, k.split("@", 1)[0] if stock else k, hashes[k], r.model_dump_json()) for k, r in out.changed.items()),
+            run_id,
+        )
+        self.store.write_links(name, entity.value, out.links.items())
+
+    def _spill(self, name: str, entity: Entity, out: PullOutcome, hashes: dict[str, int], run_id: int | None) -> None:
+        """Write what the pull holds and stop holding it: past the memory budget, records live in
+        the store and the reconciler streams them back group by group."""
+        if not out.spilled:
+            log.info(
+                "%s: more than %d changed %s records; reconciling them from the store",
+                name,
+                self.config.hub.memory_records,
+                entity.value,
+            )
+        self._write(name, entity, out, hashes, run_id)
+        out.written |= out.changed.keys()
+        out.changed.clear()
+        out.links.clear()
+        hashes.clear()
+        out.spilled = True
 
     def _guard_truncation(self, name: str, entity: Entity, known: int, seen: int, deleted: int) -> None:
         limit = self.config.hub.max_delete_fraction
@@ -398,6 +435,23 @@ class Engine:
                 f"hub.max_delete_fraction (now {limit}) if so many records really went away",
                 connector=name,
             )
+
+    def _groups(
+        self, entity: Entity, outcomes: dict[str, PullOutcome], groups: set[str] | None
+    ) -> Iterator[tuple[str, list[tuple[str, Record]]]]:
+        """The groups to reconcile with their records: from memory when the run holds them, else
+        streamed from the store in group order (a pull that outgrew the memory budget)."""
+        if not any(outcome.spilled for outcome in outcomes.values()):
+            yield from self._records(entity, outcomes, groups).items()
+            return
+        model = ENTITY_MODELS[entity]
+        duplicates = {(name, key) for name, outcome in outcomes.items() for key in outcome.duplicates}
+        for grp, rows in self.store.iter_groups(list(outcomes), entity.value, groups):
+            entries = [
+                (name, model.model_validate_json(data)) for name, key, data in rows if (name, key) not in duplicates
+            ]
+            if entries:
+                yield grp, entries
 
     def _records(
         self, entity: Entity, outcomes: dict[str, PullOutcome], groups: set[str] | None

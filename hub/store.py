@@ -311,6 +311,31 @@ class Store:
                 for chunk in _chunks(groups, IN_CHUNK):
                     yield from conn.execute(select(o.key, o.grp, o.data).where(*base, column.in_(chunk))).tuples()
 
+    def iter_groups(
+        self, connectors: Sequence[str], entity: str, groups: Iterable[str] | None
+    ) -> Iterator[tuple[str, list[tuple[str, str, str]]]]:
+        """(group, [(connector, key, canonical JSON)]) for the connectors' records, in group order,
+        streamed: the reconciler holds one group at a time, whatever the catalogue's size."""
+        o = t.observations.c
+        query = select(o.grp, o.connector, o.key, o.data).where(o.entity == entity, o.connector.in_(list(connectors)))
+        if groups is None:
+            queries = [query.order_by(o.grp)]
+        else:  # the groups of an incremental run are few: one ordered query per chunk
+            wanted = sorted(groups)
+            queries = [query.where(o.grp.in_(chunk)).order_by(o.grp) for chunk in _chunks(wanted, IN_CHUNK)]
+        with self.engine.connect().execution_options(stream_results=True, yield_per=CHUNK) as conn:
+            for q in queries:
+                current: str | None = None
+                bucket: list[tuple[str, str, str]] = []
+                for grp, connector, key, data in conn.execute(q):
+                    if grp != current:
+                        if bucket:
+                            yield current, bucket  # type: ignore[misc]
+                        current, bucket = grp, []
+                    bucket.append((connector, key, data))
+                if bucket:
+                    yield current, bucket  # type: ignore[misc]
+
     def iter_records(self, connector: str, entity: str) -> Iterator[tuple[str, str, str]]:
         """(key, group, canonical JSON) of every stored record of a connector's entity."""
         o = t.observations.c

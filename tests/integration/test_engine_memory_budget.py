@@ -1,0 +1,97 @@
+"""Past ``hub.memory_records`` the engine streams records through the store: same results, bounded memory."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import logging
+import shutil
+from pathlib import Path
+
+import pytest
+
+from hub.config import load_config
+from hub.engine import Engine
+from hub.store import Store
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _copy_demo(folder: Path, memory_records: int | None) -> Path:
+    shutil.copytree(REPO / "config", folder, ignore=shutil.ignore_patterns("*.db", "*.db-*"))
+    path = folder / "demo-csv.yaml"
+    if memory_records is not None:
+        text = path.read_text().replace("  currency: EUR\n", f"  currency: EUR\n  memory_records: {memory_records}\n")
+        path.write_text(text)
+    return path
+
+
+def _sync(path: Path) -> list[dict[str, object]]:
+    config = load_config(path)
+    store = Store.open(config.database_url())
+    try:
+        reports = asyncio.run(Engine(config, store).sync())
+        listing = store.list_mismatches(include_resolved=True)
+    finally:
+        store.close()
+    keep = (
+        "name",
+        "status",
+        "pulled",
+        "mismatches",
+        "new_mismatches",
+        "resolved_mismatches",
+        "pushed",
+        "failed",
+        "quarantined",
+    )
+    return [{k: r.as_json()[k] for k in keep} for r in reports] + [
+        {k: m[k] for k in ("entity", "key", "field", "connector", "expected", "actual", "status")} for m in listing
+    ]
+
+
+def test_spilled_runs_decide_exactly_as_in_memory_runs(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    held, spilled = _copy_demo(tmp_path / "held", None), _copy_demo(tmp_path / "spilled", 2)
+    with caplog.at_level(logging.INFO, logger="omnihub.engine"):
+        for _ in range(2):  # the first run finds and pushes, the second finds nothing left
+            assert _sync(held) == _sync(spilled)
+    assert "reconciling them from the store" in caplog.text
+    for feed in ("shop-prices.csv", "web-stock.csv"):
+        assert (held.parent / "feeds" / feed).read_bytes() == (spilled.parent / "feeds" / feed).read_bytes()
+
+    # An incremental change after that: the same decision on both sides.
+    for path in (held, spilled):
+        feed = path.parent / "feeds" / "wms-stock.csv"
+        feed.write_text(feed.read_text().replace("CAP-WOOL,main-wh,40,40", "CAP-WOOL,main-wh,12,40"))
+    assert _sync(held) == _sync(spilled)
+
+
+def test_a_duplicate_spanning_pages_is_taken_out_of_the_store(tmp_path: Path) -> None:
+    rows = [(f"SKU-{i:05d}", f"{10 + i % 50}.00") for i in range(2500)]
+    rows.insert(2300, ("SKU-00007", "99.00"))  # on the second page: the first copy is written already
+    for name in ("truth", "shop"):
+        with (tmp_path / f"{name}.csv").open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["sku", "price", "compare_at_price", "currency"])
+            writer.writerows(
+                [(sku, price, "", "EUR") for sku, price in (rows if name == "shop" else rows[:2300] + rows[2301:])]
+            )
+    path = tmp_path / "omnihub.yaml"
+    path.write_text("""version: 1
+hub: {database: "sqlite:///state.db", memory_records: 100}
+connectors:
+  truth: {type: csv, path: truth.csv}
+  shop: {type: csv, path: shop.csv}
+truth: {prices: truth}
+jobs:
+  prices: {entity: prices, targets: [shop], mode: monitor}
+""")
+    config = load_config(path)
+    store = Store.open(config.database_url())
+    (report,) = asyncio.run(Engine(config, store).sync())
+    assert report.status == "ok" and report.quarantined == 2 and report.mismatches == 0
+    assert "SKU-00007" not in store.load_hashes("shop", "prices")
+    assert len(store.load_hashes("shop", "prices")) == 2499
+    reasons = [q["reason"] for q in store.list_quarantine()]
+    assert all("duplicate key 'SKU-00007'" in r for r in reasons)
+    store.close()
