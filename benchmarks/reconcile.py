@@ -59,8 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--drift", type=float, default=0.05)
     parser.add_argument("--db", default="sqlite", help="'sqlite' (a temp file) or a SQLAlchemy URL")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--memory-records", type=int, default=None,
-                        help="hub.memory_records: past it the run streams records through the store")
+    parser.add_argument(
+        "--memory-records",
+        type=int,
+        default=None,
+        help="hub.memory_records: past it the run streams records through the store",
+    )
     args = parser.parse_args(argv)
     if args.channels < 2:
         parser.error("--channels must be at least 2 (a source of truth and a target)")
