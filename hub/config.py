@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from hub.connector import ConnectorSettings
 from hub.errors import ConfigError, ConfigProblem
 from hub.model import Entity
+from hub.redact import register_secret
 from hub.registry import available_types, connector_class
 from hub.yamlio import Located, load_located, locate_problem
 
@@ -381,7 +382,22 @@ def load_config(path: str | Path, *, env: dict[str, str] | None = None) -> Loade
                     )
     if problems:
         raise ConfigError(problems)
+    for settings in (*connectors.values(), model.alerts.email):
+        _register_secrets(settings)
     return LoadedConfig(model, connectors, located, path)
+
+
+def _register_secrets(settings: BaseModel | None) -> None:
+    """Every ``SecretStr`` of a settings model is masked from now on, even one written literally in
+    the YAML (a file with a password in it is a bad idea, but its password must not leak either)."""
+    if settings is None:
+        return
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            register_secret(value.get_secret_value())
+        elif isinstance(value, BaseModel):
+            _register_secrets(value)
 
 
 def config_json_schema() -> dict[str, Any]:

@@ -134,6 +134,14 @@ def _location_reverse(value: Any, ctx: TransformContext) -> str:
     raise ValueError(f"canonical location {value!r} has no platform location in `locations`")
 
 
+def _to_cents(value: Any, ctx: TransformContext) -> int:
+    """A decimal amount to integer cents; an amount with a fraction of a cent is refused, not cut."""
+    cents = Decimal(value) * 100
+    if cents != cents.to_integral_value():
+        raise ValueError(f"{value} has a fraction of a cent and cannot be written as whole cents")
+    return int(cents)
+
+
 def _split_comma(value: Any, ctx: TransformContext) -> tuple[str, ...]:
     """``"a, b"`` to ``("a", "b")``; lists pass through."""
     items = value if isinstance(value, (list, tuple)) else str(value).split(",")
@@ -166,7 +174,7 @@ for _name, _fwd, _rev, _doc in [
     (
         "cents",
         _none_passes(lambda v, c: Decimal(int(v)) / 100),
-        _none_passes(lambda v, c: int(Decimal(v) * 100)),
+        _none_passes(_to_cents),
         "integer cents (7990) to a decimal amount (79.90)",
     ),
     ("int", _none_passes(lambda v, c: int(str(v).strip())), _none_passes(lambda v, c: int(v)), "a whole number"),

@@ -184,6 +184,12 @@ def _by_key(job: ReconcileInput, grp: str, records: Mapping[str, Sequence[Record
             golden = truth[0]
             rules = job.rules.get(connector) or _NO_RULES
             if isinstance(golden, Price):
+                assert isinstance(actual, Price)
+                if actual.currency != golden.currency:
+                    # 79 EUR against 79 USD is no match and 86 USD against 79 EUR no mismatch: amounts
+                    # in different currencies are not compared, and the difference is reported as such.
+                    findings.append(Finding(actual.key, grp, connector, "currency", golden.currency, actual.currency))
+                    continue
                 expected = channel_price(golden, rules)
                 record = _copy_with(golden, expected)
             else:

@@ -195,11 +195,14 @@ def _interpolate(
                 )
             )
             return match.group(0)  # kept as written, so no second, confusing error follows from it
+        if secret:  # the variable's own value: `"Bearer ${TOKEN}"` must mask the token, not the phrase
+            register_secret(env[name])
         return env[name]
 
+    secret = bool(path and isinstance(path[-1], str) and _SECRET_KEY.search(path[-1]))
     result = _ENV_REF.sub(replace, value)
     located.from_env.add(path)
-    if path and isinstance(path[-1], str) and _SECRET_KEY.search(path[-1]):
+    if secret:
         register_secret(result)
     return result
 

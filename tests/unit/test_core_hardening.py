@@ -1,0 +1,63 @@
+"""Secrets registered however they are written, prices in other currencies, cents never truncated."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from hub.config import ChannelRules, load_config
+from hub.mapping import TRANSFORMS, TransformContext
+from hub.model import Entity, Price
+from hub.reconcile import ReconcileInput, reconcile_group
+from hub.redact import redact
+
+
+def test_an_interpolated_secret_is_masked_on_its_own(tmp_path: Path) -> None:
+    path = tmp_path / "omnihub.yaml"
+    path.write_text(
+        "version: 1\n"
+        "connectors:\n"
+        "  wms: {type: rest_wms, base_url: 'https://wms.example', api_key: 'Token ${OMNIHUB_T_KEY}'}\n"
+    )
+    load_config(path, env={"OMNIHUB_T_KEY": "wms_SECRET_0123456789"})
+    # The bare token, seen anywhere (a header, an error echoing it), is masked, not only "Token ...".
+    assert redact("refused wms_SECRET_0123456789 for you") == "refused *** for you"
+
+
+def test_a_literal_secret_in_the_yaml_is_masked_too(tmp_path: Path) -> None:
+    path = tmp_path / "omnihub.yaml"
+    path.write_text(
+        "version: 1\n"
+        "connectors:\n"
+        "  feed: {type: csv, path: a.csv}\n"
+        "alerts:\n"
+        "  email: {sender: a@example.com, recipients: [b@example.com], password: smtp-SECRET-password}\n"
+    )
+    load_config(path)
+    assert "smtp-SECRET-password" not in redact("login failed with smtp-SECRET-password")
+
+
+def test_prices_in_another_currency_are_reported_not_compared() -> None:
+    job = ReconcileInput(
+        entity=Entity.prices,
+        source="erp",
+        targets=["us"],
+        rules={"us": ChannelRules()},
+        fields={"us": ["amount", "compare_at"]},
+    )
+    truth = Price(sku="A", amount=Decimal("79.00"), currency="EUR")
+    channel = Price(sku="A", amount=Decimal("79.00"), currency="USD")
+    findings, plans, _ = reconcile_group(job, "A", {"erp": [truth], "us": [channel]})
+    assert [(f.field, f.expected, f.actual) for f in findings] == [("currency", "EUR", "USD")]
+    assert plans == []  # nothing to push: the hub does not convert currencies
+
+
+def test_cents_are_never_truncated() -> None:
+    reverse = TRANSFORMS["cents"].reverse
+    assert reverse is not None
+    context = TransformContext(settings={})
+    assert reverse(Decimal("79.90"), context) == 7990
+    with pytest.raises(ValueError, match="fraction of a cent"):
+        reverse(Decimal("79.905"), context)
