@@ -543,6 +543,14 @@ class Transport:
             )
         return FatalError(text, connector=self.connector, status=status, platform_code=code, platform_message=message)
 
+    def _page_token(self, request: PageRequest) -> str:
+        """A page's identity with its URL made absolute and its query merged into the parameters, so
+        that ``/items?page=2`` and ``https://host/items?page=2`` are recognized as one page."""
+        url = self._client.base_url.join(request.url) if not request.url.startswith("http") else httpx.URL(request.url)
+        params = {**dict(url.params), **{k: str(v) for k, v in request.params.items()}}
+        absolute = PageRequest(url=str(url.copy_with(query=None)), params=params, json=request.json)
+        return absolute.token()
+
     def _refund(self, cost: float) -> None:
         refund = getattr(self.limiter, "refund", None)
         if refund is not None:
@@ -581,14 +589,14 @@ class Transport:
         misconfiguration must not loop forever.
         """
         request = PageRequest(url=url, params=dict(params or {}), json=json)
-        seen: set[str] = set()
+        seen: set[str] = {self._page_token(request)}  # a link back to the first page is a loop too
         while True:
             reply = await self.request(method, request.url, params=request.params or None, json=request.json, cost=cost)
             yield reply
             nxt = paginator.next_request(request, reply)
             if nxt is None:
                 return
-            token = nxt.token()
+            token = self._page_token(nxt)
             if token in seen:
                 raise FatalError(f"pagination loop: page token {redact(token)!r} came back", connector=self.connector)
             seen.add(token)

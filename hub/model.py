@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 __all__ = [
     "ENTITY_MODELS",
@@ -257,11 +257,14 @@ class StockLevel(_SkuKeyed):
                 raise ValueError(f"{value!r} is not a whole quantity") from None
             return int(number)
 
-    @model_validator(mode="after")
-    def _available_within_on_hand(self) -> StockLevel:
-        if self.on_hand is not None and self.available > self.on_hand:
-            raise ValueError(f"available ({self.available}) exceeds on_hand ({self.on_hand})")
-        return self
+    @field_validator("on_hand")
+    @classmethod
+    def _available_within_on_hand(cls, value: int | None, info: ValidationInfo) -> int | None:
+        """Checked on ``on_hand`` (declared after ``available``), so the error names a field."""
+        available = info.data.get("available")
+        if value is not None and available is not None and available > value:
+            raise ValueError(f"available ({available}) exceeds on_hand ({value})")
+        return value
 
 
 class Address(BaseModel):

@@ -61,3 +61,32 @@ def test_cents_are_never_truncated() -> None:
     assert reverse(Decimal("79.90"), context) == 7990
     with pytest.raises(ValueError, match="fraction of a cent"):
         reverse(Decimal("79.905"), context)
+
+
+def test_available_over_on_hand_names_a_field() -> None:
+    from pydantic import ValidationError
+
+    from hub.model import RecordInvalid, StockLevel
+
+    with pytest.raises(ValidationError) as caught:
+        StockLevel(sku="A", location="milano-store", available=5, on_hand=3)
+    error = RecordInvalid.from_validation(caught.value, "A@milano-store")
+    assert error.field == "on_hand" and "available (5) exceeds on_hand (3)" in error.reason
+
+
+async def test_a_link_back_to_the_first_page_is_a_loop_at_once() -> None:
+    import httpx
+    import respx
+
+    from hub.errors import FatalError
+    from hub.http import LinkHeaderPaginator, Transport, TransportSettings
+
+    with respx.mock:
+        route = respx.get("https://shop.example/items").mock(
+            return_value=httpx.Response(200, json=[], headers={"Link": '</items?page=1>; rel="next"'})
+        )
+        async with Transport("web", TransportSettings(base_url="https://shop.example")) as transport:
+            with pytest.raises(FatalError, match="pagination loop"):
+                async for _ in transport.paginate("GET", "/items", LinkHeaderPaginator(), params={"page": 1}):
+                    pass
+        assert route.call_count == 1  # the first page is not fetched twice before the loop is seen
