@@ -187,6 +187,12 @@ class Engine:
             report.status = "failed"
             report.errors.append(redact(f"internal error: {type(exc).__name__}: {exc}"))
             log.exception("job %s failed with an internal error", name)
+        except asyncio.CancelledError:  # the daemon is stopping: say so, and leave nothing pending
+            report.status = "failed"
+            report.errors.append("cancelled: omnihub stopped during the run; the next run decides again")
+            if run_id is not None:
+                self.store.supersede_pending([run_id])
+            raise
         finally:
             for conn in connectors.values():
                 stats = conn.transport_stats
@@ -497,7 +503,8 @@ class Engine:
 
     def _fingerprint(self, job: JobConfig, source: str) -> str:
         digest = hashlib.blake2b(digest_size=16)
-        digest.update(job.model_dump_json().encode())
+        # What decides the golden values and the comparisons; not when the job runs or whether it pushes.
+        digest.update(job.model_dump_json(exclude={"mode", "schedule"}).encode())
         digest.update(source.encode())
         for name in (source, *job.sources, *job.targets):
             digest.update(self.mapping_for(name).fingerprint)

@@ -1,4 +1,5 @@
-"""Past ``hub.memory_records`` the engine streams records through the store: same results, bounded memory."""
+"""Engine runs: past ``hub.memory_records`` records stream through the store with the same results;
+a cancelled run is recorded as such and leaves nothing pending."""
 
 from __future__ import annotations
 
@@ -94,4 +95,35 @@ jobs:
     assert len(store.load_hashes("shop", "prices")) == 2499
     reasons = [q["reason"] for q in store.list_quarantine()]
     assert all("duplicate key 'SKU-00007'" in r for r in reasons)
+    store.close()
+
+
+async def test_a_cancelled_run_is_recorded_as_such_and_leaves_nothing_pending(tmp_path: Path) -> None:
+    import asyncio as aio
+
+    from connectors.csv import CsvConnector
+
+    path = _copy_demo(tmp_path / "cfg", None)
+    config = load_config(path)
+    store = Store.open(config.database_url())
+    started = aio.Event()
+    original = CsvConnector.push
+
+    async def slow_push(self, entity, changes):  # type: ignore[no-untyped-def]
+        started.set()
+        await aio.sleep(30)
+        return await original(self, entity, changes)
+
+    CsvConnector.push = slow_push  # type: ignore[method-assign]
+    try:
+        task = aio.create_task(Engine(config, store).run_job("prices"))
+        await aio.wait_for(started.wait(), 10)
+        task.cancel()
+        with pytest.raises(aio.CancelledError):
+            await task
+    finally:
+        CsvConnector.push = original  # type: ignore[method-assign]
+    run = store.list_runs(1)[0]
+    assert run["status"] == "failed" and "cancelled" in run["error"]
+    assert {row["status"] for row in store.outbox_rows()} == {"superseded"}
     store.close()
