@@ -17,7 +17,8 @@ from typing import Any
 from connectors.mailchimp import MailchimpConnector, MailchimpSettings
 from connectors.mailchimp.sandbox import create_app
 from hub.connector import Change
-from hub.model import Customer, Entity, RecordInvalid
+from hub.drive import pull_canonical, push_batched
+from hub.model import Entity
 from hub.sandbox import serve
 from hub.seed import synthetic
 
@@ -36,22 +37,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     with serve(app) as served:
         settings = MailchimpSettings(api_key=KEY, list_id="a1b2c3", base_url=served.url, merge_fields=MERGE)
         async with MailchimpConnector("news", settings) as conn:
-            pulled: dict[str, tuple[Customer, dict[str, str]]] = {}
-            quarantined = 0
-            async for page in conn.pull(Entity.customers):
-                for raw in page.records:
-                    try:
-                        customer = conn.mapping.to_canonical(raw)
-                    except RecordInvalid:
-                        quarantined += 1
-                        continue
-                    assert isinstance(customer, Customer)
-                    pulled[customer.email] = (customer, raw.link)
+            pull = await pull_canonical(conn, Entity.customers)
+            quarantined = pull.quarantined
+            pulled = {key: (record, raw.link) for key, (record, raw) in pull.records.items()}
             changes = _drift(pulled, args.drift)
-            size = conn.batch_size(Entity.customers)
-            results = []
-            for start in range(0, len(changes), size):
-                results += await conn.push(Entity.customers, changes[start : start + size])
+            results = await push_batched(conn, Entity.customers, changes)
             stats = conn.transport_stats
             assert stats is not None
         state = served.app.state.sandbox
@@ -70,7 +60,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _drift(pulled: dict[str, tuple[Customer, dict[str, str]]], fraction: float) -> list[Change]:
+def _drift(pulled: dict[str, tuple[Any, dict[str, str]]], fraction: float) -> list[Change]:
     step = max(1, round(1 / fraction)) if fraction > 0 else 0
     changes = []
     for i, (email, (customer, link)) in enumerate(sorted(pulled.items())):

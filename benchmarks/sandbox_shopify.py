@@ -21,6 +21,7 @@ from connectors.shopify import ShopifyConnector, ShopifySettings
 from connectors.shopify.queries import PAGE_SIZE
 from connectors.shopify.sandbox import create_app, location_gids
 from hub.connector import Change, ConnectorContext, RawRecord
+from hub.drive import pull_canonical, push_batched
 from hub.mapping import load_mapping
 from hub.model import Entity, Price, StockLevel
 from hub.sandbox import serve
@@ -39,11 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 async def _pull(connector: ShopifyConnector, entity: Entity) -> tuple[list[tuple[Any, RawRecord]], int]:
     """Canonical records with their raw rows, and the minimum requests this pull needed."""
-    mapping = connector.context.mapping
-    assert mapping is not None
-    out = []
-    async for page in connector.pull(entity):
-        out.extend((mapping[entity].to_canonical(raw), raw) for raw in page.records)
+    out = list((await pull_canonical(connector, entity)).records.values())
     if connector.read_mode[entity] == "bulk":
         return out, BULK_REQUESTS
     if entity is Entity.stock:  # one connection per location
@@ -104,10 +101,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 )
             failures = 0
             for entity, changes in ((Entity.prices, price_changes), (Entity.stock, stock_changes)):
-                size = connector.batch_size(entity)
-                for start in range(0, len(changes), size):
-                    results = await connector.push(entity, changes[start : start + size])
-                    failures += sum(1 for r in results if not r.ok)
+                results = await push_batched(connector, entity, changes)
+                failures += sum(1 for r in results if not r.ok)
             stats = connector.transport_stats
             assert stats is not None
 

@@ -19,8 +19,9 @@ from typing import Any
 from connectors.rest_wms import RestWmsConnector, RestWmsSettings
 from connectors.rest_wms.sandbox import DEFAULT_API_KEY, WmsState, create_app
 from hub.connector import ConnectorContext
-from hub.mapping import Mapping, load_mapping
-from hub.model import Entity, RecordInvalid, StockLevel
+from hub.drive import pull_canonical
+from hub.mapping import load_mapping
+from hub.model import Entity, StockLevel
 from hub.sandbox import serve
 from hub.seed import synthetic
 
@@ -58,14 +59,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         async with wms:
             started = time.perf_counter()
             quarantined = [0]
-            full, cursor = await _pull(wms, mapping, None, quarantined)
+            full, cursor = await _pull(wms, None, quarantined)
             pull_seconds = time.perf_counter() - started
             assert wms.transport_stats is not None
             full_requests = wms.transport_stats.requests
             lost = _lost(expected, full)
 
             moved = _move_stock(state, expected, args.changes)
-            changed, _ = await _pull(wms, mapping, cursor, quarantined)
+            changed, _ = await _pull(wms, cursor, quarantined)
             incremental_requests = wms.transport_stats.requests - full_requests
             lost += _lost(moved, changed)
     rows = len(expected)
@@ -84,25 +85,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-async def _pull(
-    wms: RestWmsConnector, mapping: Mapping, since: str | None, quarantined: list[int]
-) -> tuple[dict[str, int], str | None]:
+async def _pull(wms: RestWmsConnector, since: str | None, quarantined: list[int]) -> tuple[dict[str, int], str | None]:
     """Every level the pull yields, by key, through the mapping as the engine would apply it;
     rows refused by the connector or the mapping are counted in ``quarantined``."""
-    seen: dict[str, int] = {}
-    cursor = since
-    async for page in wms.pull(Entity.stock, since):
-        quarantined[0] += len(page.rejected)
-        for record in page.records:
-            try:
-                level = mapping[Entity.stock].to_canonical(record)
-            except RecordInvalid:
-                quarantined[0] += 1
-                continue
-            assert isinstance(level, StockLevel)
-            seen[level.key] = level.available
-        cursor = page.cursor
-    return seen, cursor
+    pulled = await pull_canonical(wms, Entity.stock, since)
+    quarantined[0] += pulled.quarantined
+    levels = {key: record.available for key, (record, _) in pulled.records.items() if isinstance(record, StockLevel)}
+    return levels, pulled.cursor
 
 
 def _move_stock(state: WmsState, expected: dict[str, int], changes: int | None) -> dict[str, int]:

@@ -31,9 +31,11 @@ from decimal import Decimal
 from typing import Any
 
 from connectors.woocommerce import WooCommerceConnector, WooCommerceSettings
-from connectors.woocommerce.sandbox import DEFAULT_CONSUMER_KEY, DEFAULT_CONSUMER_SECRET, create_app, serve_nodelay
-from hub.connector import Change, RawRecord
+from connectors.woocommerce.sandbox import DEFAULT_CONSUMER_KEY, DEFAULT_CONSUMER_SECRET, create_app
+from hub.connector import Change
+from hub.drive import pull_canonical, push_batched
 from hub.model import Entity
+from hub.sandbox import serve
 from hub.seed import synthetic
 
 
@@ -44,27 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=1)
 
 
-async def _pull(connector: WooCommerceConnector, entity: Entity) -> dict[str, tuple[Any, RawRecord]]:
-    mapping = connector.mapping[entity]
-    out = {}
-    async for page in connector.pull(entity):
-        for raw in page.records:
-            record = mapping.to_canonical(raw)
-            out[record.key] = (record, raw)
-    return out
-
-
 def _group_calls(changes: list[Change]) -> int:
     groups = Counter(c.link.get("parent_id") or "" for c in changes)
     return sum(math.ceil(n / 100) for n in groups.values())
-
-
-async def _push(connector: WooCommerceConnector, entity: Entity, changes: list[Change]) -> list[Any]:
-    size = connector.batch_size(entity)
-    results = []
-    for start in range(0, len(changes), size):
-        results += await connector.push(entity, changes[start : start + size])
-    return results
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -73,7 +57,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     rng = random.Random(args.seed)
     app = create_app(catalogue, location_code=location)
     sandbox = app.state.sandbox
-    with serve_nodelay(app) as served:
+    with serve(app) as served:
         settings = WooCommerceSettings(
             type="woocommerce",
             url=served.url,
@@ -82,8 +66,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             location=location,
         )
         async with WooCommerceConnector("bench", settings) as connector:
-            prices = await _pull(connector, Entity.prices)
-            stock = await _pull(connector, Entity.stock)
+            prices = (await pull_canonical(connector, Entity.prices)).records
+            stock = (await pull_canonical(connector, Entity.stock)).records
 
             drifted = sorted(rng.sample(sorted(prices), round(len(prices) * args.drift)))
             price_changes = []
@@ -123,8 +107,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             for index in sold:
                 sandbox.sale(stock_changes[index].key.rsplit("@", 1)[0], 1)
 
-            price_results = await _push(connector, Entity.prices, price_changes)
-            stock_results = await _push(connector, Entity.stock, stock_changes)
+            price_results = await push_batched(connector, Entity.prices, price_changes)
+            stock_results = await push_batched(connector, Entity.stock, stock_changes)
             requests = connector.transport_stats.requests if connector.transport_stats else 0
 
     # Verify the platform's final state against what each change asked for.

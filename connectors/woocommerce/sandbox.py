@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import hmac
-import socket
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
@@ -34,10 +32,10 @@ from starlette.routing import Route
 
 from connectors.woocommerce.auth import oauth_signature
 from connectors.woocommerce.sandbox_store import WooStore
-from hub.sandbox import ServedApp, sandbox_app, serve
+from hub.sandbox import sandbox_app
 from hub.seed import Catalogue, demo_store
 
-__all__ = ["DEFAULT_CONSUMER_KEY", "DEFAULT_CONSUMER_SECRET", "WooSandbox", "create_app", "serve_nodelay"]
+__all__ = ["DEFAULT_CONSUMER_KEY", "DEFAULT_CONSUMER_SECRET", "WooSandbox", "create_app"]
 
 API = "/wp-json/wc/v3"
 DEFAULT_CONSUMER_KEY = "ck_sandbox_0000000000000000000000000000000000000000"
@@ -433,19 +431,3 @@ def create_app(
         Route(f"{API}/customers/batch", customers_batch, methods=["POST", "PUT", "PATCH"]),
     ]
     return sandbox_app("woocommerce", routes, state=state, seed=seed)
-
-
-@contextlib.contextmanager
-def serve_nodelay(app: Any) -> Iterator[ServedApp]:
-    """``hub.sandbox.serve`` with TCP_NODELAY on the listening socket (inherited by accepted ones).
-
-    uvicorn writes a response's head and body separately; without TCP_NODELAY the body waits for
-    the client's delayed ACK, about 40 ms per request on Linux loopback, which would make the tests
-    and the benchmark measure the kernel's ACK timer instead of the connector.
-    """
-    with serve(app) as served:
-        for server in served.server.servers:
-            for sock in server.sockets:
-                with contextlib.suppress(OSError):
-                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        yield served

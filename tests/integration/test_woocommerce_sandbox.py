@@ -14,11 +14,11 @@ import pytest
 
 from connectors.woocommerce import WooCommerceConnector, WooCommerceSettings
 from connectors.woocommerce.auth import OAuth1Auth
-from connectors.woocommerce.sandbox import create_app, serve_nodelay
+from connectors.woocommerce.sandbox import create_app
 from hub.connector import Change, RawRecord
 from hub.errors import AuthError
 from hub.model import Entity
-from hub.sandbox import ServedApp
+from hub.sandbox import ServedApp, serve
 from hub.seed import Catalogue, SeedItem, demo_store
 from tests.conftest import TEST_SECRETS
 
@@ -49,7 +49,7 @@ def clock() -> Clock:
 @pytest.fixture
 def served(clock: Clock) -> Iterator[ServedApp]:
     app = create_app(demo_store(), consumer_key=KEY, consumer_secret=SECRET, location_code="web-warehouse", clock=clock)
-    with serve_nodelay(app) as running:
+    with serve(app) as running:
         yield running
 
 
@@ -133,7 +133,7 @@ async def test_incremental_pull_reads_only_changed_products_and_their_variations
 
 async def test_batch_of_100_prices_with_two_invalid_items_applies_98_and_reports_two() -> None:
     app = create_app(simple_catalogue(100), consumer_key=KEY, consumer_secret=SECRET, variable_products=False)
-    with serve_nodelay(app) as served:
+    with serve(app) as served:
         async with woo(served) as connector:
             prices, _ = await pull_all(connector, Entity.prices)
             changes = []
@@ -213,7 +213,7 @@ async def test_basic_over_plain_http_is_refused_as_captured(served: ServedApp) -
 
 async def test_basic_and_query_auth_work_where_the_site_accepts_them() -> None:
     app = create_app(demo_store(), consumer_key=KEY, consumer_secret=SECRET, accept_basic=True)
-    with serve_nodelay(app) as served:
+    with serve(app) as served:
         for mode in ("basic", "query"):
             async with woo(served, auth=mode) as connector:
                 prices, _ = await pull_all(connector, Entity.prices)
