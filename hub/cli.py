@@ -272,54 +272,49 @@ def _iso(value: Any) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
+def _read(query: Callable[[Store], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Rows from the state store of the loaded config (the listings' common first step)."""
+    store = _store(_load())
+    try:
+        return query(store)
+    finally:
+        store.close()
+
+
+def _show(
+    items: list[dict[str, Any]], as_json: bool, columns: dict[str, Callable[[dict[str, Any]], Any]], empty: str
+) -> None:
+    """A listing as a JSON list for machines, or a table of ``columns`` (heading -> cell) for people."""
+    if as_json:
+        sys.stdout.write(json.dumps(items, default=str) + "\n")
+        return
+    if not items:
+        out.print(empty)
+        return
+    table = Table()
+    for heading in columns:
+        table.add_column(heading)
+    for item in items:
+        table.add_row(*("" if (cell := cell_of(item)) is None else str(cell) for cell_of in columns.values()))
+    out.print(table)
+
+
 @app.command()
 def mismatches(
     show_all: bool = typer.Option(False, "--all", help="Include resolved mismatches."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list."),
 ) -> None:
     """List open mismatches (all with --all)."""
-    config = _load()
-    store = _store(config)
-    rows = store.list_mismatches(include_resolved=show_all)
-    store.close()
+    fields = ("entity", "key", "field", "connector", "expected", "actual", "status", "job", "detail")
     items = [
-        {
-            "entity": r["entity"],
-            "key": r["key"],
-            "field": r["field"],
-            "connector": r["connector"],
-            "expected": r["expected"],
-            "actual": r["actual"],
-            "status": r["status"],
-            "first_seen": _iso(r["first_seen"]),
-            "last_seen": _iso(r["last_seen"]),
-            "job": r["job"],
-            "detail": r["detail"],
-        }
-        for r in rows
+        {**{f: r[f] for f in fields}, "first_seen": _iso(r["first_seen"]), "last_seen": _iso(r["last_seen"])}
+        for r in _read(lambda store: store.list_mismatches(include_resolved=show_all))
     ]
-    if as_json:
-        sys.stdout.write(json.dumps(items) + "\n")
-        return
-    if not items:
-        out.print("no open mismatches" if not show_all else "no mismatches recorded")
-        return
-    table = Table()
-    for column in ("entity", "key", "field", "connector", "expected", "actual", "status", "since", "detail"):
-        table.add_column(column)
-    for i in items:
-        table.add_row(
-            i["entity"],
-            i["key"],
-            i["field"],
-            i["connector"],
-            i["expected"] or "",
-            i["actual"] or "",
-            i["status"],
-            i["first_seen"] or "",
-            i["detail"] or "",
-        )
-    out.print(table)
+    columns = {
+        c: (lambda i, c=c: i[c]) for c in ("entity", "key", "field", "connector", "expected", "actual", "status")
+    }
+    columns |= {"since": lambda i: i["first_seen"], "detail": lambda i: i["detail"]}
+    _show(items, as_json, columns, "no mismatches recorded" if show_all else "no open mismatches")
 
 
 @app.command()
@@ -328,45 +323,31 @@ def runs(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list."),
 ) -> None:
     """List recent job runs with their counts and errors."""
-    config = _load()
-    store = _store(config)
-    rows = store.list_runs(limit)
-    store.close()
+    fields = ("id", "job", "entity", "mode", "status", "duration_s", "error", "report")
     items = [
-        {
-            "id": r["id"],
-            "job": r["job"],
-            "entity": r["entity"],
-            "mode": r["mode"],
-            "status": r["status"],
-            "started_at": _iso(r["started_at"]),
-            "finished_at": _iso(r["finished_at"]),
-            "duration_s": r["duration_s"],
-            "error": r["error"],
-            "report": r["report"],
-        }
-        for r in rows
+        {**{f: r[f] for f in fields}, "started_at": _iso(r["started_at"]), "finished_at": _iso(r["finished_at"])}
+        for r in _read(lambda store: store.list_runs(limit))
     ]
-    if as_json:
-        sys.stdout.write(json.dumps(items, default=str) + "\n")
-        return
-    table = Table()
-    for column in ("id", "job", "status", "started", "seconds", "pulled", "mismatches", "pushed", "error"):
-        table.add_column(column)
-    for i in items:
-        rep = i["report"] or {}
-        table.add_row(
-            str(i["id"]),
-            i["job"],
-            i["status"],
-            i["started_at"] or "",
-            f"{i['duration_s']:.2f}" if i["duration_s"] is not None else "",
-            str(sum((rep.get("pulled") or {}).values())),
-            str(rep.get("mismatches", "")),
-            str(sum((rep.get("pushed") or {}).values())),
-            i["error"] or "",
-        )
-    out.print(table)
+
+    def total(item: dict[str, Any], part: str) -> int:
+        return sum(((item["report"] or {}).get(part) or {}).values())
+
+    _show(
+        items,
+        as_json,
+        {
+            "id": lambda i: i["id"],
+            "job": lambda i: i["job"],
+            "status": lambda i: i["status"],
+            "started": lambda i: i["started_at"],
+            "seconds": lambda i: None if i["duration_s"] is None else f"{i['duration_s']:.2f}",
+            "pulled": lambda i: total(i, "pulled"),
+            "mismatches": lambda i: (i["report"] or {}).get("mismatches"),
+            "pushed": lambda i: total(i, "pushed"),
+            "error": lambda i: i["error"],
+        },
+        "no runs recorded yet",
+    )
 
 
 @app.command()
@@ -375,31 +356,15 @@ def quarantine(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list."),
 ) -> None:
     """List records refused during pulls, with where they came from and why."""
-    config = _load()
-    store = _store(config)
-    rows = store.list_quarantine(limit=limit)
-    store.close()
+    fields = ("connector", "entity", "key", "origin", "reason", "run_id")
     items = [
-        {
-            "connector": r["connector"],
-            "entity": r["entity"],
-            "key": r["key"],
-            "origin": r["origin"],
-            "reason": r["reason"],
-            "run_id": r["run_id"],
-            "at": _iso(r["created_at"]),
-        }
-        for r in rows
+        {**{f: r[f] for f in fields}, "at": _iso(r["created_at"])}
+        for r in _read(lambda store: store.list_quarantine(limit=limit))
     ]
-    if as_json:
-        sys.stdout.write(json.dumps(items) + "\n")
-        return
-    table = Table()
-    for column in ("run", "connector", "entity", "origin", "key", "reason"):
-        table.add_column(column)
-    for i in items:
-        table.add_row(str(i["run_id"]), i["connector"], i["entity"], i["origin"] or "", i["key"] or "", i["reason"])
-    out.print(table)
+    columns = {"run": lambda i: i["run_id"]} | {
+        c: (lambda i, c=c: i[c]) for c in ("connector", "entity", "origin", "key", "reason")
+    }
+    _show(items, as_json, columns, "nothing quarantined")
 
 
 # ---------------------------------------------------------------------- daemon, demo, sandboxes
