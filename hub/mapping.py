@@ -408,7 +408,7 @@ class EntityMapping:
         if self.entity is Entity.prices and "currency" not in values:
             values["currency"] = self.context.currency
         try:
-            return self.model.model_validate(values)
+            return self.model.build(values)
         except ValidationError as exc:
             raise RecordInvalid.from_validation(exc, key) from None
 

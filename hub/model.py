@@ -15,7 +15,7 @@ import enum
 import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
@@ -107,6 +107,65 @@ def parse_decimal(value: Any, *, decimal_comma: bool = False) -> Decimal:
     return result
 
 
+def _money_value(value: Any) -> Decimal | None:
+    """An exact, finite, non-negative amount (``None`` for no amount): the one money check, shared by
+    the model's validator and its fast path."""
+    if value is None or value == "":
+        return None
+    amount = value if type(value) is Decimal and value.is_finite() else parse_decimal(value)
+    if amount < 0:
+        raise ValueError(f"{amount} is negative")
+    return amount
+
+
+def _currency_value(value: Any) -> str:
+    text = str(value).strip().upper()
+    if not _CURRENCY.match(text):
+        raise ValueError(f"{value!r} is not an ISO 4217 currency code")
+    return text
+
+
+def _quantity_value(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a quantity")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    text = str(value).strip()
+    try:
+        return int(text)
+    except ValueError:
+        number = parse_decimal(text)
+        if number != number.to_integral_value():
+            raise ValueError(f"{value!r} is not a whole quantity") from None
+        return int(number)
+
+
+def _barcode_value(value: Any) -> str | None:
+    if value is None or str(value).strip() == "":
+        return None
+    text = str(value).strip()
+    if not text.isdigit() or len(text) not in (8, 12, 13, 14):
+        raise ValueError(f"{text!r} is not a GTIN (8, 12, 13 or 14 digits)")
+    return text
+
+
+def _optional_text(value: Any) -> str | None:
+    """An optional string field as the model keeps it (stripped); anything else is for pydantic."""
+    if value is None:
+        return None
+    if type(value) is not str:
+        raise TypeError("not a string")
+    return value.strip()
+
+
+_new_object = object.__new__
+_set_attribute = object.__setattr__
+
+
 class RecordInvalid(ValueError):
     """A platform record that cannot become a canonical record; it is quarantined with this reason."""
 
@@ -149,6 +208,40 @@ class Record(BaseModel):
         """The values the reconciler compares, by canonical field name."""
         return {name: getattr(self, name) for name in self.compared_fields}
 
+    @classmethod
+    def build(cls, values: dict[str, Any]) -> Self:
+        """Validate normalized values into a record, as ``model_validate`` does, only faster.
+
+        Every pulled row becomes a record, so this is the hottest call of a sync. The common shapes
+        (plain strings, decimals and ints) are checked in plain Python by ``_fast`` with the very
+        functions the field validators call; anything else, and every invalid record, goes
+        through pydantic, which stays the reference and writes the error messages. A property
+        test holds the two paths to the same records.
+        """
+        try:
+            record = cls._fast(values)
+        except (ValueError, TypeError, ArithmeticError):
+            record = None
+        return record if record is not None else cls.model_validate(values)
+
+    @classmethod
+    def _fast(cls, values: dict[str, Any]) -> Self | None:
+        """The record when ``values`` has a shape the fast path knows, else ``None`` (or an error):
+        then pydantic decides. The base class knows no shape."""
+        return None
+
+    @classmethod
+    def _install(cls, fields: dict[str, Any], given: dict[str, Any]) -> Self:
+        """A record from fields already validated exactly as the model would: what
+        ``model_construct`` does, without its per-field loop. ``given`` is what the caller passed
+        (pydantic's ``model_fields_set``)."""
+        record = _new_object(cls)
+        _set_attribute(record, "__dict__", fields)
+        _set_attribute(record, "__pydantic_fields_set__", set(given))
+        _set_attribute(record, "__pydantic_extra__", None)
+        _set_attribute(record, "__pydantic_private__", None)
+        return record
+
 
 Sku = Annotated[str, Field(min_length=1, max_length=255)]
 
@@ -181,12 +274,32 @@ class Product(_SkuKeyed):
     @field_validator("barcode", mode="before")
     @classmethod
     def _barcode(cls, value: Any) -> str | None:
-        if value is None or str(value).strip() == "":
+        return _barcode_value(value)
+
+    @classmethod
+    def _fast(cls, values: dict[str, Any]) -> Product | None:
+        sku = values.get("sku")
+        options = values.get("options")
+        status = values.get("status", "active")
+        if (
+            not values.keys() <= _PRODUCT_FIELDS
+            or type(sku) is not str
+            or status not in _STATUSES
+            or ("options" in values and options != {})
+        ):
+            return None  # options (a nested dict) and everything unusual: pydantic
+        sku = normalize_sku(sku)
+        if len(sku) > 255:
             return None
-        text = str(value).strip()
-        if not text.isdigit() or len(text) not in (8, 12, 13, 14):
-            raise ValueError(f"{text!r} is not a GTIN (8, 12, 13 or 14 digits)")
-        return text
+        fields = {
+            "sku": sku,
+            "title": _optional_text(values.get("title")),
+            "barcode": _barcode_value(values.get("barcode")),
+            "group": _optional_text(values.get("group")),
+            "options": {},
+            "status": status,
+        }
+        return cls._install(fields, values)
 
 
 class Price(_SkuKeyed):
@@ -207,20 +320,30 @@ class Price(_SkuKeyed):
     @classmethod
     def _money(cls, value: Any) -> Decimal | None:
         """Exact decimals only (no floats), never negative: one validator, as it runs per record."""
-        if value is None or value == "":
-            return None
-        amount = value if type(value) is Decimal and value.is_finite() else parse_decimal(value)
-        if amount < 0:
-            raise ValueError(f"{amount} is negative")
-        return amount
+        return _money_value(value)
 
     @field_validator("currency", mode="before")
     @classmethod
     def _currency(cls, value: Any) -> str:
-        text = str(value).strip().upper()
-        if not _CURRENCY.match(text):
-            raise ValueError(f"{value!r} is not an ISO 4217 currency code")
-        return text
+        return _currency_value(value)
+
+    @classmethod
+    def _fast(cls, values: dict[str, Any]) -> Price | None:
+        sku = values.get("sku")
+        if not values.keys() <= _PRICE_FIELDS or type(sku) is not str:
+            return None
+        sku = normalize_sku(sku)
+        amount = _money_value(values.get("amount"))
+        if amount is None or len(sku) > 255:
+            return None  # a missing amount: pydantic says so
+        currency = values.get("currency")
+        fields = {
+            "sku": sku,
+            "amount": amount,
+            "currency": "EUR" if currency is None and "currency" not in values else _currency_value(currency),
+            "compare_at": _money_value(values.get("compare_at")),
+        }
+        return cls._install(fields, values)
 
 
 class StockLevel(_SkuKeyed):
@@ -229,7 +352,7 @@ class StockLevel(_SkuKeyed):
     entity: ClassVar[Entity] = Entity.stock
     compared_fields: ClassVar[tuple[str, ...]] = ("available",)
 
-    location: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")]
+    location: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")]  # as _LOCATION
     available: int
     on_hand: int | None = None
 
@@ -240,22 +363,26 @@ class StockLevel(_SkuKeyed):
     @field_validator("available", "on_hand", mode="before")
     @classmethod
     def _quantity(cls, value: Any) -> int | None:
-        if value is None or value == "":
+        return _quantity_value(value)
+
+    @classmethod
+    def _fast(cls, values: dict[str, Any]) -> StockLevel | None:
+        sku = values.get("sku")
+        location = values.get("location")
+        if not values.keys() <= _STOCK_FIELDS or type(sku) is not str or type(location) is not str:
             return None
-        if isinstance(value, bool):
-            raise ValueError(f"{value!r} is not a quantity")
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        text = str(value).strip()
-        try:
-            return int(text)
-        except ValueError:
-            number = parse_decimal(text)
-            if number != number.to_integral_value():
-                raise ValueError(f"{value!r} is not a whole quantity") from None
-            return int(number)
+        sku = normalize_sku(sku)
+        location = location.strip()
+        available = _quantity_value(values.get("available"))
+        on_hand = _quantity_value(values.get("on_hand"))
+        if (
+            available is None
+            or len(sku) > 255
+            or not _LOCATION.fullmatch(location)
+            or (on_hand is not None and available > on_hand)
+        ):
+            return None  # pydantic says what is wrong
+        return cls._install({"sku": sku, "location": location, "available": available, "on_hand": on_hand}, values)
 
     @field_validator("on_hand")
     @classmethod
@@ -338,6 +465,12 @@ class Customer(Record):
             return value.replace(tzinfo=UTC)
         return value
 
+
+_PRODUCT_FIELDS = frozenset(Product.model_fields)
+_STATUSES = frozenset({"active", "draft", "archived"})
+_PRICE_FIELDS = frozenset(Price.model_fields)
+_STOCK_FIELDS = frozenset(StockLevel.model_fields)
+_LOCATION = re.compile(r"[A-Za-z0-9_.:-]+")
 
 #: The canonical model class of each entity.
 ENTITY_MODELS: dict[Entity, type[Record]] = {
