@@ -421,10 +421,7 @@ class Engine:
         self.store.write_observations(
             name,
             entity.value,
-            (
-                (k, k.split("@", 1)[0] if stock else k, hashes[k], to_json(r).decode())
-                for k, r in out.changed.items()
-            ),
+            ((k, k.split("@", 1)[0] if stock else k, hashes[k], to_json(r).decode()) for k, r in out.changed.items()),
             run_id,
         )
         self.store.write_links(name, entity.value, out.links.items())

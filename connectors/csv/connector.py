@@ -53,7 +53,7 @@ def _ragged(header: list[str], cells: list[str]) -> dict[str, str | None]:
     """A row with fewer or more cells than the header: missing cells are empty (``None``, as
     ``DictReader`` has them) and extra cells are kept under ``__extra__`` (so they still count in
     the row's hash, and the mapping never reads them)."""
-    data: dict[str, str | None] = dict(zip(header, cells))
+    data: dict[str, str | None] = dict(zip(header, cells, strict=False))
     for name in header[len(cells) :]:
         data[name] = None
     if len(cells) > len(header):
@@ -178,7 +178,7 @@ class CsvConnector(Connector):
                 if not cells:
                     continue  # a blank line, as DictReader skips it
                 count += 1
-                data = dict(zip(header, cells)) if len(cells) == width else _ragged(header, cells)
+                data = dict(zip(header, cells, strict=False)) if len(cells) == width else _ragged(header, cells)
                 page.append(RawRecord(data=data, origin=f"{path.name}:{reader.line_num}"))
                 if len(page) >= PAGE:
                     yield PullPage(page, total=total, cursor=digest)
