@@ -119,26 +119,34 @@ def _compare(
     connector: str,
     expected: Mapping[str, Any],
     actual: Record,
-    expected_record: Record | None,
+    expected_record: Callable[[], Record] | None,
+    rules: ChannelRules | None = None,
 ) -> tuple[list[Finding], Plan | None]:
-    rules = job.rules.get(connector) or _NO_RULES
-    findings = []
-    values: dict[str, Any] = {}
+    """The findings and the plan for one target record. Called once per record of every target:
+    the common case (nothing differs) allocates nothing but the empty result."""
+    rules = rules or job.rules.get(connector) or _NO_RULES
+    entity = job.entity
+    skip_unknown = entity is Entity.customers  # nobody knows the value: never erase what a channel has
+    findings: list[Finding] = []
+    values: dict[str, Any] | None = None
     for name in job.fields[connector]:
         if name not in expected:
             continue
         want, have = expected[name], getattr(actual, name)
-        if job.entity is Entity.customers and want is None:
-            continue  # nobody knows the value: never erase what a channel has
-        if _differs(job.entity, name, want, have, rules):
+        if want == have or (want is None and skip_unknown):
+            continue
+        if _differs(entity, name, want, have, rules):
             findings.append(Finding(actual.key, grp, connector, name, want, have))
+            if values is None:
+                values = {}
             values[name] = want
-    if not values:
+    if values is None:
         return findings, None
     # ``previous`` carries everything the channel showed, not only what changes: a connector needs
     # it to protect consent (never re-subscribe) and to compare-and-set stock.
     previous = {name: getattr(actual, name) for name in job.fields[connector]}
-    plan = Plan(connector, actual.key, grp, values, previous, expected_record())
+    record = expected_record() if expected_record is not None else None
+    plan = Plan(connector, actual.key, grp, values, previous, record)
     return findings, plan
 
 
@@ -155,34 +163,43 @@ def _copy_with(record: Record, update: Mapping[str, Any]) -> Callable[[], Record
 
 def channel_price(golden: Price, rules: ChannelRules) -> dict[str, Any]:
     """The price a channel should show: golden, plus markup, rounded up to the configured ending."""
+    if not rules.markup_percent and rules.price_ending is None:  # most channels: the golden price
+        return {"amount": golden.amount, "compare_at": golden.compare_at, "currency": golden.currency}
+    return {
+        "amount": _adjusted(golden.amount, rules),
+        "compare_at": _adjusted(golden.compare_at, rules),
+        "currency": golden.currency,
+    }
 
-    def adjust(amount: Decimal | None) -> Decimal | None:
-        if amount is None:
-            return None
-        if rules.markup_percent:
-            amount = (amount * (1 + rules.markup_percent / 100)).quantize(Decimal("0.01"), ROUND_HALF_UP)
-        if rules.price_ending is not None:
-            whole = amount.to_integral_value(ROUND_CEILING) if amount % 1 > rules.price_ending else amount // 1
-            amount = Decimal(whole) + rules.price_ending
-            if amount < 0:
-                amount = Decimal(0)
-        return amount
 
-    return {"amount": adjust(golden.amount), "compare_at": adjust(golden.compare_at), "currency": golden.currency}
+def _adjusted(amount: Decimal | None, rules: ChannelRules) -> Decimal | None:
+    if amount is None:
+        return None
+    if rules.markup_percent:
+        amount = (amount * (1 + rules.markup_percent / 100)).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    if rules.price_ending is not None:
+        whole = amount.to_integral_value(ROUND_CEILING) if amount % 1 > rules.price_ending else amount // 1
+        amount = Decimal(whole) + rules.price_ending
+        if amount < 0:
+            amount = Decimal(0)
+    return amount
 
 
 def _by_key(job: ReconcileInput, grp: str, records: Mapping[str, Sequence[Record]]):  # type: ignore[no-untyped-def]
-    truth = list(records.get(job.source, ()))
+    truth = records.get(job.source)
     findings: list[Finding] = []
     plans: list[Plan] = []
     unmatched = 0
     for connector in job.targets:
-        for actual in records.get(connector, ()):
-            if not truth:
-                unmatched += 1
-                continue
-            golden = truth[0]
-            rules = job.rules.get(connector) or _NO_RULES
+        found = records.get(connector)
+        if not found:
+            continue
+        if not truth:
+            unmatched += len(found)
+            continue
+        golden = truth[0]
+        rules = job.rules.get(connector) or _NO_RULES
+        for actual in found:
             if isinstance(golden, Price):
                 assert isinstance(actual, Price)
                 if actual.currency != golden.currency:
@@ -196,8 +213,9 @@ def _by_key(job: ReconcileInput, grp: str, records: Mapping[str, Sequence[Record
                 assert isinstance(golden, Product)
                 expected = golden.compared()
                 record = _same(golden)
-            f, plan = _compare(job, grp, connector, expected, actual, record)
-            findings += f
+            f, plan = _compare(job, grp, connector, expected, actual, record, rules)
+            if f:
+                findings += f
             if plan:
                 plans.append(plan)
     return findings, plans, unmatched
@@ -224,7 +242,7 @@ def _stock(job: ReconcileInput, grp: str, records: Mapping[str, Sequence[Record]
                 continue
             golden = max(0, sum(level.available for level in known) - rules.safety_stock)
             expected_record = _copy_with(actual, {"available": golden, "on_hand": None})
-            f, plan = _compare(job, grp, connector, {"available": golden}, actual, expected_record)
+            f, plan = _compare(job, grp, connector, {"available": golden}, actual, expected_record, rules)
             findings += f
             if plan:
                 plans.append(plan)

@@ -7,6 +7,8 @@ thousands of small rows per run, and plain tuples keep them cheap.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import os
 import socket
@@ -17,7 +19,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, and_, create_engine, delete, event, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, create_engine, delete, event, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
@@ -27,6 +29,8 @@ from hub.errors import OmnihubError
 __all__ = ["Store", "StoreError", "utcnow"]
 
 CHUNK = 5000
+#: Bound parameters per statement: under SQLite's oldest limit (999), far under PostgreSQL's.
+MAX_PARAMETERS = 990
 IN_CHUNK = 500
 
 
@@ -120,21 +124,27 @@ class Store:
         update_cols: list[str],
         *,
         converted: bool = False,
+        update_sql: dict[str, str] | None = None,
+        conn: Connection | None = None,
     ) -> None:
-        """Upsert plain tuples straight through the driver's ``executemany``: the hot path for
-        hundreds of thousands of observations, where building a dict and compiling parameters per
-        row would cost more than the write itself. Column types still convert values (datetimes),
-        unless the caller already did (``converted``)."""
+        """Upsert plain tuples straight through the driver: the hot path for hundreds of thousands
+        of observations, where building a dict and compiling parameters per row would cost more
+        than the write itself. Rows go in multi-row ``VALUES`` statements (a quarter cheaper than
+        one ``executemany`` step per row on SQLite, and far cheaper on PostgreSQL). Column types
+        still convert values (datetimes), unless the caller already did (``converted``).
+        ``update_sql`` sets columns on conflict by SQL expressions instead of the new values
+        (``excluded.<column>`` is the new row, ``<table>.<column>`` the stored one). Written in its
+        own transaction, or in the caller's ``conn``."""
         if not rows:
             return
         dialect = self.engine.dialect
         mark = "?" if dialect.paramstyle == "qmark" else "%s"
         quote = dialect.identifier_preparer.quote
-        sql = (
-            f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
-            f"VALUES ({', '.join(mark for _ in columns)}) "
-            f"ON CONFLICT ({', '.join(quote(k) for k in keys)}) DO UPDATE SET "
-            + ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in update_cols)
+        assignments = {c: f"excluded.{quote(c)}" for c in update_cols} | (update_sql or {})
+        one_row = f"({', '.join(mark for _ in columns)})"
+        head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) VALUES "
+        tail = f" ON CONFLICT ({', '.join(quote(k) for k in keys)}) DO UPDATE SET " + ", ".join(
+            f"{quote(c)} = {expression}" for c, expression in assignments.items()
         )
         processors = [table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
         if not converted and any(p is not None for p in processors):
@@ -150,9 +160,20 @@ class Store:
 
             active = [i for i, p in enumerate(processors) if p is not None]
             rows = [tuple(convert(i, v) if i in active else v for i, v in enumerate(row)) for row in rows]
-        with self.engine.begin() as conn:
-            for chunk in _chunks(rows, CHUNK):
-                conn.exec_driver_sql(sql, list(chunk))
+        per_statement = max(1, MAX_PARAMETERS // len(columns))
+        full = head + ", ".join([one_row] * per_statement) + tail
+        flatten = itertools.chain.from_iterable
+        with self.engine.begin() if conn is None else contextlib.nullcontext(conn) as connection:
+            cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            try:
+                whole = len(rows) - len(rows) % per_statement
+                for start in range(0, whole, per_statement):
+                    cursor.execute(full, list(flatten(rows[start : start + per_statement])))
+                if whole < len(rows):
+                    rest = rows[whole:]
+                    cursor.execute(head + ", ".join([one_row] * len(rest)) + tail, list(flatten(rest)))
+            finally:
+                cursor.close()
 
     # ------------------------------------------------------------------ runs
 
@@ -476,36 +497,31 @@ class Store:
     ) -> None:
         """Upsert found mismatches (reopening resolved ones) and resolve the given ids."""
         m = t.mismatches.c
+        quote = self.engine.dialect.identifier_preparer.quote
+        stored = f"{quote(t.mismatches.name)}.{quote('status')}"
+
+        def unless_reopened(column: str, new: str) -> str:
+            """A mismatch that comes back after being resolved is new again (first seen now, not
+            notified yet); an open one keeps what it had."""
+            return f"CASE WHEN {stored} = 'resolved' THEN {new} ELSE {quote(t.mismatches.name)}.{quote(column)} END"
+
         with self.engine.begin() as conn:
-            if found:
-                stmt = self._upsert_insert(t.mismatches)
-                excluded = stmt.excluded
-                stmt = stmt.on_conflict_do_update(
-                    index_elements=["entity", "key", "field", "connector"],
-                    set_={
-                        "job": excluded.job,
-                        "grp": excluded.grp,
-                        "expected": excluded.expected,
-                        "actual": excluded.actual,
-                        "status": "open",
-                        "last_seen": excluded.last_seen,
-                        "detail": excluded.detail,
-                        "resolved_at": None,
-                        "resolution": None,
-                        # a mismatch that comes back after being resolved is new again
-                        "first_seen": _case_reopen(
-                            t.mismatches.c.status, t.mismatches.c.first_seen, excluded.first_seen
-                        ),
-                        "notified_at": _case_reopen(t.mismatches.c.status, t.mismatches.c.notified_at, None),
-                        "notified_status": _case_reopen(t.mismatches.c.status, t.mismatches.c.notified_status, None),
-                    },
-                )
-                rows = [
-                    {"job": job, "entity": entity, "first_seen": now, "last_seen": now, "status": "open", **f}
-                    for f in found
-                ]
-                for chunk in _chunks(rows, CHUNK):
-                    conn.execute(stmt, list(chunk))
+            self._bulk_upsert(
+                t.mismatches,
+                ["entity", "key", "field", "connector"],
+                list(_MISMATCH_COLUMNS),
+                [(job, entity, *(f.get(c) for c in _FINDING_COLUMNS), "open", now, now) for f in found],
+                ["job", "grp", "expected", "actual", "last_seen", "detail"],
+                update_sql={
+                    "status": "'open'",
+                    "resolved_at": "NULL",
+                    "resolution": "NULL",
+                    "first_seen": unless_reopened("first_seen", f"excluded.{quote('first_seen')}"),
+                    "notified_at": unless_reopened("notified_at", "NULL"),
+                    "notified_status": unless_reopened("notified_status", "NULL"),
+                },
+                conn=conn,
+            )
             for chunk in _chunks(list(resolved), IN_CHUNK):
                 conn.execute(
                     update(t.mismatches)
@@ -684,10 +700,10 @@ class Store:
             conn.execute(update(t.notifications).where(n.id == notification_id).values(**values))
 
 
-def _case_reopen(status_col: Any, current: Any, new: Any) -> Any:
-    from sqlalchemy import case, literal
-
-    return case((status_col == "resolved", new if new is not None else literal(None)), else_=current)
+#: What the engine says of each mismatch it found; the store adds the job, the entity, the status
+#: and the times.
+_FINDING_COLUMNS = ("key", "grp", "field", "connector", "expected", "actual", "detail")
+_MISMATCH_COLUMNS = ("job", "entity", *_FINDING_COLUMNS, "status", "first_seen", "last_seen")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, record: Any) -> None:
