@@ -353,24 +353,24 @@ class EntityMapping:
     context: TransformContext
     model: type[Record] = field(init=False)
     _key_rules: list[_Rule] = field(init=False)
+    _readers: list[tuple[str, Callable[[MappingABC[str, Any]], Any]]] = field(init=False, repr=False)
+    _default_currency: str | None = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.model = ENTITY_MODELS[self.entity]
         by_name = {r.name: r for r in self.rules}
         self._key_rules = [by_name[name] for name in _KEY_FIELDS[self.entity]]
+        for rule in self.rules:
+            rule.reader = _compile_reader(rule, self.context)
+        #: (field, reader) pairs, the loop of every record.
+        self._readers = [(rule.name, rule.reader) for rule in self.rules]
+        #: A price whose currency cell is empty is in the hub's currency.
+        self._default_currency = self.context.currency if self.entity is Entity.prices else None
 
     def _value(self, rule: _Rule, data: MappingABC[str, Any]) -> Any:
-        """Read one canonical field from a platform row: the hot path of every pull."""
-        reader = rule.reader
-        if reader is None:
-            reader = rule.reader = _compile_reader(rule, self.context)
-        return reader(data)
-
-    def _readers(self) -> list[tuple[str, Callable[[MappingABC[str, Any]], Any]]]:
-        readers = self.__dict__.get("_compiled")
-        if readers is None:
-            readers = self.__dict__["_compiled"] = [(r.name, _compile_reader(r, self.context)) for r in self.rules]
-        return readers
+        """Read one canonical field from a platform row."""
+        assert rule.reader is not None  # compiled in __post_init__
+        return rule.reader(data)
 
     def key_of(self, raw: RawRecord) -> str:
         """The canonical key of a raw row, computed from the key fields alone (cheap)."""
@@ -399,14 +399,14 @@ class EntityMapping:
         data = raw.data
         name = ""
         try:
-            for name, read in self._readers():
+            for name, read in self._readers:
                 value = read(data)
                 if value is not None:
                     values[name] = value
         except (ValueError, TypeError, ArithmeticError) as exc:
             raise RecordInvalid(f"{name}: {exc}", key=key, field=name) from None
-        if self.entity is Entity.prices and "currency" not in values:
-            values["currency"] = self.context.currency
+        if self._default_currency is not None and "currency" not in values:
+            values["currency"] = self._default_currency
         try:
             return self.model.build(values)
         except ValidationError as exc:

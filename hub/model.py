@@ -91,13 +91,17 @@ def parse_decimal(value: Any, *, decimal_comma: bool = False) -> Decimal:
     elif isinstance(value, int) and not isinstance(value, bool):
         result = Decimal(value)
     elif isinstance(value, str):
-        text = value.strip().replace("\u00a0", "").replace(" ", "")
-        if decimal_comma:
-            text = text.replace(".", "").replace(",", ".")
-        try:
-            result = Decimal(text)
-        except InvalidOperation:
-            raise ValueError(f"{value!r} is not a decimal number") from None
+        if not decimal_comma:
+            # Most amounts are plain ("79.90"): Decimal reads them, and any outer whitespace, as the
+            # thorough path does; anything it refuses ("1 234.50") goes the thorough path.
+            try:
+                result = Decimal(value)
+            except InvalidOperation:
+                pass
+            else:
+                if result.is_finite():
+                    return result
+        result = _parse_decimal_text(value, decimal_comma)
     elif isinstance(value, float):
         raise ValueError(f"{value!r} is a float; money must be given as a decimal string")
     else:
@@ -110,19 +114,33 @@ def parse_decimal(value: Any, *, decimal_comma: bool = False) -> Decimal:
 def _money_value(value: Any) -> Decimal | None:
     """An exact, finite, non-negative amount (``None`` for no amount): the one money check, shared by
     the model's validator and its fast path."""
-    if value is None or value == "":
+    if type(value) is Decimal and value.is_finite():  # the common case first: a parsed amount
+        amount = value
+    elif value is None or value == "":
         return None
-    amount = value if type(value) is Decimal and value.is_finite() else parse_decimal(value)
-    if amount < 0:
+    else:
+        amount = parse_decimal(value)
+    if amount < _ZERO:
         raise ValueError(f"{amount} is negative")
     return amount
 
 
 def _currency_value(value: Any) -> str:
+    known = _CURRENCIES_SEEN.get(value) if type(value) is str else None
+    if known is not None:
+        return known
     text = str(value).strip().upper()
     if not _CURRENCY.match(text):
         raise ValueError(f"{value!r} is not an ISO 4217 currency code")
+    if type(value) is str and len(_CURRENCIES_SEEN) < 1000:
+        _CURRENCIES_SEEN[value] = text
     return text
+
+
+_ZERO = Decimal(0)
+#: Currency spellings already checked (``"eur "`` -> ``"EUR"``): a catalogue repeats a handful of
+#: them hundreds of thousands of times. Bounded, in case a feed puts something else in the column.
+_CURRENCIES_SEEN: dict[str, str] = {}
 
 
 def _quantity_value(value: Any) -> int | None:
@@ -164,6 +182,22 @@ def _optional_text(value: Any) -> str | None:
 
 _new_object = object.__new__
 _set_attribute = object.__setattr__
+# pydantic keeps these in slots of BaseModel: setting a slot through its descriptor is the cheapest way.
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
+
+
+def _parse_decimal_text(value: str, decimal_comma: bool) -> Decimal:
+    """The thorough reading of an amount written as text: no-break and plain spaces between
+    thousands dropped, ``1.234,50`` read with a decimal comma."""
+    text = value.strip().replace("\u00a0", "").replace(" ", "")
+    if decimal_comma:
+        text = text.replace(".", "").replace(",", ".")
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"{value!r} is not a decimal number") from None
 
 
 class RecordInvalid(ValueError):
@@ -237,9 +271,9 @@ class Record(BaseModel):
         (pydantic's ``model_fields_set``)."""
         record = _new_object(cls)
         _set_attribute(record, "__dict__", fields)
-        _set_attribute(record, "__pydantic_fields_set__", set(given))
-        _set_attribute(record, "__pydantic_extra__", None)
-        _set_attribute(record, "__pydantic_private__", None)
+        _set_fields_set(record, set(given))
+        _set_extra(record, None)
+        _set_private(record, None)
         return record
 
 

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from hub.model import Price, Product, Record, StockLevel
+from hub.model import Price, Product, Record, StockLevel, _parse_decimal_text, parse_decimal
 
 # Values a mapping can hand over: strings with padding, numbers of every type, the odd None.
 texts = st.one_of(
@@ -132,3 +132,28 @@ def test_an_invalid_record_still_gets_pydantic_s_message() -> None:
     assert "'abc' is not a decimal number" in str(caught.value)
     with pytest.raises(ValidationError, match="available \\(5\\) exceeds on_hand \\(3\\)"):
         StockLevel.build({"sku": "SKU-1", "location": "web", "available": 5, "on_hand": 3})
+
+
+amount_texts = st.one_of(
+    st.text(alphabet=" 0123456789.,-+_eE\u00a0\t\nNaInfy", max_size=12),
+    st.decimals(allow_nan=False, allow_infinity=False).map(str),
+    st.sampled_from(["79.90", " 79.90 ", "1 234.50", "1\u00a0234.50", "1_000", "NaN", "-Infinity", "\u0661\u0662"]),
+)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(amount_texts)
+def test_plain_amounts_read_as_the_thorough_path_reads_them(text: str) -> None:
+    """``parse_decimal`` lets ``Decimal`` read plain text first; it must never read a value
+    differently from the thorough path (spaces removed, then ``Decimal``): same digits, same
+    exponent, same refusals."""
+    try:
+        number = _parse_decimal_text(text, decimal_comma=False)
+        thorough = str(number) if number.is_finite() else "not finite"
+    except ValueError:
+        thorough = "refused"
+    try:
+        fast = str(parse_decimal(text))
+    except ValueError as exc:
+        fast = "not finite" if "finite" in str(exc) else "refused"
+    assert fast == thorough
