@@ -329,10 +329,16 @@ class Engine:
         for grp, entries in records:
             by_connector: dict[str, list[Record]] = {}
             for conn_name, record in entries:
-                by_connector.setdefault(conn_name, []).append(record)
+                bucket = by_connector.get(conn_name)
+                if bucket is None:
+                    by_connector[conn_name] = [record]
+                else:
+                    bucket.append(record)
             f, p, _unmatched = reconcile_group(job_input, grp, by_connector)
-            findings += f
-            plans += p
+            if f:
+                findings += f
+            if p:
+                plans += p
         for conn_name, outcome in outcomes.items() if entity is Entity.customers else ():
             # Two people claiming one e-mail is an identity conflict someone must settle; a duplicate
             # SKU row is a feed error, quarantined with its reason.
@@ -385,6 +391,8 @@ class Engine:
         hashes: dict[str, int] = {}
         total: int | None = None
         budget = None if dry_run else max(1, self.config.hub.memory_records // max(1, self._readers))
+        changed, links, duplicates = out.changed, out.links, out.duplicates
+        to_canonical = em.to_canonical
         async for page in conn.pull(entity, since):
             out.complete = out.complete and page.complete
             out.cursor = page.cursor or out.cursor
@@ -395,19 +403,20 @@ class Engine:
                 stored = self.store.load_hashes(conn.name, entity.value)
                 # An unchanged row is recognized by its hash alone, before its key is even read.
                 known = {digest: key for key, digest in stored.items()}
+            out.seen += len(page.records)
+            # The loop of every pulled row: locals only, nothing allocated for an unchanged one.
             for raw in page.records:
-                out.seen += 1
                 digest = row_hash(raw)
-                key = known.get(digest)
+                key = known.get(digest) if known else None
                 if key is not None:  # unchanged since the last pull
                     if key in seen:
-                        out.duplicates.setdefault(key, [seen[key]]).append(raw.origin)
+                        duplicates.setdefault(key, [seen[key]]).append(raw.origin)
                     else:
                         seen[key] = raw.origin
                         out.unchanged += 1
                     continue
                 try:
-                    record = em.to_canonical(raw)
+                    record = to_canonical(raw)
                     key = record.key
                 except RecordInvalid as exc:
                     try:
@@ -419,13 +428,13 @@ class Engine:
                         seen[key] = raw.origin  # known but unreadable now: not a deletion
                     continue
                 if key in seen:
-                    out.duplicates.setdefault(key, [seen[key]]).append(raw.origin)
+                    duplicates.setdefault(key, [seen[key]]).append(raw.origin)
                     continue
                 seen[key] = raw.origin
-                out.changed[key] = record
+                changed[key] = record
                 hashes[key] = digest
                 if raw.link:
-                    out.links[key] = raw.link
+                    links[key] = raw.link
             if budget is not None and len(out.changed) > budget:
                 self._spill(conn.name, entity, out, hashes, run_id)
             if self.progress is not None:
@@ -528,15 +537,23 @@ class Engine:
         records: dict[str, list[tuple[str, Record]]] = {}
         stock = entity is Entity.stock
         for conn_name, outcome in outcomes.items():
-            for key, record in outcome.changed.items():
-                grp = key.split("@", 1)[0] if stock else key  # group_of, inlined: once per record
-                if groups is None or grp in groups:
-                    entry = (conn_name, record)
-                    bucket = records.get(grp)
+            if groups is None and not stock:  # the first sync's shape: every record, keyed by group
+                for key, record in outcome.changed.items():
+                    bucket = records.get(key)
                     if bucket is None:
-                        records[grp] = [entry]
+                        records[key] = [(conn_name, record)]
                     else:
-                        bucket.append(entry)
+                        bucket.append((conn_name, record))
+            else:
+                for key, record in outcome.changed.items():
+                    grp = key.split("@", 1)[0] if stock else key  # group_of, inlined: once per record
+                    if groups is None or grp in groups:
+                        entry = (conn_name, record)
+                        bucket = records.get(grp)
+                        if bucket is None:
+                            records[grp] = [entry]
+                        else:
+                            bucket.append(entry)
             if outcome.all_in_memory:
                 continue
             skip = outcome.changed.keys() | outcome.deleted | outcome.duplicates.keys()

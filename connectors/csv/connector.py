@@ -172,17 +172,19 @@ class CsvConnector(Connector):
         try:
             header = [renames.get(name, name) for name in next(reader, [])]
             width = len(header)
+            name = path.name
             # Rows are read page by page: a feed is never held as a list of dicts besides its text.
             # A plain reader zipped with the header costs half of ``DictReader`` per row.
             for cells in reader:
                 if not cells:
                     continue  # a blank line, as DictReader skips it
-                count += 1
                 data = dict(zip(header, cells, strict=False)) if len(cells) == width else _ragged(header, cells)
-                page.append(RawRecord(data=data, origin=f"{path.name}:{reader.line_num}"))
+                page.append(RawRecord(data, {}, f"{name}:{reader.line_num}"))
                 if len(page) >= PAGE:
+                    count += len(page)
                     yield PullPage(page, total=total, cursor=digest)
                     page = []
+            count += len(page)
         except csv.Error as exc:
             raise FatalError(f"cannot read {path.name}: {exc}; check `delimiter`", connector=self.name) from None
         if count < self.settings.min_rows:

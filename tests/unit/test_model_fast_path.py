@@ -157,3 +157,14 @@ def test_plain_amounts_read_as_the_thorough_path_reads_them(text: str) -> None:
     except ValueError as exc:
         fast = "not finite" if "finite" in str(exc) else "refused"
     assert fast == thorough
+
+
+def test_records_of_one_shape_share_their_fields_set_safely() -> None:
+    """Fast-built records of one input shape share one ``model_fields_set``; a copy with updates
+    must get its own, leaving every other record's untouched."""
+    first = Price.build({"sku": "A", "amount": Decimal("1.00"), "currency": "EUR"})
+    second = Price.build({"sku": "B", "amount": Decimal("2.00"), "currency": "EUR"})
+    assert first.model_fields_set == {"sku", "amount", "currency"}
+    updated = first.model_copy(update={"compare_at": Decimal("3.00")})
+    assert updated.model_fields_set == {"sku", "amount", "currency", "compare_at"}
+    assert first.model_fields_set == second.model_fields_set == {"sku", "amount", "currency"}
