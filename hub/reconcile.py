@@ -187,6 +187,7 @@ def _adjusted(amount: Decimal | None, rules: ChannelRules) -> Decimal | None:
 
 def _by_key(job: ReconcileInput, grp: str, records: Mapping[str, Sequence[Record]]):  # type: ignore[no-untyped-def]
     truth = records.get(job.source)
+    golden = truth[0] if truth else None
     findings: list[Finding] = []
     plans: list[Plan] = []
     unmatched = 0
@@ -194,25 +195,23 @@ def _by_key(job: ReconcileInput, grp: str, records: Mapping[str, Sequence[Record
         found = records.get(connector)
         if not found:
             continue
-        if not truth:
+        if golden is None:
             unmatched += len(found)
             continue
-        golden = truth[0]
         rules = job.rules.get(connector) or _NO_RULES
+        if isinstance(golden, Price):
+            expected = channel_price(golden, rules)
+            record = _copy_with(golden, expected)
+        else:
+            assert isinstance(golden, Product)
+            expected = golden.compared()
+            record = _same(golden)
         for actual in found:
-            if isinstance(golden, Price):
-                assert isinstance(actual, Price)
-                if actual.currency != golden.currency:
-                    # 79 EUR against 79 USD is no match and 86 USD against 79 EUR no mismatch: amounts
-                    # in different currencies are not compared, and the difference is reported as such.
-                    findings.append(Finding(actual.key, grp, connector, "currency", golden.currency, actual.currency))
-                    continue
-                expected = channel_price(golden, rules)
-                record = _copy_with(golden, expected)
-            else:
-                assert isinstance(golden, Product)
-                expected = golden.compared()
-                record = _same(golden)
+            if isinstance(golden, Price) and actual.currency != golden.currency:  # type: ignore[attr-defined]
+                # 79 EUR against 79 USD is no match and 86 USD against 79 EUR no mismatch: amounts
+                # in different currencies are not compared, and the difference is reported as such.
+                findings.append(Finding(actual.key, grp, connector, "currency", golden.currency, actual.currency))  # type: ignore[attr-defined]
+                continue
             f, plan = _compare(job, grp, connector, expected, actual, record, rules)
             if f:
                 findings += f
