@@ -326,14 +326,7 @@ class Engine:
         )
         findings: list[Finding] = []
         plans: list[Plan] = []
-        for grp, entries in records:
-            by_connector: dict[str, list[Record]] = {}
-            for conn_name, record in entries:
-                bucket = by_connector.get(conn_name)
-                if bucket is None:
-                    by_connector[conn_name] = [record]
-                else:
-                    bucket.append(record)
+        for grp, by_connector in records:
             f, p, _unmatched = reconcile_group(job_input, grp, by_connector)
             if f:
                 findings += f
@@ -512,48 +505,46 @@ class Engine:
 
     def _groups(
         self, entity: Entity, outcomes: dict[str, PullOutcome], groups: set[str] | None
-    ) -> Iterator[tuple[str, list[tuple[str, Record]]]]:
-        """The groups to reconcile with their records: from memory when the run holds them, else
-        streamed from the store in group order (a pull that outgrew the memory budget)."""
+    ) -> Iterator[tuple[str, dict[str, list[Record]]]]:
+        """The groups to reconcile with their records by connector: from memory when the run holds
+        them, else streamed from the store in group order (a pull that outgrew the memory budget)."""
         if not any(outcome.spilled for outcome in outcomes.values()):
             yield from self._records(entity, outcomes, groups).items()
             return
         model = ENTITY_MODELS[entity]
         duplicates = {(name, key) for name, outcome in outcomes.items() for key in outcome.duplicates}
         for grp, rows in self.store.iter_groups(list(outcomes), entity.value, groups):
-            entries = [
-                (name, model.model_validate_json(data)) for name, key, data in rows if (name, key) not in duplicates
-            ]
-            if entries:
-                yield grp, entries
+            by_connector: dict[str, list[Record]] = {}
+            for name, key, data in rows:
+                if (name, key) not in duplicates:
+                    by_connector.setdefault(name, []).append(model.model_validate_json(data))
+            if by_connector:
+                yield grp, by_connector
 
     def _records(
         self, entity: Entity, outcomes: dict[str, PullOutcome], groups: set[str] | None
-    ) -> dict[str, list[tuple[str, Record]]]:
-        """Every current record of the groups to reconcile (all groups when ``groups`` is None), as
-        one flat list of (connector, record) per group: a nested dict per group would cost more
-        memory than the records themselves at catalogue scale."""
+    ) -> dict[str, dict[str, list[Record]]]:
+        """Every current record of the groups to reconcile (all groups when ``groups`` is None), by
+        group and connector. Bounded like the pulls: past ``hub.memory_records`` the run streams
+        groups from the store instead (``_groups``)."""
         model = ENTITY_MODELS[entity]
-        records: dict[str, list[tuple[str, Record]]] = {}
+        records: dict[str, dict[str, list[Record]]] = {}
         stock = entity is Entity.stock
         for conn_name, outcome in outcomes.items():
-            if groups is None and not stock:  # the first sync's shape: every record, keyed by group
+            if groups is None and not stock:
+                # The first sync's shape: every record, one per key and connector (duplicates
+                # were taken out), its key its group.
                 for key, record in outcome.changed.items():
-                    bucket = records.get(key)
-                    if bucket is None:
-                        records[key] = [(conn_name, record)]
+                    group = records.get(key)
+                    if group is None:
+                        records[key] = {conn_name: [record]}
                     else:
-                        bucket.append((conn_name, record))
+                        group[conn_name] = [record]
             else:
                 for key, record in outcome.changed.items():
                     grp = key.split("@", 1)[0] if stock else key  # group_of, inlined: once per record
                     if groups is None or grp in groups:
-                        entry = (conn_name, record)
-                        bucket = records.get(grp)
-                        if bucket is None:
-                            records[grp] = [entry]
-                        else:
-                            bucket.append(entry)
+                        records.setdefault(grp, {}).setdefault(conn_name, []).append(record)
             if outcome.all_in_memory:
                 continue
             skip = outcome.changed.keys() | outcome.deleted | outcome.duplicates.keys()
@@ -564,7 +555,7 @@ class Engine:
             )
             for key, grp, data in rows:
                 if key not in skip:
-                    records.setdefault(grp, []).append((conn_name, model.model_validate_json(data)))
+                    records.setdefault(grp, {}).setdefault(conn_name, []).append(model.model_validate_json(data))
         return records
 
     def _fields(self, job: JobConfig, target: Connector) -> list[str]:
