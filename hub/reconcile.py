@@ -207,10 +207,10 @@ def _by_key(job: ReconcileInput, grp: str, records: Mapping[str, Sequence[Record
             expected = golden.compared()
             record = _same(golden)
         for actual in found:
-            if isinstance(golden, Price) and actual.currency != golden.currency:  # type: ignore[attr-defined]
+            if isinstance(actual, Price) and actual.currency != expected["currency"]:
                 # 79 EUR against 79 USD is no match and 86 USD against 79 EUR no mismatch: amounts
                 # in different currencies are not compared, and the difference is reported as such.
-                findings.append(Finding(actual.key, grp, connector, "currency", golden.currency, actual.currency))  # type: ignore[attr-defined]
+                findings.append(Finding(actual.key, grp, connector, "currency", expected["currency"], actual.currency))
                 continue
             f, plan = _compare(job, grp, connector, expected, actual, record, rules)
             if f:
