@@ -24,12 +24,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+import xxhash
 
 from hub.config import JobConfig, LoadedConfig
 from hub.connector import Capability, Change, Connector, ConnectorContext, PushResult, RawRecord
 from hub.errors import ConfigError, ConnectorError, FatalError, OmnihubError
 from hub.mapping import EntityMapping, Mapping, load_mapping
-from hub.model import ENTITY_MODELS, Entity, Record, RecordInvalid
+from hub.model import ENTITY_MODELS, Entity, Record, RecordInvalid, json_dumper
 from hub.reconcile import Finding, Plan, ReconcileInput, as_text, group_of, reconcile_group
 from hub.redact import redact
 from hub.registry import connector_class
@@ -45,18 +46,24 @@ Progress = Callable[[str, str, int, int | None], None]
 
 
 class RowHasher:
-    """Stable 64-bit digests of platform rows (and their links), salted by the mapping.
+    """Stable 64-bit digests of platform rows (and their links), seeded by the mapping.
 
-    One hasher per pull: the salted BLAKE2b state is set up once and copied per row, which costs
-    half of setting it up again for every row of a catalogue."""
+    The digest only has to tell a changed row from an unchanged one, so it is XXH3 (a fast
+    non-cryptographic hash, a third of the cost of BLAKE2b per row) over the row's JSON, seeded
+    with the mapping's fingerprint: a changed mapping changes every digest and so re-reads every
+    row. At 64 bits two different rows of a million-row catalogue share a digest with a chance of
+    about one in 10^7."""
 
     def __init__(self, salt: bytes) -> None:
-        self._salted = hashlib.blake2b(digest_size=8, salt=salt[:16])
+        self._seed = int.from_bytes(hashlib.blake2b(salt + b"row-hash/xxh3", digest_size=8).digest(), "big")
 
     def __call__(self, raw: RawRecord) -> int:
-        state = self._salted.copy()
-        state.update(orjson.dumps((raw.data, raw.link), default=str))
-        return int.from_bytes(state.digest(), "big", signed=True)
+        return _xxh3(orjson.dumps((raw.data, raw.link), default=str), self._seed) - _SIGNED_OFFSET
+
+
+_xxh3 = xxhash.xxh3_64_intdigest
+#: Digests are stored in a signed 64-bit column.
+_SIGNED_OFFSET = 1 << 63
 
 
 def _pack_cursor(cursor: str, mapping: Mapping) -> str:
@@ -466,12 +473,11 @@ class Engine:
 
     def _write(self, name: str, entity: Entity, out: PullOutcome, hashes: dict[str, int], run_id: int | None) -> None:
         stock = entity is Entity.stock
-        # What ``model_dump_json`` calls, without its keyword handling: once per stored record.
-        to_json = ENTITY_MODELS[entity].__pydantic_serializer__.to_json
+        to_json = json_dumper(ENTITY_MODELS[entity])
         self.store.write_observations(
             name,
             entity.value,
-            ((k, k.split("@", 1)[0] if stock else k, hashes[k], to_json(r).decode()) for k, r in out.changed.items()),
+            ((k, k.split("@", 1)[0] if stock else k, hashes[k], to_json(r)) for k, r in out.changed.items()),
             run_id,
         )
         self.store.write_links(name, entity.value, out.links.items())
