@@ -31,7 +31,7 @@ from hub.connector import Capability, Change, Connector, ConnectorContext, PushR
 from hub.errors import ConfigError, ConnectorError, FatalError, OmnihubError
 from hub.mapping import EntityMapping, Mapping, load_mapping
 from hub.model import ENTITY_MODELS, Entity, Record, RecordInvalid, json_dumper
-from hub.reconcile import Finding, Plan, ReconcileInput, as_text, group_of, reconcile_group
+from hub.reconcile import Finding, Plan, ReconcileInput, as_text, group_of, reconcile_group, reconcile_keyed
 from hub.redact import redact
 from hub.registry import connector_class
 from hub.report import JobReport, PlannedChange
@@ -62,6 +62,8 @@ class RowHasher:
 
 
 _xxh3 = xxhash.xxh3_64_intdigest
+#: Entities whose group is the key itself (a stock group holds a SKU's every location).
+_KEYED = frozenset({Entity.products, Entity.prices})
 #: Digests are stored in a signed 64-bit column.
 _SIGNED_OFFSET = 1 << 63
 
@@ -320,8 +322,6 @@ class Engine:
                 groups |= {group_of(entity, k) for k in (*outcome.changed_keys, *outcome.deleted, *outcome.duplicates)}
             if job.mode == "enforce":
                 groups |= self.store.open_mismatch_groups(name)
-        records = self._groups(entity, outcomes, groups)
-
         job_input = ReconcileInput(
             entity=entity,
             source=source,
@@ -333,12 +333,18 @@ class Engine:
         )
         findings: list[Finding] = []
         plans: list[Plan] = []
-        for grp, by_connector in records:
-            f, p, _unmatched = reconcile_group(job_input, grp, by_connector)
-            if f:
-                findings += f
-            if p:
-                plans += p
+        if groups is None and entity in _KEYED and all(o.all_in_memory for o in outcomes.values()):
+            # A first sync (or a full one) of products or prices: every record is in memory, one
+            # per key and connector, so each target is compared key by key without grouping.
+            held = {t: outcomes[t].changed for t in targets}
+            findings, plans, _unmatched = reconcile_keyed(job_input, outcomes[source].changed, held)
+        else:
+            for grp, by_connector in self._groups(entity, outcomes, groups):
+                f, p, _unmatched = reconcile_group(job_input, grp, by_connector)
+                if f:
+                    findings += f
+                if p:
+                    plans += p
         for conn_name, outcome in outcomes.items() if entity is Entity.customers else ():
             # Two people claiming one e-mail is an identity conflict someone must settle; a duplicate
             # SKU row is a feed error, quarantined with its reason.

@@ -18,7 +18,16 @@ from typing import Any
 from hub.config import ChannelRules, MergeRule
 from hub.model import Consent, Customer, Entity, Price, Product, Record, StockLevel
 
-__all__ = ["Finding", "Plan", "ReconcileInput", "as_text", "group_of", "merge_customers", "reconcile_group"]
+__all__ = [
+    "Finding",
+    "Plan",
+    "ReconcileInput",
+    "as_text",
+    "group_of",
+    "merge_customers",
+    "reconcile_group",
+    "reconcile_keyed",
+]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: Built once: a target without rules is the common case, and building one per record costs.
@@ -199,25 +208,62 @@ def _by_key(job: ReconcileInput, grp: str, records: Mapping[str, Sequence[Record
             unmatched += len(found)
             continue
         rules = job.rules.get(connector) or _NO_RULES
-        if isinstance(golden, Price):
-            expected = channel_price(golden, rules)
-            record = _copy_with(golden, expected)
-        else:
-            assert isinstance(golden, Product)
-            expected = golden.compared()
-            record = _same(golden)
         for actual in found:
-            if isinstance(actual, Price) and actual.currency != expected["currency"]:
-                # 79 EUR against 79 USD is no match and 86 USD against 79 EUR no mismatch: amounts
-                # in different currencies are not compared, and the difference is reported as such.
-                findings.append(Finding(actual.key, grp, connector, "currency", expected["currency"], actual.currency))
-                continue
-            f, plan = _compare(job, grp, connector, expected, actual, record, rules)
-            if f:
-                findings += f
-            if plan:
-                plans.append(plan)
+            _check_keyed(job, connector, rules, grp, golden, actual, findings, plans)
     return findings, plans, unmatched
+
+
+def reconcile_keyed(
+    job: ReconcileInput, truth: Mapping[str, Record], targets: Mapping[str, Mapping[str, Record]]
+) -> tuple[list[Finding], list[Plan], int]:
+    """Every target record of a keyed entity (products, prices) against the truth's record of the
+    same key, target by target. What ``reconcile_group`` decides for each key, for a whole
+    catalogue held in memory (a first sync): building a group per key would cost more than the
+    comparisons. ``targets`` holds each target's records by key."""
+    if job.entity not in (Entity.products, Entity.prices):
+        raise ValueError(f"{job.entity.value} records are reconciled by group, not by key")
+    findings: list[Finding] = []
+    plans: list[Plan] = []
+    unmatched = 0
+    for connector in job.targets:
+        rules = job.rules.get(connector) or _NO_RULES
+        for key, actual in targets.get(connector, {}).items():
+            golden = truth.get(key)
+            if golden is None:
+                unmatched += 1
+                continue
+            _check_keyed(job, connector, rules, key, golden, actual, findings, plans)
+    return findings, plans, unmatched
+
+
+def _check_keyed(
+    job: ReconcileInput,
+    connector: str,
+    rules: ChannelRules,
+    grp: str,
+    golden: Record,
+    actual: Record,
+    findings: list[Finding],
+    plans: list[Plan],
+) -> None:
+    """One target's record of a product or price against the golden record of its key."""
+    if isinstance(golden, Price):
+        expected = channel_price(golden, rules)
+        if isinstance(actual, Price) and actual.currency != expected["currency"]:
+            # 79 EUR against 79 USD is no match and 86 USD against 79 EUR no mismatch: amounts
+            # in different currencies are not compared, and the difference is reported as such.
+            findings.append(Finding(actual.key, grp, connector, "currency", expected["currency"], actual.currency))
+            return
+        record = _copy_with(golden, expected)
+    else:
+        assert isinstance(golden, Product)
+        expected = golden.compared()
+        record = _same(golden)
+    found, plan = _compare(job, grp, connector, expected, actual, record, rules)
+    if found:
+        findings += found
+    if plan:
+        plans.append(plan)
 
 
 # ------------------------------------------------------------------ stock

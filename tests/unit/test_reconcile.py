@@ -20,6 +20,7 @@ from hub.reconcile import (
     group_of,
     merge_customers,
     reconcile_group,
+    reconcile_keyed,
 )
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -443,3 +444,69 @@ def test_extra_sources_feed_the_golden_consent() -> None:
     assert unmatched == 0  # known to a source, even without the truth
     assert [(f.field, f.expected) for f in findings] == [("email_marketing", Consent.unsubscribed)]
     assert [(p.connector, p.values) for p in plans] == [("shop", {"email_marketing": Consent.unsubscribed})]
+
+
+# ------------------------------------------------------------------ whole catalogues by key
+
+amounts = st.sampled_from(["9.90", "10.00", "10.01", "79.90", "0"])
+price_records = st.builds(
+    lambda amount, compare_at, currency: (amount, compare_at, currency),
+    amounts,
+    st.one_of(st.none(), amounts),
+    st.sampled_from(["EUR", "EUR", "EUR", "USD"]),
+)
+catalogues = st.dictionaries(st.sampled_from([f"SKU-{i}" for i in range(12)]), price_records, max_size=12)
+channel_rules = st.builds(
+    ChannelRules,
+    markup_percent=st.sampled_from([Decimal(0), Decimal(10)]),
+    price_ending=st.sampled_from([None, Decimal("0.90")]),
+    price_tolerance=st.sampled_from([Decimal(0), Decimal("0.01")]),
+)
+
+
+def _prices(catalogue: dict[str, tuple[str, str | None, str]]) -> dict[str, Price]:
+    return {
+        sku: Price(sku=sku, amount=amount, compare_at=compare_at, currency=currency)
+        for sku, (amount, compare_at, currency) in catalogue.items()
+    }
+
+
+def _decided(findings: list[Any], plans: list[Any]) -> tuple[list[Any], list[Any]]:
+    """Findings and plans in a stable order (key by key and target by target decide alike)."""
+
+    def plan_row(p: Any) -> tuple[Any, ...]:
+        return (p.connector, p.key, p.grp, p.values, p.previous, p.record, p.create)
+
+    return sorted(findings, key=repr), sorted((plan_row(p) for p in plans), key=repr)
+
+
+@given(catalogues, catalogues, catalogues, channel_rules, st.sampled_from([None, ["amount"], ["compare_at"]]))
+def test_reconciling_by_key_decides_as_group_by_group(
+    truth: dict[str, Any], web: dict[str, Any], app: dict[str, Any], rules: ChannelRules, fields: list[str] | None
+) -> None:
+    """The first sync's shortcut (each target compared key by key, no groups built) finds the same
+    mismatches, plans the same corrections and counts the same unmatched records as reconciling
+    group by group, whatever the rules, currencies and missing keys."""
+    job = _job(Entity.prices, targets=("web", "app"), rules={"web": rules}, fields=fields)
+    held = {"truth": _prices(truth), "web": _prices(web), "app": _prices(app)}
+    findings, plans, unmatched = [], [], 0
+    for sku in sorted(held["truth"].keys() | held["web"].keys() | held["app"].keys()):
+        group = {name: [records[sku]] for name, records in held.items() if sku in records}
+        f, p, u = reconcile_group(job, sku, group)
+        findings += f
+        plans += p
+        unmatched += u
+    keyed = reconcile_keyed(job, held["truth"], {"web": held["web"], "app": held["app"]})
+    assert _decided(keyed[0], keyed[1]) == _decided(findings, plans)
+    assert keyed[2] == unmatched
+
+
+def test_reconciling_by_key_covers_products_and_refuses_grouped_entities() -> None:
+    truth = {"A": Product(sku="A", title="Jacket", status="active")}
+    web = {"A": Product(sku="A", title="Jacket (old)", status="active"), "B": Product(sku="B")}
+    findings, plans, unmatched = reconcile_keyed(_job(Entity.products), truth, {"web": web})
+    assert [(f.key, f.field, f.expected, f.actual) for f in findings] == [("A", "title", "Jacket", "Jacket (old)")]
+    assert [(p.key, p.values) for p in plans] == [("A", {"title": "Jacket"})]
+    assert unmatched == 1
+    with pytest.raises(ValueError, match="by group"):
+        reconcile_keyed(_job(Entity.stock), {}, {"web": {}})
