@@ -126,26 +126,24 @@ class Store:
         converted: bool = False,
         update_sql: dict[str, str] | None = None,
         conn: Connection | None = None,
+        constants: dict[str, Any] | None = None,
     ) -> None:
         """Upsert plain tuples straight through the driver: the hot path for hundreds of thousands
         of observations, where building a dict and compiling parameters per row would cost more
         than the write itself. Rows go in multi-row ``VALUES`` statements (a quarter cheaper than
         one ``executemany`` step per row on SQLite, and far cheaper on PostgreSQL). Column types
         still convert values (datetimes), unless the caller already did (``converted``).
-        ``update_sql`` sets columns on conflict by SQL expressions instead of the new values
-        (``excluded.<column>`` is the new row, ``<table>.<column>`` the stored one). Written in its
-        own transaction, or in the caller's ``conn``."""
+
+        ``constants`` are columns with one value for every row of the write (the connector, the
+        run, the time): on SQLite each is bound once per statement and every row refers to it by
+        number (``?1``), so a row carries only its own values (a third cheaper per observation);
+        elsewhere they are copied into each row. ``update_sql`` sets columns on conflict by SQL
+        expressions instead of the new values (``excluded.<column>`` is the new row,
+        ``<table>.<column>`` the stored one). Written in its own transaction, or in the caller's
+        ``conn``."""
         if not rows:
             return
         dialect = self.engine.dialect
-        mark = "?" if dialect.paramstyle == "qmark" else "%s"
-        quote = dialect.identifier_preparer.quote
-        assignments = {c: f"excluded.{quote(c)}" for c in update_cols} | (update_sql or {})
-        one_row = f"({', '.join(mark for _ in columns)})"
-        head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) VALUES "
-        tail = f" ON CONFLICT ({', '.join(quote(k) for k in keys)}) DO UPDATE SET " + ", ".join(
-            f"{quote(c)} = {expression}" for c, expression in assignments.items()
-        )
         processors = [table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
         if not converted and any(p is not None for p in processors):
             # Values of one write share few distinct values in converted columns (the timestamp):
@@ -160,18 +158,42 @@ class Store:
 
             active = [i for i, p in enumerate(processors) if p is not None]
             rows = [tuple(convert(i, v) if i in active else v for i, v in enumerate(row)) for row in rows]
-        per_statement = max(1, MAX_PARAMETERS // len(columns))
-        full = head + ", ".join([one_row] * per_statement) + tail
+        shared = {name: self._bind(table.c[name], value) for name, value in (constants or {}).items()}
+        numbered = dialect.paramstyle == "qmark"
+        if shared and not numbered:  # no numbered parameters: each row carries the constants
+            rows = [(*shared.values(), *row) for row in rows]
+            columns, shared = [*shared, *columns], {}
+        prefix = list(shared.values())
+        width = len(columns)
+        per_statement = max(1, (MAX_PARAMETERS - len(prefix)) // width)
+        mark = "?" if numbered else "%s"
+        quote = dialect.identifier_preparer.quote
+        assignments = {c: f"excluded.{quote(c)}" for c in update_cols} | (update_sql or {})
+        head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in [*shared, *columns])}) VALUES "
+        tail = f" ON CONFLICT ({', '.join(quote(k) for k in keys)}) DO UPDATE SET " + ", ".join(
+            f"{quote(c)} = {expression}" for c, expression in assignments.items()
+        )
+
+        def values(count: int) -> str:
+            if not shared:
+                return ", ".join([f"({', '.join(mark for _ in columns)})"] * count)
+            constant_marks = [f"?{i + 1}" for i in range(len(prefix))]
+            return ", ".join(
+                "(" + ", ".join(constant_marks + [f"?{len(prefix) + r * width + c + 1}" for c in range(width)]) + ")"
+                for r in range(count)
+            )
+
+        full = head + values(per_statement) + tail
         flatten = itertools.chain.from_iterable
         with self.engine.begin() if conn is None else contextlib.nullcontext(conn) as connection:
             cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
             try:
                 whole = len(rows) - len(rows) % per_statement
                 for start in range(0, whole, per_statement):
-                    cursor.execute(full, list(flatten(rows[start : start + per_statement])))
+                    cursor.execute(full, prefix + list(flatten(rows[start : start + per_statement])))
                 if whole < len(rows):
                     rest = rows[whole:]
-                    cursor.execute(head + ", ".join([one_row] * len(rest)) + tail, list(flatten(rest)))
+                    cursor.execute(head + values(len(rest)) + tail, prefix + list(flatten(rest)))
             finally:
                 cursor.close()
 
@@ -266,17 +288,17 @@ class Store:
     ) -> None:
         """Upsert (key, group, hash, canonical JSON) rows, and note which run last wrote the stream."""
         now = utcnow()
-        stamp = self._bind(t.observations.c.updated_at, now)
-        payload = [(connector, entity, key, grp, h, data, run_id, stamp) for key, grp, h, data in rows]
+        payload = rows if isinstance(rows, list) else list(rows)
         if not payload:
             return
         self._bulk_upsert(
             t.observations,
             ["connector", "entity", "key"],
-            ["connector", "entity", "key", "grp", "hash", "data", "run_id", "updated_at"],
+            ["key", "grp", "hash", "data"],
             payload,
             ["grp", "hash", "data", "run_id", "updated_at"],
             converted=True,
+            constants={"connector": connector, "entity": entity, "run_id": run_id, "updated_at": now},
         )
         self._upsert(
             t.cursors,

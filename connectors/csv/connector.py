@@ -36,7 +36,8 @@ def _money(value: object, ctx: object) -> object:
     empty cell is no amount."""
     if value is None or value == "":
         return None
-    return parse_decimal(value, decimal_comma=bool(ctx.setting("decimal_comma")))  # type: ignore[attr-defined]
+    # Read straight from the settings: this runs for every amount of a feed.
+    return parse_decimal(value, decimal_comma=bool(ctx.settings.get("decimal_comma")))  # type: ignore[attr-defined]
 
 
 def _money_reverse(value: object, ctx: object) -> object:

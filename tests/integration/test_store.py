@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, func, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
-from hub.store import Store, StoreError
+from hub import schema as t
+from hub.store import Store, StoreError, utcnow
 
 PG_URL = os.environ.get("OMNIHUB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -148,6 +149,30 @@ def test_observations_upsert_and_hashes(store: Store) -> None:
     assert dict((k, json.loads(d)) for k, _, d in store.iter_records("wms", "stock"))["A@m"] == {"v": 2}
     store.write_observations("wms", "stock", [], run_id)  # nothing to write is fine
     assert store.load_hashes("shop", "stock") == {"A@m": 99}
+
+
+def test_observations_past_one_statement_keep_their_connector_run_and_time(store: Store) -> None:
+    """A write of more rows than one statement binds (full statements and a remainder): every row
+    lands with its own values and the write's connector, entity, run and time, none swapped."""
+    run_id = _run(store)
+    rows = [_obs(f"S{i:04d}@m", i - 500, {"n": i}) for i in range(1001)]
+    store.write_observations("wms", "stock", rows, run_id)
+    store.write_observations("shop", "stock", rows[:7], None)
+    assert store.load_hashes("wms", "stock") == {f"S{i:04d}@m": i - 500 for i in range(1001)}
+    assert {k: json.loads(d)["n"] for k, _, d in store.iter_records("wms", "stock")} == {
+        f"S{i:04d}@m": i for i in range(1001)
+    }
+    assert store.count_observations("shop", "stock") == 7
+    o = t.observations.c
+    with store.engine.connect() as conn:
+        written = conn.execute(
+            select(o.connector, o.entity, o.run_id, o.updated_at, func.count()).group_by(
+                o.connector, o.entity, o.run_id, o.updated_at
+            )
+        ).all()
+    expected = [("shop", "stock", None, 7), ("wms", "stock", run_id, 1001)]
+    assert sorted((c, e, r, n) for c, e, r, _, n in written) == expected
+    assert all(abs((at - utcnow()).total_seconds()) < 60 for *_, at, _ in written)
 
 
 def test_fetch_records_by_stock_group_is_exact(store: Store) -> None:
