@@ -8,7 +8,6 @@ difference as a ``Finding`` and, per target record, the ``Plan`` that would corr
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -228,26 +227,17 @@ def reconcile_keyed(
     unmatched = 0
     for connector in job.targets:
         rules = job.rules.get(connector) or _NO_RULES
-        same = _plain_values(job, connector, rules)
+        # A channel without price rules should show the golden record as it is: a record equal to
+        # it field for field (one C-level comparison) needs nothing. Most records of a catalogue
+        # are such; the others, and every record of a channel with rules, are checked in full.
+        plain = job.entity is Entity.products or (not rules.markup_percent and rules.price_ending is None)
         for key, actual in targets.get(connector, {}).items():
             golden = truth.get(key)
             if golden is None:
                 unmatched += 1
-            elif same is None or same(actual) != same(golden):
+            elif not plain or actual.__dict__ != golden.__dict__:
                 _check_keyed(job, connector, rules, key, golden, actual, findings, plans)
     return findings, plans, unmatched
-
-
-def _plain_values(job: ReconcileInput, connector: str, rules: ChannelRules) -> Callable[[Record], Any] | None:
-    """What a target record must equal in the golden record to need nothing at all, as one C-level
-    getter, when the channel shows golden values as they are (no markup, no price ending): most
-    records of a catalogue match, and this settles them without building what they should be."""
-    fields = list(job.fields[connector])
-    if job.entity is Entity.prices:
-        if rules.markup_percent or rules.price_ending is not None:
-            return None
-        fields.append("currency")  # amounts in another currency are never equal
-    return operator.attrgetter(*fields) if fields else None
 
 
 def _check_keyed(
