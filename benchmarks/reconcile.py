@@ -1,6 +1,6 @@
 """Throughput of normalize + reconcile + store, first sync against an unchanged re-sync.
 
-    python benchmarks/reconcile.py --skus 100000 --channels 3 [--drift 0.05] [--db sqlite|postgresql://...]
+    python benchmarks/reconcile.py --skus 100000 --channels 3 [--drift 0.05] [--db sqlite|postgresql+psycopg://...]
 
 Builds a synthetic price catalogue of N SKUs as CSV feeds for K channels (one source of truth
 and K-1 targets, a ``--drift`` fraction of each target's prices changed), runs a monitor-mode
@@ -17,12 +17,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import random
 import resource
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+
+from sqlalchemy import create_engine, make_url, text
 
 from hub.config import load_config
 from hub.engine import Engine
@@ -52,6 +57,29 @@ def write_config(folder: Path, channels: int, database: str, memory_records: int
     return path
 
 
+@contextlib.contextmanager
+def scratch_database(url: str) -> Iterator[str]:
+    """``url`` itself for SQLite (a file in the run's temporary folder); for a server, a schema of
+    its own, dropped afterwards, so that a shared database is left as it was found."""
+    if url.startswith("sqlite"):
+        yield url
+        return
+    schema = f"omnihub_bench_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield (
+            make_url(url)
+            .update_query_dict({"options": f"-csearch_path={schema}"})
+            .render_as_string(hide_password=False)
+        )
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--skus", type=int, default=100_000)
@@ -68,10 +96,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.channels < 2:
         parser.error("--channels must be at least 2 (a source of truth and a target)")
-    with tempfile.TemporaryDirectory(prefix="omnihub-bench-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="omnihub-bench-") as tmp,
+        scratch_database("sqlite:///bench.db" if args.db == "sqlite" else args.db) as database,
+    ):
         folder = Path(tmp)
         write_feeds(folder, args.skus, args.channels, args.drift, args.seed)
-        database = "sqlite:///bench.db" if args.db == "sqlite" else args.db
         config = load_config(write_config(folder, args.channels, database, args.memory_records))
         store = Store.open(config.database_url())
         observations = args.skus * args.channels

@@ -9,11 +9,18 @@ tests that produce them (tests/integration/test_secrets.py).
 from __future__ import annotations
 
 import logging
+import os
 import sys
+from functools import cache
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from hub.redact import install_log_redaction
+
+#: The PostgreSQL server of the tests that need one (trust auth, database ``test``).
+POSTGRES_URL = os.environ.get("OMNIHUB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 #: Fake credentials the tests use; none of them may appear in any log record.
 TEST_SECRETS = (
@@ -58,3 +65,29 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         _, text = leaked[0]
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
         sys.stderr.write(f"\nFAILED: a test secret reached a log record ({len(leaked)} times), e.g.: {text[:300]}\n")
+
+
+@cache
+def _postgres_problem() -> str | None:
+    """Why PostgreSQL cannot be used, or None when it answers (asked once per session)."""
+    try:
+        engine = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 2})
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("select 1"))
+        finally:
+            engine.dispose()
+    except Exception as exc:  # any failure to connect means: not reachable here
+        safe = make_url(POSTGRES_URL).render_as_string(hide_password=True)
+        return f"PostgreSQL not reachable at {safe}: skipped ({type(exc).__name__})"
+    return None
+
+
+@pytest.fixture
+def postgres_server() -> str:
+    """The URL of a PostgreSQL server that answers; the test is skipped, saying why, without one.
+    Tests keep the shared database as they found it (a schema of their own, dropped afterwards)."""
+    problem = _postgres_problem()
+    if problem:
+        pytest.skip(problem)
+    return POSTGRES_URL

@@ -8,12 +8,10 @@ options), dropped afterwards, so the shared database is left as it was.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +23,6 @@ from sqlalchemy.exc import IntegrityError
 from hub import schema as t
 from hub.store import Store, StoreError, utcnow
 
-PG_URL = os.environ.get("OMNIHUB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 TABLES = {
     "runs",
@@ -41,38 +38,17 @@ TABLES = {
 }
 
 
-def _safe(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
-
-
-@cache
-def _postgres_problem() -> str | None:
-    """Why PostgreSQL cannot be used, or None when it answers (asked once per session)."""
-    try:
-        engine = create_engine(PG_URL, connect_args={"connect_timeout": 2})
-        try:
-            with engine.connect() as conn:
-                conn.execute(text("select 1"))
-        finally:
-            engine.dispose()
-    except Exception as exc:  # any failure to connect means: not reachable here
-        return f"PostgreSQL not reachable at {_safe(PG_URL)}: skipped ({type(exc).__name__})"
-    return None
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'state' / 'omnihub.db'}"
         return
-    problem = _postgres_problem()
-    if problem:
-        pytest.skip(problem)
+    server: str = request.getfixturevalue("postgres_server")  # skips, saying why, without one
     schema = f"omnihub_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL, connect_args={"connect_timeout": 5})
+    admin = create_engine(server, connect_args={"connect_timeout": 5})
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    url = make_url(server).update_query_dict({"options": f"-csearch_path={schema}"})
     try:
         yield url.render_as_string(hide_password=False)
     finally:
