@@ -25,6 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from hub.model import Entity, Record
 
 if TYPE_CHECKING:
+    import httpx
+
     from hub.http import Transport, TransportStats
     from hub.mapping import Mapping as FieldMapping
 
@@ -291,10 +293,25 @@ class ClientConnector(Connector, Generic[ClientT]):
     (built on ``open``, closed on ``close``, reached by ``ping``) and its request figures live here
     once, so a connector writes only ``make_client`` and its pulls and pushes."""
 
+    #: The platform client class, built as ``client_class(name, settings, http_transport=...)``.
+    client_class: ClassVar[type[Any]]
     _client: ClientT | None = None
 
+    def __init__(
+        self,
+        name: str,
+        settings: ConnectorSettings,
+        context: ConnectorContext | None = None,
+        *,
+        http_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        super().__init__(name, settings, context)
+        #: Test seam: an ``httpx`` transport to use instead of the network.
+        self.http_transport = http_transport
+
     def make_client(self) -> ClientT:
-        raise NotImplementedError
+        client: ClientT = self.client_class(self.name, self.settings, http_transport=self.http_transport)
+        return client
 
     @property
     def client(self) -> ClientT:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any
 
 from hub.connector import READ_WRITE, Change, ClientConnector, PullPage, PushResult, RawRecord
 from hub.http import Reply, dig
@@ -29,12 +29,8 @@ class HubSpotConnector(ClientConnector[HubSpotClient]):
     capabilities = {Entity.customers: READ_WRITE}
     push_batch_size = 100
 
+    client_class = HubSpotClient
     settings: HubSpotSettings
-    #: Test seam: an ``httpx`` transport to use instead of the network.
-    http_transport: ClassVar[Any] = None
-
-    def make_client(self) -> HubSpotClient:
-        return HubSpotClient(self.name, self.settings, http_transport=self.http_transport)
 
     def batch_size(self, entity: Entity) -> int:
         return self.settings.batch_size

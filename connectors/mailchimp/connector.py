@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any
 
 from hub.connector import READ_WRITE, Change, ClientConnector, PullPage, PushResult, RawRecord
 from hub.http import Reply, dig
@@ -27,6 +27,7 @@ class MailchimpConnector(ClientConnector[MailchimpClient]):
     capabilities = {Entity.customers: READ_WRITE}
     push_batch_size = 500
 
+    client_class = MailchimpClient
     settings: MailchimpSettings
 
     def carried_fields(self, entity: Entity) -> frozenset[str] | None:
@@ -36,12 +37,6 @@ class MailchimpConnector(ClientConnector[MailchimpClient]):
         mapped = {rule.name for rule in self.context.mapping[entity].rules}
         missing = set(MERGEABLE) - set(self.settings.merge_fields)
         return frozenset(mapped - missing)
-
-    #: Test seam: an ``httpx`` transport to use instead of the network.
-    http_transport: ClassVar[Any] = None
-
-    def make_client(self) -> MailchimpClient:
-        return MailchimpClient(self.name, self.settings, http_transport=self.http_transport)
 
     def batch_size(self, entity: Entity) -> int:
         return self.settings.batch_size

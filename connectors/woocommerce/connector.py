@@ -18,14 +18,12 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
-import httpx
-
 from connectors.woocommerce.batches import BatchItem, send_batches
 from connectors.woocommerce.client import WooClient
 from connectors.woocommerce.rows import SELLABLE_TYPES, customer_row, item_row, price_fields, untracked_reason
 from connectors.woocommerce.settings import WooCommerceSettings
 from connectors.woocommerce.stock import StockWriter
-from hub.connector import READ, READ_WRITE, Change, ClientConnector, ConnectorContext, PullPage, PushResult, RawRecord
+from hub.connector import READ, READ_WRITE, Change, ClientConnector, PullPage, PushResult, RawRecord
 from hub.mapping import Mapping as FieldMapping
 from hub.model import Entity
 
@@ -47,20 +45,8 @@ class WooCommerceConnector(ClientConnector[WooClient]):
     }
     push_batch_size = 100
 
-    def __init__(
-        self,
-        name: str,
-        settings: WooCommerceSettings,
-        context: ConnectorContext | None = None,
-        *,
-        http_transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        super().__init__(name, settings, context or ConnectorContext())
-        self.settings: WooCommerceSettings = settings
-        self._http_transport = http_transport
-
-    def make_client(self) -> WooClient:
-        return WooClient(self.name, self.settings, http_transport=self._http_transport)
+    client_class = WooClient
+    settings: WooCommerceSettings
 
     def batch_size(self, entity: Entity) -> int:
         """Prices and stock take 500 changes per push: the connector groups them by parent product

@@ -275,3 +275,17 @@ async def test_only_customers_are_handled() -> None:
             await conn.pull(Entity.prices).__anext__()
         with pytest.raises(NotImplementedError, match="customers only"):
             await conn.push(Entity.stock, [])
+
+
+async def test_an_http_transport_given_to_the_connector_carries_its_calls() -> None:
+    """The ``http_transport=`` seam every client connector inherits: calls go through it, not the
+    network (and not respx)."""
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        return httpx.Response(200, json={"results": [], "paging": None})
+
+    async with HubSpotConnector("crm", settings(), http_transport=httpx.MockTransport(answer)) as conn:
+        await conn.ping()
+    assert seen == ["/crm/v3/objects/contacts"]
