@@ -28,7 +28,7 @@ from connectors.shopify.queries import (
 )
 from connectors.shopify.settings import ShopifySettings
 from connectors.shopify.writes import Writer
-from hub.connector import READ, READ_WRITE, Change, Connector, ConnectorContext, PullPage, PushResult, RawRecord
+from hub.connector import READ, READ_WRITE, Change, ClientConnector, ConnectorContext, PullPage, PushResult, RawRecord
 from hub.errors import FatalError
 from hub.http import TransportStats, dig
 from hub.model import Entity
@@ -83,7 +83,7 @@ def stock_row(sku: Any, item_id: str, location_id: str, level: dict[str, Any]) -
     )
 
 
-class ShopifyConnector(Connector):
+class ShopifyConnector(ClientConnector[ShopifyClient]):
     """A Shopify store through the Admin GraphQL API."""
 
     type_name = "shopify"
@@ -95,6 +95,8 @@ class ShopifyConnector(Connector):
         Entity.customers: READ_WRITE,
     }
     push_batch_size = 250
+    client_class = ShopifyClient
+    settings: ShopifySettings
 
     def __init__(
         self,
@@ -104,10 +106,7 @@ class ShopifyConnector(Connector):
         *,
         http_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        super().__init__(name, settings, context or ConnectorContext())
-        self.settings: ShopifySettings = settings
-        self._http_transport = http_transport
-        self._client: ShopifyClient | None = None
+        super().__init__(name, settings, context, http_transport=http_transport)
         #: How the last full pull of each entity read: ``pages`` or ``bulk`` (benchmarks report it).
         self.read_mode: dict[Entity, str] = {}
 
@@ -120,23 +119,9 @@ class ShopifyConnector(Connector):
         # products are split across two calls.
         return 1000
 
-    async def open(self) -> None:
-        if self._client is None:
-            self._client = ShopifyClient(self.name, self.settings, http_transport=self._http_transport)
-
-    async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
-
-    @property
-    def client(self) -> ShopifyClient:
-        if self._client is None:
-            raise RuntimeError(f"connector {self.name!r} is not open")
-        return self._client
-
     @property
     def transport_stats(self) -> TransportStats | None:
+        """The GraphQL endpoint's figures and the bulk result downloads', together."""
         return self._client.stats if self._client is not None else None
 
     async def ping(self) -> None:
