@@ -1,55 +1,53 @@
-"""Every GraphQL document the Shopify connector sends is valid against Shopify's published schema."""
+"""Every GraphQL document the Shopify connector sends is valid against Shopify's published schema
+of the version it is sent to (the schemas ship in ``connectors.shopify.schemas``)."""
 
 from __future__ import annotations
-
-import gzip
-import json
-from functools import cache
-from pathlib import Path
 
 import graphql
 import pytest
 
 from connectors.shopify import queries
 from connectors.shopify.cost import query_cost
-
-#: The repository's parent folder holds ``shared/`` (CI clones the repository beside it).
-SCHEMA_FILE = (
-    Path(__file__).resolve().parents[2]
-    / ".."
-    / "shared"
-    / "platforms"
-    / "shopify"
-    / "admin-2025-01.introspection.json.gz"
-)
+from connectors.shopify.schemas import VERSIONS, published_schema
 
 
-@cache
-def schema_2025_01() -> graphql.GraphQLSchema:
-    if not SCHEMA_FILE.exists():
-        pytest.fail(f"Shopify's schema is missing at {SCHEMA_FILE.resolve()}; the documents cannot be validated")
-    with gzip.open(SCHEMA_FILE) as handle:
-        return graphql.build_client_schema(json.load(handle)["data"])
+def sent_to(version: str) -> set[queries.Document]:
+    """The documents the connector sends to ``version``: the 2025-01 set with the version-chosen ones swapped."""
+    chosen_for_oldest = {queries.customers_for("2025-01"), queries.stock_set_for("2025-01")}
+    return set(queries.DOCUMENTS) - chosen_for_oldest | {queries.customers_for(version), queries.stock_set_for(version)}
 
 
 @pytest.mark.parametrize("document", queries.DOCUMENTS, ids=lambda d: d.name)
 def test_document_is_valid_in_2025_01(document: queries.Document) -> None:
-    errors = graphql.validate(schema_2025_01(), graphql.parse(document.text))
+    errors = graphql.validate(published_schema("2025-01"), graphql.parse(document.text))
     assert errors == [], [e.message for e in errors]
 
 
 @pytest.mark.parametrize("document", queries.LATER_DOCUMENTS, ids=lambda d: f"{d.name}-{d.introduced}")
 def test_later_documents_are_chosen_only_from_their_version(document: queries.Document) -> None:
-    """These use fields or directives the 2025-01 schema lacks (so they cannot be validated here):
+    """These use fields or directives the 2025-01 schema lacks (they are validated against later versions below):
     the version-choosing functions must never send them to an older version."""
     assert document.introduced > "2025-01"
-    assert graphql.validate(schema_2025_01(), graphql.parse(document.text)), "valid in 2025-01: move it to DOCUMENTS"
+    errors = graphql.validate(published_schema("2025-01"), graphql.parse(document.text))
+    assert errors, "valid in 2025-01: move it to DOCUMENTS"
     chosen_by = {
         v: {queries.customers_for(v), queries.stock_set_for(v)}
         for v in ("2025-01", "2025-04", "2025-10", "2026-01", "2026-04", "2026-07")
     }
     for version, chosen in chosen_by.items():
         assert (document in chosen) == (version >= document.introduced), version
+
+
+@pytest.mark.parametrize("version", [v for v in VERSIONS if v > "2025-01"])
+def test_documents_sent_to_a_later_version_are_valid_in_its_schema(version: str) -> None:
+    for document in sent_to(version):
+        errors = graphql.validate(published_schema(version), graphql.parse(document.text))
+        assert errors == [], (document.name, document.introduced, [e.message for e in errors])
+
+
+def test_an_unshipped_version_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match=r"2024-04.*shipped: 2025-01"):
+        published_schema("2024-04")
 
 
 def test_every_document_sent_is_listed() -> None:

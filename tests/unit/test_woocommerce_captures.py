@@ -1,6 +1,6 @@
 """Replays of a real WooCommerce 11 (bodies and headers captured on loopback) through the
-connector's parsing and mapping. The capture folder is shared by the project; a missing folder
-fails the test, it is not skipped."""
+connector's parsing and mapping. The captures live in the repository (tests/fixtures/platforms/
+woocommerce/, origin in its README.md); a missing folder fails the test, it is not skipped."""
 
 from __future__ import annotations
 
@@ -20,12 +20,12 @@ from hub.mapping import load_mapping
 from hub.model import Entity
 from tests.conftest import TEST_SECRETS
 
-CAPTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "platforms" / "woocommerce" / "real-captures"
+CAPTURES = Path(__file__).resolve().parents[1] / "fixtures" / "platforms" / "woocommerce" / "real-captures"
 
 
 def body(name: str) -> Any:
     path = CAPTURES / f"{name}.json"
-    assert path.exists(), f"real capture {path} is missing: the replay tests need the shared captures"
+    assert path.exists(), f"real capture {path} is missing: the replay tests need the repository's captures"
     return json.loads(path.read_text())
 
 

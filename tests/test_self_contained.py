@@ -1,0 +1,55 @@
+"""A fresh clone tests and runs itself: no code, test or benchmark reaches for files outside the
+repository. Platform files the tests need are copied into ``tests/fixtures/`` (or shipped as
+package data) with their origin noted beside them; a path to a folder beside the clone works on
+one machine and fails everywhere else."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+#: The folders whose files run at test or run time.
+SCANNED = ("tests", "hub", "connectors", "benchmarks")
+#: Spellings of the folder beside the repository, once quotes and spaces are taken out of the text
+#: and separators of path-building calls made slashes (``Path(..) / ".." / "shared"`` becomes
+#: ``../shared``, ``os.path.join("shared", "platforms")`` becomes ``shared/platforms``).
+OUTSIDE = re.compile(r"\.\./shared|shared/platforms")
+
+
+def _normalized(text: str) -> str:
+    return re.sub(r"[\s\"']", "", text).replace(",", "/").replace("\\", "/")
+
+
+def _scanned_files() -> list[Path]:
+    files = [p for folder in SCANNED for p in (REPO / folder).rglob("*") if p.is_file()]
+    return [p for p in files if "__pycache__" not in p.parts and p != Path(__file__).resolve()]
+
+
+def _outside_references() -> list[str]:
+    found = []
+    for path in _scanned_files():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:  # gzipped schemas and other binary data
+            continue
+        if OUTSIDE.search(_normalized(text)):
+            found.append(str(path.relative_to(REPO)))
+    return found
+
+
+def test_the_check_sees_every_spelling_of_the_folder_beside_the_repository() -> None:
+    spellings = [
+        'Path(__file__).parents[2] / ".." / "shared" / "platforms" / "shopify"',
+        'ROOT = Path(__file__).parents[2]\n    / ".."\n    / "shared"\n    / "platforms"',
+        'os.path.join("..", "shared", "woocommerce")',
+        "open('../shared/platforms/mailchimp/members.yml')",
+        "see shared/platforms/README.md",
+    ]
+    assert all(OUTSIDE.search(_normalized(s)) for s in spellings)
+    assert not OUTSIDE.search(_normalized('"shared by every connector"; tests/fixtures/platforms/woocommerce'))
+
+
+def test_no_file_refers_to_a_folder_outside_the_repository() -> None:
+    assert len(_scanned_files()) > 100  # the walk really found the repository's files
+    assert _outside_references() == [], "copy what is needed into the repository (tests/fixtures/) and read it there"
