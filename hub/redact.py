@@ -4,6 +4,15 @@ Every secret the hub handles (tokens, API keys, passwords) is registered here wh
 loaded or a transport is built. ``redact`` replaces each registered value, and the usual secret
 query parameters and headers, with ``***``. A logging filter applies it to every record of the
 ``omnihub`` loggers, so a careless ``log.info(url)`` cannot leak a key.
+
+A secret is masked whatever its length (a platform that answers ``invalid api key k1234`` must not
+print a five-character key back), wherever it stands as a whole token: an end of the secret that is
+a word character (letter, digit, underscore) must not touch another word character in the text.
+So a two-character password ``ab`` is masked in ``password ab refused`` but leaves ``abc`` and
+``tab`` alone, and ``k1234`` is masked in ``key=k1234&x`` or ``"k1234"`` but not in ``k12345``.
+A percent escape (``%3D``, ``%20``) before the secret counts as a boundary, so a secret inside a
+URL-encoded OAuth base string (``consumer_key%3Dck_x``) is still masked. An end that is not a word
+character (``s3cr+t.(x)*[y]``) needs no boundary there.
 """
 
 from __future__ import annotations
@@ -17,8 +26,6 @@ __all__ = ["MASK", "RedactingFilter", "install_log_redaction", "redact", "regist
 
 
 MASK = "***"
-#: Shorter values are not treated as secrets: masking "a" or "1" everywhere would garble output.
-MIN_SECRET_LENGTH = 6
 
 _lock = threading.Lock()
 _secrets: set[str] = set()
@@ -34,17 +41,35 @@ _HEADER_PATTERN = re.compile(
 )
 
 
+#: Before a secret that starts with a word character: no word character, unless it ends a percent
+#: escape (``%3Dsecret`` in an encoded query string).
+_TOKEN_START = r"(?:(?<!\w)|(?<=%[0-9A-Fa-f]{2}))"
+#: After a secret that ends with a word character: no word character.
+_TOKEN_END = r"(?!\w)"
+_WORD = re.compile(r"\w")
+
+
+def _token_pattern(secret: str) -> str:
+    """The pattern that finds ``secret`` as a whole token (see the module docstring)."""
+    start = _TOKEN_START if _WORD.match(secret[0]) else ""
+    end = _TOKEN_END if _WORD.match(secret[-1]) else ""
+    return f"{start}{re.escape(secret)}{end}"
+
+
 def register_secret(value: str | None) -> None:
-    """Remember a secret so that ``redact`` masks it wherever it appears."""
+    """Remember a secret so that ``redact`` masks it wherever it appears as a token.
+
+    Blank values are ignored: masking every space would garble everything and hide nothing.
+    """
     global _pattern
-    if not value or len(value) < MIN_SECRET_LENGTH:
+    if not value or not value.strip():
         return
     with _lock:
         if value in _secrets:
             return
         _secrets.add(value)
-        ordered = sorted(_secrets, key=len, reverse=True)
-        _pattern = re.compile("|".join(re.escape(s) for s in ordered))
+        ordered = sorted(_secrets, key=len, reverse=True)  # a secret containing another is masked whole
+        _pattern = re.compile("|".join(_token_pattern(s) for s in ordered))
 
 
 def secrets() -> frozenset[str]:

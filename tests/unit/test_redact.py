@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from hub.redact import MASK, MIN_SECRET_LENGTH, RedactingFilter, install_log_redaction, redact, register_secret, secrets
+from hub.redact import MASK, RedactingFilter, install_log_redaction, redact, register_secret, secrets
 from tests.conftest import TEST_SECRETS
 
 SHOPIFY, WOO_KEY, WOO_SECRET, HUBSPOT, MAILCHIMP, WMS, SMTP = TEST_SECRETS
@@ -43,12 +43,41 @@ def test_secrets_with_regex_characters_are_matched_literally() -> None:
     assert redact("a s3crrt.(x)*[y] b") == "a s3crrt.(x)*[y] b"
 
 
-def test_short_or_empty_values_are_not_treated_as_secrets() -> None:
-    register_secret("a" * (MIN_SECRET_LENGTH - 1))
+def test_empty_or_blank_values_are_not_treated_as_secrets() -> None:
+    before = secrets()
     register_secret("")
+    register_secret("   ")
     register_secret(None)
-    assert "a" * (MIN_SECRET_LENGTH - 1) not in secrets()
-    assert redact("banana aaaaa") == "banana aaaaa"
+    assert secrets() == before
+    assert redact("a b  c") == "a b  c"
+
+
+def test_a_short_secret_echoed_by_a_platform_is_masked() -> None:
+    register_secret("k1234")
+    assert redact("401: invalid api key k1234") == f"401: invalid api key {MASK}"
+    assert redact('{"error": "bad key", "key": "k1234"}') == f'{{"error": "bad key", "key": "{MASK}"}}'
+    assert redact("GET /x?page=2&key=k1234&y=1") == f"GET /x?page=2&key={MASK}&y=1"
+
+
+def test_a_short_secret_is_masked_only_as_a_whole_token() -> None:
+    register_secret("zq")
+    assert redact("password zq refused") == f"password {MASK} refused"
+    assert redact("(zq), zq. zq:zq") == f"({MASK}), {MASK}. {MASK}:{MASK}"
+    # the same letters inside a word, a number or an identifier are not the secret
+    assert redact("zqx xzq zq2 zq_a a_zq") == "zqx xzq zq2 zq_a a_zq"
+
+
+def test_a_secret_after_a_percent_escape_is_masked() -> None:
+    register_secret("k9z8")
+    assert redact("GET&https%3A%2F%2Fx%2Fp&consumer_key%3Dk9z8%26page%3D2") == (
+        f"GET&https%3A%2F%2Fx%2Fp&consumer_key%3D{MASK}%26page%3D2"
+    )
+    assert redact("Bearer%20k9z8") == f"Bearer%20{MASK}"
+
+
+def test_a_secret_ending_in_punctuation_needs_no_boundary_there() -> None:
+    register_secret("pw!")
+    assert redact("pw!word and xpw!") == f"{MASK}word and xpw!"
 
 
 def test_non_strings_are_rendered_then_masked() -> None:
