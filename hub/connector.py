@@ -134,9 +134,14 @@ def secret_value(secret: SecretStr | str | None) -> str | None:
 
 
 def is_local_url(url: str) -> bool:
-    """True for loopback hosts, where turning TLS verification off is allowed."""
+    """True when the URL's host is surely this machine, where turning TLS verification off is allowed:
+    a loopback IP literal (127.0.0.0/8, ``[::1]``) or exactly ``localhost``.
+
+    Any other name goes through DNS, which may answer with a remote address: ``evil.localhost``
+    or ``localhost.example.com`` are not loopback however they are spelled.
+    """
     host = urlsplit(url).hostname or ""
-    if host in {"localhost", "localhost.localdomain"} or host.endswith(".localhost"):
+    if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -169,7 +174,9 @@ class HttpConnectorSettings(ConnectorSettings):
     @model_validator(mode="after")
     def _tls_only_off_locally(self) -> HttpConnectorSettings:
         if not self.verify_tls and not (self.base_url and is_local_url(self.base_url)):
-            raise ValueError("verify_tls: false is allowed only with a loopback base_url (127.0.0.1, localhost)")
+            raise ValueError(
+                "verify_tls: false is allowed only with a loopback base_url (127.x.x.x, [::1] or localhost)"
+            )
         if self.base_url is not None:
             parts = urlsplit(self.base_url)
             if parts.scheme not in ("http", "https") or not parts.netloc:

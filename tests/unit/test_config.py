@@ -131,12 +131,32 @@ def test_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
     assert absolute.database_url() == "sqlite:////var/x.db"
 
 
-def test_verify_tls_off_with_a_loopback_base_url_is_allowed(tmp_path: Path) -> None:
-    text = EXAMPLE.replace(
-        'base_url: "https://wms.example.com/api"', 'base_url: "http://127.0.0.1:8080", verify_tls: false'
-    )
+@pytest.mark.parametrize(
+    "base_url", ["http://127.0.0.1:8080", "https://127.9.8.7", "https://[::1]:8443/api", "https://localhost:8443"]
+)
+def test_verify_tls_off_with_a_loopback_base_url_is_allowed(tmp_path: Path, base_url: str) -> None:
+    text = EXAMPLE.replace('base_url: "https://wms.example.com/api"', f'base_url: "{base_url}", verify_tls: false')
     config = load_config(_write(tmp_path, text), env=ENV)
     assert config.connectors["wms"].verify_tls is False  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "https://evil.localhost",  # resolved through DNS like any other name
+        "https://localhost.localdomain",
+        "https://localhost.example.com",
+        "https://127.0.0.1.example.com",
+        "https://10.0.0.1",
+        "https://[::2]",
+    ],
+)
+def test_verify_tls_off_with_a_name_that_goes_through_dns_is_refused(tmp_path: Path, base_url: str) -> None:
+    text = EXAMPLE.replace('base_url: "https://wms.example.com/api"', f'base_url: "{base_url}", verify_tls: false')
+    [problem] = _problems(tmp_path, text)
+    assert problem.path == "connectors.wms"
+    assert problem.line == _line_of(text, "verify_tls")
+    assert "verify_tls: false is allowed only with a loopback base_url" in problem.message
 
 
 # ------------------------------------------------------------------ located problems
