@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hub.connector import READ_WRITE, Change, ClientConnector, PullPage, PushResult, RawRecord
-from hub.http import Reply, dig
 from hub.mapping import EntityMapping
 from hub.model import Entity, normalize_email
 
 from .client import HubSpotClient, modified_ms
 from .settings import HubSpotSettings
+from .upsert_answer import Sent, read_upsert
 
 __all__ = ["HubSpotConnector"]
 
@@ -22,7 +22,8 @@ _CONFIGURED = {"consent": "consent_property", "loyalty": "loyalty_property", "mo
 
 class HubSpotConnector(ClientConnector[HubSpotClient]):
     """Reads contacts (all by list paging, changed ones by a windowed search) and writes them by
-    batch upsert on e-mail, 100 per call, reporting HubSpot's per-contact errors one by one."""
+    batch upsert on e-mail, 100 per call, reporting HubSpot's per-contact errors one by one
+    (``upsert_answer`` says how each input's result is found in an answer that does not echo them)."""
 
     type_name = "hubspot"
     settings_model = HubSpotSettings
@@ -87,17 +88,21 @@ class HubSpotConnector(ClientConnector[HubSpotClient]):
         return results
 
     async def _push_batch(self, changes: Sequence[Change]) -> list[PushResult]:
+        """One batch upsert; each change's result is read from the answer by ``upsert_answer``."""
         inputs: list[dict[str, Any]] = []
+        sent: list[Sent] = []
         failed: dict[str, PushResult] = {}
         for change in changes:
             try:
-                inputs.append(
-                    {"id": normalize_email(change.key), "idProperty": "email", "properties": self._properties(change)}
-                )
+                properties = self._properties(change)
             except ValueError as exc:
                 failed[change.key] = PushResult(change.key, ok=False, code="UNWRITABLE", message=str(exc))
-        answers = _read_upsert(await self.client.batch_upsert(inputs)) if inputs else {}
-        return [failed.get(c.key) or answers.get(normalize_email(c.key)) or _unconfirmed(c.key) for c in changes]
+                continue
+            email = normalize_email(change.key)
+            inputs.append({"id": email, "idProperty": "email", "properties": properties})
+            sent.append(Sent(change.key, email, change.link.get("contact_id")))
+        answers = read_upsert(sent, (await self.client.batch_upsert(inputs)).data) if inputs else {}
+        return [failed.get(c.key) or answers[c.key] for c in changes]
 
     def _properties(self, change: Change) -> dict[str, str]:
         """The contact properties to set: the changed fields, or the whole record for a new contact."""
@@ -112,31 +117,6 @@ class HubSpotConnector(ClientConnector[HubSpotClient]):
             if name:
                 properties[name] = _text(value)
         return properties
-
-
-def _read_upsert(reply: Reply) -> dict[str, PushResult]:
-    """Per-email answers of a batch upsert: successes from ``results``, failures from a 207's ``errors``."""
-    answers: dict[str, PushResult] = {}
-    for item in dig(reply.data, "results") or []:
-        email = dig(item, "properties.email")
-        if email:
-            key = str(email).strip().lower()
-            answers[key] = PushResult(key, ok=True, link={"contact_id": str(item.get("id"))})
-    for error in dig(reply.data, "errors") or []:
-        detail = (error.get("errors") or [{}])[0] if isinstance(error.get("errors"), list) else {}
-        code = detail.get("code") or error.get("subCategory") or error.get("category") or "ERROR"
-        ids = dig(error, "context.ids") or []
-        for email in ids:
-            key = str(email).strip().lower()
-            answers[key] = PushResult(key, ok=False, code=str(code), message=str(error.get("message") or code))
-    return answers
-
-
-def _unconfirmed(key: str) -> PushResult:
-    # Neither a result nor an error named this contact: the outbox tries it again.
-    return PushResult(
-        key, ok=False, retriable=True, code="UNCONFIRMED", message="HubSpot's answer did not mention this contact"
-    )
 
 
 def _text(value: Any) -> str:

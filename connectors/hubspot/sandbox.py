@@ -8,6 +8,17 @@ with ``Retry-After`` and HubSpot's body beyond it, HubSpot's error shape, and a 
 token. Every write stamps ``lastmodifieddate`` from a clock that never goes back, so incremental
 searches see every change.
 
+Request bodies are checked against HubSpot's published OpenAPI document (``spec/``): an
+undocumented field, a missing required one or a value of the wrong type or outside its enum is a
+400 in HubSpot's error shape, with one ``errors`` entry per problem. Where HubSpot's own guide
+contradicts that document the guide wins, and ``SEARCH_ERRATA`` says where.
+
+Upsert answers carry only what HubSpot returns: the result's ``id`` and the properties HubSpot
+always stamps (``hs_object_id``, ``createdate``, ``lastmodifieddate``), not the values written (a
+batch upsert cannot ask for properties back). An e-mail that is a contact's secondary address
+(``hs_additional_emails``) upserts that contact, so the result names a contact whose primary
+address is not the one sent (``state.add_secondary_email``).
+
 ``state.change_contact(email, **properties)`` (or ``POST /_sandbox/hubspot/contacts``) edits a
 contact as a HubSpot user would, for incremental tests.
 """
@@ -15,6 +26,7 @@ contact as a HubSpot user would, for incremental tests.
 from __future__ import annotations
 
 import bisect
+import copy
 import math
 import re
 import threading
@@ -23,14 +35,17 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from hub.sandbox import sandbox_app
+from hub.sandbox import SchemaProblem, request_schema, sandbox_app, schema_problems
 from hub.seed import Catalogue
+
+from .spec import contacts_spec
 
 __all__ = ["HubSpotState", "create_app"]
 
@@ -45,12 +60,33 @@ PROPERTIES: dict[str, str | None] = {
     "hs_email_optout": "bool",
     "email_marketing": "enumeration",
     "loyalty_points": "number",
+    "hs_additional_emails": None,
     "createdate": None,
     "lastmodifieddate": None,
     "hs_object_id": None,
 }
 CONSENT_OPTIONS = ("subscribed", "unsubscribed", "never")
 ALWAYS_RETURNED = ("createdate", "hs_object_id", "lastmodifieddate")
+#: Where HubSpot's CRM search guide (https://developers.hubspot.com/docs/guides/api/crm/search) and
+#: the published document disagree, the guide is what the API does: ``sorts`` are
+#: ``{propertyName, direction}`` objects (the document says strings), and a search may leave out any
+#: of the five fields the document marks required (``after`` on the first page, for one).
+SEARCH_ERRATA: dict[str, Any] = {
+    "required": [],
+    "properties": {
+        "sorts": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["propertyName"],
+                "properties": {
+                    "propertyName": {"type": "string"},
+                    "direction": {"type": "string", "enum": ["ASCENDING", "DESCENDING"]},
+                },
+            },
+        }
+    },
+}
 
 
 def _iso(ms: int) -> str:
@@ -104,6 +140,7 @@ class HubSpotState:
     throttled: int = 0
     _ids: list[int] = field(default_factory=list)
     _by_email: dict[str, str] = field(default_factory=dict)
+    _by_secondary: dict[str, str] = field(default_factory=dict)
     _modified: dict[str, int] = field(default_factory=dict)
     _next_id: int = 1001
     _last_ms: int = 0
@@ -146,6 +183,25 @@ class HubSpotState:
     def contact(self, email: str) -> dict[str, Any] | None:
         contact_id = self._by_email.get(email.strip().lower())
         return self.contacts.get(contact_id) if contact_id else None
+
+    def add_secondary_email(self, email: str, secondary: str) -> dict[str, Any]:
+        """Give the contact of ``email`` a secondary address, as a HubSpot user (or a merge) would."""
+        with self._lock:
+            contact = self.contact(email)
+            if contact is None:
+                raise KeyError(email)
+            known = [e for e in (contact["properties"].get("hs_additional_emails") or "").split(";") if e]
+            self._set(contact, {"hs_additional_emails": ";".join([*known, secondary.strip().lower()])})
+            self._by_secondary[secondary.strip().lower()] = contact["id"]
+            return contact
+
+    def _upsert_target(self, email: str) -> dict[str, Any] | None:
+        """The contact an upsert by e-mail lands on: the one whose address it is, else the one that
+        has it as a secondary address (HubSpot matches both)."""
+        contact = self.contact(email)
+        if contact is None and (contact_id := self._by_secondary.get(email.strip().lower())):
+            contact = self.contacts.get(contact_id)
+        return contact
 
     def change_contact(self, email: str, **properties: Any) -> dict[str, Any]:
         """Edit a contact as a HubSpot user would (its ``lastmodifieddate`` moves on)."""
@@ -254,14 +310,14 @@ class HubSpotState:
                     )
                     continue
                 properties = dict(item.get("properties") or {})
-                contact = self.contact(email)
+                contact = self._upsert_target(email)
                 if contact is None:
                     contact = self.add_contact({**properties, "email": email.lower()})
                     created = True
                 else:
                     self._set(contact, properties)
                     created = False
-                results.append({**contact, "new": created, "properties": dict(contact["properties"])})
+                results.append({**self.view(contact, ()), "new": created})
         return results, errors
 
     def _invalid(self, item: dict[str, Any]) -> tuple[str, str] | None:
@@ -360,6 +416,42 @@ def _bad_request(message: str) -> JSONResponse:
     return JSONResponse(error_body(message, "VALIDATION_ERROR"), status_code=400)
 
 
+def _undocumented(problems: list[SchemaProblem]) -> JSONResponse:
+    """A body that departs from the published schema: HubSpot's 400, one ``errors`` entry per problem."""
+    shown = "; ".join(str(p) for p in problems[:5])
+    more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+    body = error_body(
+        f"Invalid input JSON: {shown}{more}",
+        "VALIDATION_ERROR",
+        errors=[{"message": p.message, "in": p.where} for p in problems],
+    )
+    return JSONResponse(body, status_code=400)
+
+
+async def _json_body(request: Request, schema: dict[str, Any]) -> tuple[Any, JSONResponse | None]:
+    """The request's JSON body, or the 400 HubSpot answers when it is not JSON or not as documented."""
+    try:
+        payload = await request.json()
+    except ValueError as exc:
+        return None, _bad_request(f"Invalid input JSON on line 1: {exc}")
+    problems = schema_problems(schema, payload, spec=contacts_spec())
+    return payload, _undocumented(problems) if problems else None
+
+
+@cache
+def _upsert_schema() -> dict[str, Any]:
+    return request_schema(contacts_spec(), "POST", f"{API}/batch/upsert")
+
+
+@cache
+def _search_schema() -> dict[str, Any]:
+    spec = contacts_spec()
+    schema = copy.deepcopy(spec["components"]["schemas"]["PublicObjectSearchRequest"])
+    schema["required"] = SEARCH_ERRATA["required"]
+    schema["properties"].update(SEARCH_ERRATA["properties"])
+    return dict(schema)
+
+
 async def _list(request: Request, state: HubSpotState) -> Response:
     query = request.query_params
     try:
@@ -378,7 +470,9 @@ async def _list(request: Request, state: HubSpotState) -> Response:
 
 
 async def _search(request: Request, state: HubSpotState) -> Response:
-    payload = await request.json()
+    payload, refusal = await _json_body(request, _search_schema())
+    if refusal is not None:
+        return refusal
     limit = int(payload.get("limit", 10))
     if not 1 <= limit <= 200:
         return _bad_request(f"limit must be between 1 and 200, got {limit}")
@@ -397,9 +491,11 @@ async def _search(request: Request, state: HubSpotState) -> Response:
 
 
 async def _upsert(request: Request, state: HubSpotState) -> Response:
-    payload = await request.json()
-    inputs = payload.get("inputs")
-    if not isinstance(inputs, list) or not inputs:
+    payload, refusal = await _json_body(request, _upsert_schema())
+    if refusal is not None:
+        return refusal
+    inputs = payload["inputs"]
+    if not inputs:
         return _bad_request("inputs must be a non-empty list")
     if len(inputs) > state.batch_max:
         return _bad_request(f"Batch input limit exceeded: at most {state.batch_max} inputs, got {len(inputs)}")

@@ -40,8 +40,17 @@ async def pull_all(conn: HubSpotConnector, since: str | None = None) -> tuple[li
     return customers, cursor
 
 
-def change(key: str, values: dict[str, Any], *, record: Customer | None = None, link: bool = True) -> Change:
-    return Change(Entity.customers, key, "crm", values, {}, record, {"contact_id": "x"} if link else {}, f"k-{key}")
+def change(
+    key: str, values: dict[str, Any], *, record: Customer | None = None, contact_id: str | None = None
+) -> Change:
+    """A change for ``key``; ``contact_id`` is the contact a pull linked it to (none: a create)."""
+    link = {"contact_id": contact_id} if contact_id else {}
+    return Change(Entity.customers, key, "crm", values, {}, record, link, f"k-{key}")
+
+
+def linked(served: ServedApp, email: str) -> str:
+    """The id of the sandbox contact whose address ``email`` is (what a pull would have linked)."""
+    return str(served.app.state.sandbox.contact(email)["id"])
 
 
 async def test_full_pull_maps_every_contact(sandbox: ServedApp) -> None:
@@ -98,10 +107,18 @@ async def test_batch_upsert_reports_partial_failures_per_contact(sandbox: Served
     state.rejects["marco.bianchi@example.com"] = ("CONTACT_LOCKED", "This contact is locked by a workflow")
     new = Customer(email="new.person@example.com", first_name="Nuova", email_marketing="subscribed", loyalty_points=3)
     changes = [
-        change("giulia.rossi@example.com", {"first_name": "Giulietta", "email_marketing": "unsubscribed"}),
-        change("marco.bianchi@example.com", {"last_name": "Bianco"}),
-        change("bad@domain.c", {"first_name": "X"}, link=False),
-        change("new.person@example.com", {"first_name": "Nuova"}, record=new, link=False),
+        change(
+            "giulia.rossi@example.com",
+            {"first_name": "Giulietta", "email_marketing": "unsubscribed"},
+            contact_id=linked(sandbox, "giulia.rossi@example.com"),
+        ),
+        change(
+            "marco.bianchi@example.com",
+            {"last_name": "Bianco"},
+            contact_id=linked(sandbox, "marco.bianchi@example.com"),
+        ),
+        change("bad@domain.c", {"first_name": "X"}),
+        change("new.person@example.com", {"first_name": "Nuova"}, record=new),
     ]
     async with connector(sandbox) as conn:
         results = await conn.push(Entity.customers, changes)
@@ -123,9 +140,40 @@ async def test_batch_upsert_reports_partial_failures_per_contact(sandbox: Served
     assert sandbox.app.state.requests[f"POST {CONTACTS}/batch/upsert"] == 1
 
 
+async def test_an_upsert_through_a_secondary_email_is_confirmed_and_never_retried(sandbox: ServedApp) -> None:
+    """HubSpot answers with the contact the address belongs to, not the address sent, and no e-mail."""
+    state = sandbox.app.state.sandbox
+    giulia = state.add_secondary_email("giulia.rossi@example.com", "g.rossi@example.org")
+    alias = Customer(email="g.rossi@example.org", first_name="Giulietta")
+    changes = [
+        change("g.rossi@example.org", {"first_name": "Giulietta"}, record=alias),
+        change("fresh@example.com", {}, record=Customer(email="fresh@example.com", first_name="Fresh")),
+        change(
+            "marco.bianchi@example.com",
+            {"last_name": "Bianco"},
+            contact_id=linked(sandbox, "marco.bianchi@example.com"),
+        ),
+    ]
+    contacts = len(state.contacts)
+    async with connector(sandbox) as conn:
+        results = await conn.push(Entity.customers, changes)
+    assert [(r.key, r.ok, r.retriable) for r in results] == [(c.key, True, False) for c in changes]
+    assert results[2].link == {"contact_id": linked(sandbox, "marco.bianchi@example.com")}
+    assert giulia["properties"]["firstname"] == "Giulietta" and state.contact("g.rossi@example.org") is None
+    assert len(state.contacts) == contacts + 1  # only fresh@ was created
+    assert sandbox.app.state.requests[f"POST {CONTACTS}/batch/upsert"] == 1
+
+
 async def test_pushes_are_cut_into_batches_of_100() -> None:
     with serve(create_app(synthetic(0, customers=150), access_token=TOKEN, limit_per_10s=1000)) as served:
-        changes = [change(f"customer{i:07d}@example.com", {"loyalty_points": i}) for i in range(150)]
+        changes = [
+            change(
+                f"customer{i:07d}@example.com",
+                {"loyalty_points": i},
+                contact_id=linked(served, f"customer{i:07d}@example.com"),
+            )
+            for i in range(150)
+        ]
         async with connector(served) as conn:
             results = await conn.push(Entity.customers, changes)
         assert all(r.ok for r in results)
@@ -176,7 +224,7 @@ async def test_faults_on_upsert_are_retried_and_applied_once(sandbox: ServedApp,
     sandbox.app.state.faults.add(kind=kind, status=503, method="POST", path=f"{CONTACTS}/batch/upsert")
     new = Customer(email="solo@example.com", first_name="Solo")
     async with connector(sandbox) as conn:
-        results = await conn.push(Entity.customers, [change("solo@example.com", {}, record=new, link=False)])
+        results = await conn.push(Entity.customers, [change("solo@example.com", {}, record=new)])
         customers, _ = await pull_all(conn)
     assert results[0].ok
     assert [c.email for c in customers].count("solo@example.com") == 1

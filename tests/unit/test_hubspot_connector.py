@@ -200,6 +200,58 @@ async def test_a_207_turns_each_error_into_a_result_and_the_rest_into_successes(
     assert (lost.ok, lost.retriable, lost.code) == (False, True, "UNCONFIRMED")
 
 
+def linked(key: str, values: dict[str, Any], contact_id: str) -> Change:
+    return Change(Entity.customers, key, "crm", values, {}, None, {"contact_id": contact_id}, "k")
+
+
+def upsert_result(contact_id: str, **properties: str) -> dict[str, Any]:
+    """A batch upsert result as HubSpot documents it: the contact, not the input it answers."""
+    stamp = "2026-02-03T10:20:30.456Z"
+    return {"id": contact_id, "new": False, "properties": properties, "createdAt": stamp, "updatedAt": stamp,
+            "archived": False}  # fmt: skip
+
+
+@respx.mock
+async def test_successes_with_empty_properties_are_matched_by_contact_id_and_never_retried() -> None:
+    answer = {"status": "COMPLETE", "results": [upsert_result("77"), upsert_result("51")]}
+    respx.post(f"{API}/batch/upsert").mock(return_value=httpx.Response(200, json=answer))
+    async with HubSpotConnector("crm", settings()) as conn:
+        first, second = await conn.push(
+            Entity.customers, [linked("a@x.co", {"first_name": "A"}, "51"), linked("b@x.co", {"first_name": "B"}, "77")]
+        )
+    assert (first.ok, first.retriable, first.link) == (True, False, {"contact_id": "51"})
+    assert (second.ok, second.retriable, second.link) == (True, False, {"contact_id": "77"})
+
+
+@respx.mock
+async def test_a_secondary_email_match_answers_the_input_that_was_sent() -> None:
+    """``alt@x.co`` is a secondary address of contact 90, whose primary e-mail comes back instead."""
+    answer = {"status": "COMPLETE", "results": [upsert_result("90", email="primary@x.co"), upsert_result("51")]}
+    respx.post(f"{API}/batch/upsert").mock(return_value=httpx.Response(200, json=answer))
+    async with HubSpotConnector("crm", settings()) as conn:
+        alt, known = await conn.push(
+            Entity.customers, [change("alt@x.co", {"first_name": "A"}, link=False), linked("k@x.co", {}, "51")]
+        )
+    assert (alt.ok, alt.link) == (True, {"contact_id": "90"})
+    assert (known.ok, known.link) == (True, {"contact_id": "51"})
+
+
+@respx.mock
+async def test_results_that_cannot_be_told_apart_are_confirmed_only_when_the_count_proves_it() -> None:
+    new = [change(f"n{i}@x.co", {"first_name": "N"}, link=False) for i in range(3)]
+    counted = {"status": "COMPLETE", "results": [upsert_result("1"), upsert_result("2"), upsert_result("3")]}
+    unplaced = {"status": "error", "category": "VALIDATION_ERROR", "message": "something", "context": {}}
+    short = {**counted, "results": counted["results"][:2], "errors": [unplaced], "numErrors": 1}
+    respx.post(f"{API}/batch/upsert").mock(
+        side_effect=[httpx.Response(200, json=counted), httpx.Response(207, json=short)]
+    )
+    async with HubSpotConnector("crm", settings()) as conn:
+        proven = await conn.push(Entity.customers, new)
+        unproven = await conn.push(Entity.customers, new)
+    assert [(r.ok, r.link) for r in proven] == [(True, None)] * 3  # written, but which contact is whose is unknown
+    assert [(r.ok, r.retriable, r.code) for r in unproven] == [(False, True, "UNCONFIRMED")] * 3
+
+
 @respx.mock
 async def test_401_is_an_auth_error_naming_the_setting_without_the_token() -> None:
     body = {"status": "error", "message": "Authentication credentials not found.", "correlationId": "c",
