@@ -90,6 +90,14 @@ class HubSettings(_Strict):
     #: beyond it they are written page by page and streamed back from the store group by group, so
     #: memory stays bounded however large the catalogue (at some cost in speed).
     memory_records: int = Field(500_000, ge=1)
+    #: How long a run waits for a run of the same job in another process (the daemon and a manual
+    #: ``sync``) to end before it gives up, does nothing and fails saying so.
+    job_lock_wait: timedelta = timedelta(seconds=5)
+
+    @field_validator("job_lock_wait", mode="before")
+    @classmethod
+    def _lock_wait(cls, value: Any) -> timedelta:
+        return value if isinstance(value, timedelta) else parse_duration(value)
 
     @field_validator("currency")
     @classmethod

@@ -29,6 +29,7 @@ import xxhash
 from hub.config import JobConfig, LoadedConfig
 from hub.connector import Capability, Change, Connector, ConnectorContext, PushResult, RawRecord
 from hub.errors import ConfigError, ConnectorError, FatalError, OmnihubError
+from hub.locks import JobAlreadyRunning, job_lock
 from hub.mapping import EntityMapping, Mapping, load_mapping
 from hub.model import ENTITY_MODELS, Entity, Record, RecordInvalid, json_dumper
 from hub.reconcile import Finding, Plan, ReconcileInput, as_text, group_of, reconcile_group, reconcile_keyed
@@ -190,8 +191,25 @@ class Engine:
             log.warning("%d journaled changes of an interrupted run will be decided again", superseded)
 
     async def run_job(self, name: str, *, dry_run: bool = False) -> JobReport:
-        with _paused_gc():
-            return await self._run_job(name, dry_run=dry_run)
+        """Run one job, one run of it at a time across every process sharing the store (the daemon
+        and a manual ``sync``): a run that cannot take the job's lock within ``hub.job_lock_wait``
+        does nothing and fails, naming the process that runs the job. A dry run writes nothing, so
+        it takes no lock."""
+        started = time.perf_counter()
+        wait_s = self.config.hub.job_lock_wait.total_seconds()
+        try:
+            async with contextlib.nullcontext() if dry_run else job_lock(self.store.engine, name, wait_s=wait_s):
+                with _paused_gc():
+                    return await self._run_job(name, dry_run=dry_run)
+        except JobAlreadyRunning as exc:
+            log.error("%s", exc)
+            job = self.config.jobs[name]
+            mode = self.mode or job.mode
+            report = JobReport(name=name, entity=job.entity.value, mode=mode, status="failed", errors=[str(exc)])
+            report.duration_s = time.perf_counter() - started
+            report.run_id = self.store.start_run(name, job.entity.value, mode, False)
+            self.store.finish_run(report.run_id, "failed", report.duration_s, report.as_json(), str(exc))
+            return report
 
     async def _run_job(self, name: str, *, dry_run: bool) -> JobReport:
         job = self.config.jobs[name]

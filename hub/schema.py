@@ -8,6 +8,7 @@
 - ``cursors``: incremental cursors per connector and entity; ``job_state``: the fingerprint of each
   job's rules (a changed rule re-reconciles everything once).
 - ``runs``, ``quarantine``, ``notifications``: what happened, what was refused, what was mailed.
+- ``job_locks``: which process runs each job now (see ``hub.locks``).
 """
 
 from __future__ import annotations
@@ -206,4 +207,18 @@ notifications = _Table(
     Column("message", Text, nullable=False),  # the whole RFC 5322 message
     #: The mismatch ids and statuses this digest reports, marked notified once it is sent.
     Column("covers", Text, nullable=False),
+)
+
+job_locks = _Table(
+    "job_locks",
+    metadata,
+    Column("job", String(200), primary_key=True),
+    #: The process running the job: what a second run reports, and how SQLite tells a dead owner.
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    #: Unique per acquisition: a takeover or a release only touches the row it read.
+    Column("token", String(32), nullable=False),
+    Column("acquired_at", UtcDateTime(), nullable=False),
+    #: Refreshed while the run lasts (SQLite): an owner on another host that stops refreshing is gone.
+    Column("heartbeat_at", UtcDateTime(), nullable=False),
 )

@@ -21,10 +21,11 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Connection, Engine, and_, create_engine, delete, event, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from hub import schema as t
 from hub.errors import OmnihubError
+from hub.locks import LockTimeout, migration_transaction, process_alive
 
 __all__ = ["Store", "StoreError", "utcnow"]
 
@@ -38,16 +39,6 @@ IN_CHUNK = 500
 _OWNER = f"{socket.gethostname()}:{os.getpid()}"
 #: A running run of another host older than this is taken as dead.
 STALE_AFTER = timedelta(hours=6)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    return True
 
 
 class StoreError(OmnihubError):
@@ -94,14 +85,19 @@ class Store:
         return store
 
     def migrate(self) -> None:
+        """Apply pending migrations, one process at a time (``hub.locks.migration_transaction``):
+        processes starting together on an empty database all start, the first one migrating."""
         cfg = AlembicConfig()
         cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+        where = f"cannot open database {_safe_url(str(self.engine.url))}"
         try:
-            with self.engine.begin() as conn:
+            with migration_transaction(self.engine) as conn:
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
-        except OperationalError as exc:
-            raise StoreError(f"cannot open database {_safe_url(str(self.engine.url))}: {exc.orig}") from None
+        except LockTimeout as exc:
+            raise StoreError(f"{where}: {exc}; try again once it is done") from None
+        except SQLAlchemyError as exc:
+            raise StoreError(f"{where}: {getattr(exc, 'orig', None) or exc}") from None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -242,7 +238,7 @@ class Store:
         for run_id, owner, started_at in running:
             owner_host, _, pid = (owner or ":").rpartition(":")
             if owner_host == host and pid.isdigit():
-                if not _alive(int(pid)):
+                if not process_alive(int(pid)):
                     dead.append(run_id)
             elif started_at is None or now - started_at > STALE_AFTER:
                 dead.append(run_id)

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import json
 import socket
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, func, inspect, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from hub import schema as t
@@ -34,27 +32,9 @@ TABLES = {
     "job_state",
     "quarantine",
     "notifications",
+    "job_locks",
     "alembic_version",
 }
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'state' / 'omnihub.db'}"
-        return
-    server: str = request.getfixturevalue("postgres_server")  # skips, saying why, without one
-    schema = f"omnihub_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server, connect_args={"connect_timeout": 5})
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(server).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture
@@ -77,7 +57,7 @@ def test_migrations_create_the_schema(store: Store, db_url: str) -> None:
     names = set(inspect(store.engine).get_table_names())
     assert names >= TABLES
     with store.engine.connect() as conn:
-        assert conn.execute(text("select version_num from alembic_version")).scalar_one() == "0001"
+        assert conn.execute(text("select version_num from alembic_version")).scalar_one() == "0002"
     observations = {c["name"] for c in inspect(store.engine).get_columns("observations")}
     assert observations == {"connector", "entity", "key", "grp", "hash", "data", "run_id", "updated_at"}
     # opening again applies nothing and keeps the data
