@@ -21,10 +21,12 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from hub.config import LoadedConfig, config_json_schema, load_config
 from hub.errors import ConfigError, OmnihubError
-from hub.redact import install_log_redaction, redact
+from hub.logging_setup import LogFormat, configure_logging
+from hub.redact import redact
 from hub.report import JobReport
 from hub.store import Store, StoreError
 
@@ -36,7 +38,9 @@ app = typer.Typer(
 config_app = typer.Typer(help="Inspect the configuration format.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 
-out = Console(highlight=False)
+#: Markup off: text from data, config and errors (``[wms] cannot reach ...``) is printed as it is;
+#: what the CLI styles itself is built as ``rich.text.Text`` (see ``_styled``).
+out = Console(highlight=False, markup=False)
 err = Console(stderr=True, highlight=False)
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
@@ -45,13 +49,19 @@ EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 class State:
     config_path: Path = Path("omnihub.yaml")
     verbose: bool = False
+    log_format: LogFormat = LogFormat.text
 
 
 state = State()
 
 
+def _styled(label: str, style: str, rest: object) -> Text:
+    """``label`` in ``style``, then ``rest`` as plain text, never read as markup."""
+    return Text.assemble((label, style), f" {rest}")
+
+
 def _fail(message: str, code: int = EXIT_CONFIG) -> NoReturn:
-    err.print(f"[bold red]error:[/] {redact(message)}", soft_wrap=True)
+    err.print(_styled("error:", "bold red", redact(message)), soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -60,7 +70,11 @@ def _load() -> LoadedConfig:
         return load_config(state.config_path)
     except ConfigError as exc:
         err.print(
-            f"[bold red]invalid configuration[/] ({len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''}):",
+            _styled(
+                "invalid configuration",
+                "bold red",
+                f"({len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''}):",
+            ),
             soft_wrap=True,
         )
         for problem in exc.problems:
@@ -84,17 +98,15 @@ def main_options(
         None, "--config", "-c", help="Config file (default: $OMNIHUB_CONFIG, else ./omnihub.yaml).", show_default=False
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what happens (to stderr)."),
+    log_format: LogFormat = typer.Option(
+        LogFormat.text, "--log-format", help="How log records are written to stderr, for every command."
+    ),
 ) -> None:
     state.config_path = config or Path(os.environ.get("OMNIHUB_CONFIG") or "omnihub.yaml")
     state.verbose = verbose
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    for noisy in ("httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    install_log_redaction()
+    state.log_format = log_format
+    # The one handler on the root logger, replaced (not doubled) when the daemon sets its own level.
+    configure_logging(log_format, "INFO" if verbose else "WARNING")
 
 
 # ---------------------------------------------------------------------- check
@@ -114,11 +126,13 @@ def check(ping: bool = typer.Option(False, "--ping", help="Also reach every conn
         except ConfigError as exc:
             problems += [str(p) for p in exc.problems]
     if problems:
-        err.print("[bold red]invalid mapping[/]:")
+        err.print(Text("invalid mapping:", style="bold red"))
         for problem in problems:
             err.print(f"  {problem}", markup=False, soft_wrap=True)
         raise typer.Exit(EXIT_CONFIG)
-    out.print(f"[green]ok[/] {state.config_path}: {len(config.connectors)} connectors, {len(config.jobs)} jobs")
+    out.print(
+        _styled("ok", "green", f"{state.config_path}: {len(config.connectors)} connectors, {len(config.jobs)} jobs")
+    )
     if ping:
         failures = asyncio.run(_ping_all(engine, config))
         if failures:
@@ -132,10 +146,10 @@ async def _ping_all(engine: Any, config: LoadedConfig) -> int:
         try:
             await conn.open()
             await conn.ping()
-            out.print(f"  [green]reachable[/] {name} ({config.connectors[name].type})")
+            out.print(Text("  ") + _styled("reachable", "green", f"{name} ({config.connectors[name].type})"))
         except OmnihubError as exc:
             failures += 1
-            err.print(f"  [red]unreachable[/] {name}: {redact(exc)}", soft_wrap=True)
+            err.print(Text("  ") + _styled("unreachable", "red", f"{name}: {redact(exc)}"), soft_wrap=True)
         finally:
             await conn.close()
     return failures
@@ -156,7 +170,7 @@ def _progress(enabled: bool) -> Iterator[Callable[[str, str, int, int | None], N
         yield None
         return
     with Progress(
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
@@ -212,7 +226,7 @@ def _after_sync(config: LoadedConfig, store: Store, reports: list[JobReport]) ->
     try:
         asyncio.run(notify_after_run(config, store, reports))
     except Exception as exc:  # an alert problem must never fail the sync
-        err.print(f"[yellow]warning:[/] alert e-mail not sent: {redact(exc)}", soft_wrap=True)
+        err.print(_styled("warning:", "yellow", f"alert e-mail not sent: {redact(exc)}"), soft_wrap=True)
 
 
 def _print_reports(reports: list[JobReport], dry_run: bool) -> None:
@@ -245,13 +259,13 @@ def _print_reports(reports: list[JobReport], dry_run: bool) -> None:
             ", ".join(f"{k} {v}" for k, v in r.pushed.items()) or "-",
             str(r.failed),
             str(r.quarantined),
-            "[green]ok[/]" if r.status == "ok" else "[red]failed[/]",
+            Text("ok", style="green") if r.status == "ok" else Text("failed", style="red"),
             f"{r.duration_s:.2f}",
         )
     out.print(table)
     for r in reports:
         for error in r.errors:
-            err.print(f"[red]{r.name}:[/] {error}", soft_wrap=True, markup=False)
+            err.print(_styled(f"{r.name}:", "red", error), soft_wrap=True)
         if r.quarantined:
             out.print(f"{r.name}: {r.quarantined} records quarantined (see `omnihub quarantine`)")
         if r.races:
@@ -374,7 +388,9 @@ def quarantine(
 def run(
     http_port: int = typer.Option(None, "--http-port", help="Serve /healthz and /metrics on this port."),
     http_host: str = typer.Option("127.0.0.1", "--http-host", help="Address for --http-port (0.0.0.0 in a container)."),
-    log_format: str = typer.Option("text", "--log-format", help="text or json"),
+    log_format: LogFormat | None = typer.Option(
+        None, "--log-format", help="Alias of the global --log-format (which goes before `run`).", show_default=False
+    ),
 ) -> None:
     """Run the scheduler: every job with a `schedule:` runs unattended until SIGTERM/Ctrl-C."""
     config = _load()
@@ -383,7 +399,9 @@ def run(
     except ImportError as exc:  # pragma: no cover - shipped together
         _fail(f"the scheduler is not available: {exc}", EXIT_FAILED)
     raise typer.Exit(
-        asyncio.run(serve_scheduled(config, http_port=http_port, http_host=http_host, log_format=log_format))
+        asyncio.run(
+            serve_scheduled(config, http_port=http_port, http_host=http_host, log_format=log_format or state.log_format)
+        )
     )
 
 
@@ -429,13 +447,13 @@ def main() -> None:
     try:
         app()
     except OmnihubError as exc:  # anything not handled closer to its cause
-        err.print(f"[bold red]error:[/] {redact(exc)}", soft_wrap=True)
+        err.print(_styled("error:", "bold red", redact(exc)), soft_wrap=True)
         sys.exit(EXIT_FAILED)
     except Exception as exc:  # a bug: one line for the user, the traceback only with --verbose
-        logging.getLogger("omnihub.cli").debug("internal error", exc_info=True)
+        if state.verbose:  # as a log record, so it comes in the chosen --log-format
+            logging.getLogger("omnihub.cli").error("internal error", exc_info=True)
+        hint = "please report it" if state.verbose else "run with --verbose for the traceback, and please report it"
         err.print(
-            f"[bold red]internal error:[/] {type(exc).__name__}: {redact(exc)} (run with --verbose for the "
-            "traceback, and please report it)",
-            soft_wrap=True,
+            _styled("internal error:", "bold red", f"{type(exc).__name__}: {redact(exc)} ({hint})"), soft_wrap=True
         )
         sys.exit(EXIT_FAILED)

@@ -32,6 +32,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from hub.config import load_config
 from hub.engine import Engine
@@ -230,15 +231,9 @@ def _mismatch_table(store: Store, title: str) -> Table:
     for column in ("entity", "key", "channel", "field", "expected", "actual", "status"):
         table.add_column(column)
     for row in store.list_mismatches(include_resolved=True):
-        table.add_row(
-            row["entity"],
-            row["key"],
-            row["connector"],
-            row["field"],
-            row["expected"] or "",
-            row["actual"] or "",
-            row["status"],
-        )
+        # Text cells: keys and values are data, never markup, whatever console prints the table.
+        cells = ("entity", "key", "connector", "field", "expected", "actual", "status")
+        table.add_row(*(Text(row[cell] or "") for cell in cells))
     return table
 
 
@@ -254,7 +249,9 @@ def run_demo(workdir: Path, console: Console | None = None) -> int:
         config_path = shop.write_config()
         config = load_config(config_path)
         store = Store.open(config.database_url())
-        console.print(f"[bold]omnihub demo[/]: 5 sandboxes on 127.0.0.1, config written to {config_path}")
+        console.print(
+            Text.assemble(("omnihub demo", "bold"), f": 5 sandboxes on 127.0.0.1, config written to {config_path}")
+        )
 
         phases: list[tuple[str, list[JobReport]]] = []
         for title, mode in (("monitor", "monitor"), ("enforce", "enforce"), ("check", "monitor")):
@@ -283,19 +280,21 @@ def run_demo(workdir: Path, console: Console | None = None) -> int:
         f"{r.name} ({title}): {'; '.join(r.errors)}" for title, reports in phases for r in reports if r.status != "ok"
     ]
     for failure in failures:
-        console.print(f"[red]failed:[/] {failure}", soft_wrap=True)
+        console.print(Text.assemble(("failed:", "red"), f" {failure}"), soft_wrap=True)
     if shop.inbox.messages:
         from hub.alerts import write_digest_files
 
         eml, html = write_digest_files(shop.inbox.messages[0], workdir, "alert-digest")
-        console.print(f"The alert e-mail the ops team would get: {eml}\n  open it in a browser: {html}")
+        console.print(Text(f"The alert e-mail the ops team would get: {eml}\n  open it in a browser: {html}"))
     else:
         failures.append("no alert e-mail reached the local SMTP server")
-        console.print("[red]no alert e-mail was received[/]")
+        console.print(Text("no alert e-mail was received", style="red"))
     left_open = sum(r.mismatches for r in phases[-1][1])
     console.print(
-        f"Done in {time.monotonic() - started:.1f} s; {left_open} mismatches left open. "
-        f"Re-run a step with: omnihub --config {config_path} mismatches --all (the sandboxes are gone "
-        f"now, the database stays)."
+        Text(
+            f"Done in {time.monotonic() - started:.1f} s; {left_open} mismatches left open. "
+            f"Re-run a step with: omnihub --config {config_path} mismatches --all (the sandboxes are gone "
+            f"now, the database stays)."
+        )
     )
     return 0 if not failures and left_open == 0 else 1

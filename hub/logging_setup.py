@@ -1,8 +1,10 @@
 """Logging for the CLI and the daemon: readable text for a terminal, one JSON object per line for
 a log collector, and secret redaction on every handler created here.
 
-``configure_logging`` can be called again (``omnihub run --log-format json`` after a default
-setup): it replaces only the handler it installed before, never one someone else added.
+This module is the one place that puts a handler on the root logger (the CLI calls it once per
+command, the daemon again at its own level): a second handler beside it would print every record
+twice, once per format. ``configure_logging`` may be called again; it replaces only the handler
+it installed before, never one someone else added.
 """
 
 from __future__ import annotations
@@ -11,13 +13,23 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
-from typing import Any, Literal, TextIO
+from enum import StrEnum
+from typing import Any, TextIO
 
 from hub.redact import RedactingFilter, install_log_redaction, redact
 
-__all__ = ["JsonFormatter", "configure_logging"]
+__all__ = ["JsonFormatter", "LogFormat", "configure_logging"]
 
-LogFormat = Literal["text", "json"]
+
+class LogFormat(StrEnum):
+    """How records are written: ``text`` for a terminal, ``json`` (one object per line) for a collector.
+
+    An enum rather than a plain string so the command line offers exactly these and refuses any
+    other value as a usage error."""
+
+    text = "text"
+    json = "json"
+
 
 #: The attributes every LogRecord has; anything else on a record came from ``extra=``.
 _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime", "taskName"}
@@ -72,13 +84,15 @@ class _OmnihubHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Marks the handler this module installed, so a second call replaces it instead of doubling lines."""
 
 
-def configure_logging(fmt: LogFormat = "text", level: str = "INFO", *, stream: TextIO | None = None) -> logging.Handler:
+def configure_logging(
+    fmt: LogFormat | str = LogFormat.text, level: str = "INFO", *, stream: TextIO | None = None
+) -> logging.Handler:
     """Send every log record at ``level`` or above to ``stream`` (stderr) as text or JSON lines.
 
     Returns the handler installed. Redaction is attached to it and to the hub's loggers, so a
     secret that slips into a message or an ``extra`` never reaches the output.
     """
-    if fmt not in ("text", "json"):
+    if fmt not in set(LogFormat):
         raise ValueError(f"log format must be 'text' or 'json', not {fmt!r}")
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
@@ -88,7 +102,7 @@ def configure_logging(fmt: LogFormat = "text", level: str = "INFO", *, stream: T
         root.removeHandler(old)
         old.close()
     handler = _OmnihubHandler(stream if stream is not None else sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else _UtcTextFormatter(_TEXT_FORMAT))
+    handler.setFormatter(JsonFormatter() if fmt == LogFormat.json else _UtcTextFormatter(_TEXT_FORMAT))
     handler.addFilter(RedactingFilter())
     root.addHandler(handler)
     root.setLevel(numeric)

@@ -53,3 +53,11 @@ def test_the_check_sees_every_spelling_of_the_folder_beside_the_repository() -> 
 def test_no_file_refers_to_a_folder_outside_the_repository() -> None:
     assert len(_scanned_files()) > 100  # the walk really found the repository's files
     assert _outside_references() == [], "copy what is needed into the repository (tests/fixtures/) and read it there"
+
+
+def test_every_document_the_readme_names_is_in_the_repository() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"[\w./-]+\.md\b", readme))
+    assert "docs/contract.md" in named
+    missing = sorted(name for name in named if not (REPO / name).is_file())
+    assert missing == [], f"README.md names documents that are not in the repository: {missing}"
