@@ -41,7 +41,7 @@ app.add_typer(config_app, name="config")
 #: Markup off: text from data, config and errors (``[wms] cannot reach ...``) is printed as it is;
 #: what the CLI styles itself is built as ``rich.text.Text`` (see ``_styled``).
 out = Console(highlight=False, markup=False)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, markup=False)
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
