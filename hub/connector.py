@@ -259,6 +259,15 @@ class Connector:
         """Apply changes (at most ``push_batch_size``) and answer one result per change."""
         raise NotImplementedError(f"{self.type_name} cannot write {entity}")
 
+    def cursor_after_push(self, entity: Entity, cursor: str) -> str | None:
+        """The cursor to save for ``entity`` once this run has pushed to it (``cursor`` is the pull's).
+
+        The default keeps the pull's: a change time brings back what was written. A connector whose
+        cursor describes the content it has just rewritten (a file's digest) answers the cursor of
+        what is there now, or None to be read in full next time; otherwise a later edit that put the
+        pulled content back would look unchanged."""
+        return cursor
+
     @property
     def transport_stats(self) -> TransportStats | None:
         """Request figures of this connector's transport, when it has one."""

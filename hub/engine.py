@@ -36,7 +36,7 @@ from hub.reconcile import Finding, Plan, ReconcileInput, as_text, group_of, reco
 from hub.redact import redact
 from hub.registry import connector_class
 from hub.report import JobReport, PlannedChange
-from hub.store import Store, utcnow
+from hub.store import FORGOTTEN_HASH, Store, utcnow
 
 __all__ = ["Engine", "Progress"]
 
@@ -427,6 +427,7 @@ class Engine:
                 stored = self.store.load_hashes(conn.name, entity.value)
                 # An unchanged row is recognized by its hash alone, before its key is even read.
                 known = {digest: key for key, digest in stored.items()}
+                known.pop(FORGOTTEN_HASH, None)  # rows the hub wrote since: read again, whatever they hold
             out.seen += len(page.records)
             # The loop of every pulled row: locals only, nothing allocated for an unchanged one.
             for raw in page.records:
@@ -695,6 +696,12 @@ class Engine:
                     report.failed += len(rest)
                     break
                 self._settle(entity, conn_name, batch, results, report)
+            outcome = outcomes[conn_name]
+            if outcome.cursor is not None:
+                after = conn.cursor_after_push(entity, outcome.cursor)
+                if after != outcome.cursor:  # the saved cursor describes what was there before the write
+                    self.store.set_cursor(conn_name, entity.value, None)
+                    outcome.cursor = after
 
     def _change(self, job: str, entity: Entity, run_id: int, plan: Plan, link: dict[str, str]) -> tuple[Change, str]:
         decision = hashlib.blake2b(
@@ -733,6 +740,7 @@ class Engine:
         by_key = {r.key: r for r in results}
         outcomes = []
         resolved = []
+        written = []
         now = utcnow()
         for outbox_id, change in batch:
             result = by_key.get(change.key)
@@ -742,6 +750,7 @@ class Engine:
             elif result.ok:
                 outcomes.append((outbox_id, "done", None, None))
                 report.pushed[conn_name] = report.pushed.get(conn_name, 0) + 1
+                written.append(change.key)
                 resolved += [(change.key, f, conn_name) for f in change.values]
                 if not change.link:  # a create: the record is on the channel now
                     resolved.append((change.key, "record", conn_name))
@@ -767,5 +776,7 @@ class Engine:
                     f"{conn_name} refused: {result.code or 'error'}: {result.message}",
                 )
         self.store.settle(outcomes)
+        if written:  # what was read of these records is no longer what the channel holds
+            self.store.forget_hashes(conn_name, entity.value, written)
         if resolved:
             report.resolved_mismatches += self.store.resolve_pushed(entity.value, resolved, now)

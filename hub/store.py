@@ -33,6 +33,9 @@ CHUNK = 5000
 #: Bound parameters per statement: under SQLite's oldest limit (999), far under PostgreSQL's.
 MAX_PARAMETERS = 990
 IN_CHUNK = 500
+#: The row hash of a stored record the hub has written to since it was read: the engine matches no
+#: pulled row against it, so that row is read again whatever it looks like (``forget_hashes``).
+FORGOTTEN_HASH = 0
 
 
 #: This process, as recorded on the runs it starts.
@@ -322,6 +325,19 @@ class Store:
             if ids
         ]
         self._upsert(t.links, ["connector", "entity", "key"], payload, ["ids", "updated_at"])
+
+    def forget_hashes(self, connector: str, entity: str, keys: Sequence[str]) -> None:
+        """Forget the row hashes of records the hub has just written: their stored hash describes
+        the row before the write, so a later edit that put that row back would pass as unchanged.
+        The records stay (they are what the channel held when last read)."""
+        o = t.observations.c
+        with self.engine.begin() as conn:
+            for chunk in _chunks(list(keys), IN_CHUNK):
+                conn.execute(
+                    update(t.observations)
+                    .where(o.connector == connector, o.entity == entity, o.key.in_(chunk))
+                    .values(hash=FORGOTTEN_HASH)
+                )
 
     def delete_observations(self, connector: str, entity: str, keys: Sequence[str]) -> None:
         o = t.observations.c
