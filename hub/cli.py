@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -23,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from hub.config import LoadedConfig, config_json_schema, load_config
+from hub.config import LoadedConfig, StateLocation, config_json_schema, load_config, load_state_location
 from hub.errors import ConfigError, OmnihubError
 from hub.logging_setup import LogFormat, configure_logging
 from hub.redact import redact
@@ -44,6 +44,8 @@ out = Console(highlight=False, markup=False)
 err = Console(stderr=True, highlight=False, markup=False)
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+
+_Loaded = TypeVar("_Loaded")
 
 
 class State:
@@ -66,8 +68,18 @@ def _fail(message: str, code: int = EXIT_CONFIG) -> NoReturn:
 
 
 def _load() -> LoadedConfig:
+    return _checked(load_config)
+
+
+def _load_state() -> StateLocation:
+    """The config's state store alone, for the read-only listings: no connector secret need be set."""
+    return _checked(load_state_location)
+
+
+def _checked(read: Callable[[Path], _Loaded]) -> _Loaded:
+    """``read(config path)``, or every problem of the config printed and exit 2."""
     try:
-        return load_config(state.config_path)
+        return read(state.config_path)
     except ConfigError as exc:
         err.print(
             _styled(
@@ -82,7 +94,7 @@ def _load() -> LoadedConfig:
         raise typer.Exit(EXIT_CONFIG) from None
 
 
-def _store(config: LoadedConfig, *, dry_run: bool = False) -> Store:
+def _store(config: LoadedConfig | StateLocation, *, dry_run: bool = False) -> Store:
     url = config.database_url()
     if dry_run and url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
         url = "sqlite://"  # a dry run changes nothing anywhere: not even an empty state file
@@ -288,7 +300,7 @@ def _iso(value: Any) -> str | None:
 
 def _read(query: Callable[[Store], list[dict[str, Any]]]) -> list[dict[str, Any]]:
     """Rows from the state store of the loaded config (the listings' common first step)."""
-    store = _store(_load())
+    store = _store(_load_state())
     try:
         return query(store)
     finally:
@@ -386,7 +398,9 @@ def quarantine(
 
 @app.command()
 def run(
-    http_port: int = typer.Option(None, "--http-port", help="Serve /healthz and /metrics on this port."),
+    http_port: int = typer.Option(
+        None, "--http-port", min=1, max=65535, help="Serve /healthz and /metrics on this port (1-65535)."
+    ),
     http_host: str = typer.Option("127.0.0.1", "--http-host", help="Address for --http-port (0.0.0.0 in a container)."),
     log_format: LogFormat | None = typer.Option(
         None, "--log-format", help="Alias of the global --log-format (which goes before `run`).", show_default=False
@@ -418,7 +432,7 @@ def demo(
 @app.command()
 def sandbox(
     platform: str = typer.Argument(..., help="shopify, woocommerce, hubspot, mailchimp or wms"),
-    port: int = typer.Option(0, "--port", help="Port on 127.0.0.1 (0: any free port)."),
+    port: int = typer.Option(0, "--port", min=0, max=65535, help="Port on 127.0.0.1 (0: any free port)."),
 ) -> None:
     """Serve a platform simulator on 127.0.0.1, seeded with the demo store."""
     from importlib.metadata import entry_points

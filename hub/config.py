@@ -8,7 +8,9 @@ keys are errors: a misspelled ``sefety_stock`` must not be silently ignored.
 
 from __future__ import annotations
 
+import math
 import re
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -25,14 +27,17 @@ from hub.registry import available_types, connector_class
 from hub.yamlio import Located, load_located, locate_problem
 
 __all__ = [
+    "MAX_DURATION",
     "AlertsConfig",
     "ChannelRules",
     "EmailConfig",
     "HubConfig",
     "JobConfig",
     "LoadedConfig",
+    "StateLocation",
     "config_json_schema",
     "load_config",
+    "load_state_location",
     "parse_duration",
     "parse_schedule",
 ]
@@ -40,18 +45,28 @@ __all__ = [
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
 _EVERY = re.compile(r"^\s*every\s+(\d+(?:\.\d+)?\s*(?:s|m|h|d))\s*$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+#: The longest duration accepted (ten years, 3650d): longer ones mean "never" for a schedule or a
+#: reminder, and past it date arithmetic overflows (``timedelta`` stops at 999,999,999 days).
+MAX_DURATION = timedelta(days=3650)
 
 
 def parse_duration(text: str | int | float) -> timedelta:
-    """``"90s"``, ``"15m"``, ``"24h"``, ``"7d"`` (or a number of seconds) to a ``timedelta``."""
+    """``"90s"``, ``"15m"``, ``"24h"``, ``"7d"`` (or a number of seconds) to a ``timedelta``, at most
+    ``MAX_DURATION``."""
     if isinstance(text, (int, float)) and not isinstance(text, bool):
+        if isinstance(text, float) and math.isnan(text):
+            raise ValueError("nan is not a number of seconds")
         if text < 0:
             raise ValueError(f"{text!r} is negative; a duration is zero or more seconds")
-        return timedelta(seconds=float(text))
-    match = _DURATION.match(str(text))
-    if not match:
-        raise ValueError(f"{text!r} is not a duration such as 90s, 15m, 24h or 7d")
-    return timedelta(seconds=float(match.group(1)) * _UNIT[match.group(2)])
+        seconds: int | float = text  # compared before any conversion: a huge int does not fit a float
+    else:
+        match = _DURATION.match(str(text))
+        if not match:
+            raise ValueError(f"{text!r} is not a duration such as 90s, 15m, 24h or 7d")
+        seconds = float(match.group(1)) * _UNIT[match.group(2)]
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValueError(f"{text!r} is longer than {MAX_DURATION.days}d (ten years), the longest duration accepted")
+    return timedelta(seconds=float(seconds))
 
 
 def parse_schedule(text: str) -> tuple[Literal["interval"], timedelta] | tuple[Literal["cron"], str]:
@@ -124,8 +139,9 @@ class ChannelRules(_Strict):
     safety_stock: int = Field(0, ge=0)
     #: Channel location code -> the truth locations whose stock it sells (summed). Default: same code.
     locations: dict[str, list[str]] = {}
-    #: Prices on this channel are the golden price plus this percentage.
-    markup_percent: Decimal = Decimal(0)
+    #: Prices on this channel are the golden price plus this percentage (a discount when negative);
+    #: bounded so that a typo (``1e999999``) is a config error, not a failed sync.
+    markup_percent: Decimal = Field(Decimal(0), gt=-100, le=1000)
     #: Round marked-up prices up to this ending (``0.90``, ``0.99``); none keeps cents.
     price_ending: Decimal | None = None
     #: Differences up to this much are not mismatches.
@@ -223,6 +239,22 @@ class HubConfig(_Strict):
     alerts: AlertsConfig = AlertsConfig()
 
 
+@dataclass(frozen=True)
+class StateLocation:
+    """Where the state store is: ``hub.database`` and the folder a relative SQLite path is read from."""
+
+    database: str
+    base_dir: Path
+
+    def database_url(self) -> str:
+        """The database URL, with a relative SQLite path resolved against the config's folder."""
+        url = self.database
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+            return prefix + str(self.base_dir / url[len(prefix) :])
+        return url
+
+
 class LoadedConfig:
     """A validated config with each connector's settings parsed by its own model."""
 
@@ -252,11 +284,7 @@ class LoadedConfig:
 
     def database_url(self) -> str:
         """The database URL, with a relative SQLite path resolved against the config's folder."""
-        url = self.model.hub.database
-        prefix = "sqlite:///"
-        if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
-            return prefix + str(self.base_dir / url[len(prefix) :])
-        return url
+        return StateLocation(self.model.hub.database, self.base_dir).database_url()
 
     def resolve_path(self, value: str) -> Path:
         path = Path(value)
@@ -393,6 +421,25 @@ def load_config(path: str | Path, *, env: dict[str, str] | None = None) -> Loade
     for settings in (*connectors.values(), model.alerts.email):
         _register_secrets(settings)
     return LoadedConfig(model, connectors, located, path)
+
+
+def load_state_location(path: str | Path, *, env: dict[str, str] | None = None) -> StateLocation:
+    """The state store of a config file, for the commands that only read it (``mismatches``,
+    ``runs``, ``quarantine``).
+
+    Only the ``hub:`` section is read and interpolated: listing what the store holds needs no
+    platform credential, so the connectors' ``${TOKEN}`` variables need not be set. A variable in
+    ``hub.database`` must be, and is a located error when it is not.
+    """
+    path = Path(path)
+    located = load_located(path, env=env, interpolate_within=("hub",))
+    if not isinstance(located.data, dict):
+        raise ConfigError(located.problem((), "the config must be a mapping with `connectors:` and `jobs:` sections"))
+    try:
+        hub = HubSettings.model_validate(located.data.get("hub", {}))
+    except ValidationError as exc:
+        raise ConfigError(_pydantic_problems(located, exc, ("hub",))) from None
+    return StateLocation(hub.database, path.resolve().parent)
 
 
 def _register_secrets(settings: BaseModel | None) -> None:

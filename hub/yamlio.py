@@ -4,6 +4,11 @@ Config and mapping errors must say ``omnihub.yaml:12:5`` and not just "invalid".
 graph carries the line and column of each node; ``load_located`` builds plain Python data from it
 and a table from key path to position, and substitutes ``${NAME}`` from the environment (a missing
 variable is an error located at its line).
+
+What would otherwise end in a traceback is a located error too: a character YAML does not allow
+(a NUL byte), values nested deeper than ``MAX_DEPTH`` (PyYAML and the builder here both recurse
+per level), an alias inside the node it names (``a: &x [*x]`` never ends), and aliases that expand
+to more than ``MAX_VALUES`` values (aliases of aliases grow exponentially).
 """
 
 from __future__ import annotations
@@ -20,7 +25,12 @@ import yaml
 from hub.errors import ConfigError, ConfigProblem
 from hub.redact import register_secret
 
-__all__ = ["Located", "load_located", "locate_problem"]
+__all__ = ["MAX_DEPTH", "MAX_VALUES", "Located", "load_located", "locate_problem"]
+
+#: Deepest nesting of mappings and lists accepted: a config or mapping file needs fewer than ten.
+MAX_DEPTH = 64
+#: Most values one file may expand to, aliases included: a config or mapping file has hundreds.
+MAX_VALUES = 100_000
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _SECRET_KEY = re.compile(r"(?i)(token|secret|password|api_key|apikey|consumer_key|private)")
@@ -53,8 +63,35 @@ class Located:
         return ConfigProblem(self.file, line, column, ".".join(str(p) for p in path), message)
 
 
+class _Refused(yaml.MarkedYAMLError):
+    """Valid YAML the hub will not compose (too deep, an alias that never ends)."""
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader is enough: no tags that build Python objects are honoured."""
+    """SafeLoader is enough: no tags that build Python objects are honoured.
+
+    Composing refuses, at the offending line, nesting deeper than ``MAX_DEPTH`` and an alias inside
+    the node it names: PyYAML would recurse until Python's stack runs out.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        #: The anchor (or ``None``) of each node being composed, outermost first.
+        self._open: list[str | None] = []
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) and event.anchor in self._open:
+            message = f"the alias *{event.anchor} is inside the node it names, so it never ends; write the value out"
+            raise _Refused(None, None, message, event.start_mark)
+        if len(self._open) >= MAX_DEPTH:
+            message = f"values nested more than {MAX_DEPTH} levels deep; flatten them"
+            raise _Refused(None, None, message, event.start_mark)
+        self._open.append(getattr(event, "anchor", None))
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._open.pop()
 
 
 def load_located(
@@ -63,12 +100,15 @@ def load_located(
     text: str | None = None,
     env: Mapping[str, str] | None = None,
     interpolate: bool = True,
+    interpolate_within: Path_ = (),
     problems_out: list[ConfigProblem] | None = None,
 ) -> Located:
     """Parse a YAML file (or ``text`` named ``source``) into data plus positions.
 
     Raises ``ConfigError`` for unreadable files, syntax errors, duplicate keys and (with
     ``interpolate``) ``${NAME}`` references to unset variables, each with file:line:column.
+    ``interpolate_within`` limits substitution to the values under one key path (``("hub",)``):
+    references elsewhere stay as written, and their variables need not be set.
     """
     name = str(source)
     if text is None:
@@ -92,11 +132,14 @@ def load_located(
         mark = exc.problem_mark
         line = mark.line + 1 if mark else None
         column = mark.column + 1 if mark else None
-        raise ConfigError(ConfigProblem(name, line, column, "", f"YAML syntax error: {exc.problem}")) from None
+        message = exc.problem if isinstance(exc, _Refused) else f"YAML syntax error: {exc.problem}"
+        raise ConfigError(ConfigProblem(name, line, column, "", message)) from None
+    except yaml.reader.ReaderError as exc:
+        raise ConfigError(_unreadable_character(name, text, exc)) from None
     located = Located(data=None, file=name)
     problems: list[ConfigProblem] = []
     environment = os.environ if env is None else env
-    located.data = _build(node, (), located, problems, environment if interpolate else None)
+    located.data = _build(node, (), located, problems, environment if interpolate else None, interpolate_within)
     if problems and problems_out is not None:
         problems_out.extend(problems)  # the caller reports them with its own validation problems
     elif problems:
@@ -104,16 +147,45 @@ def load_located(
     return located
 
 
+def _unreadable_character(name: str, text: str, error: yaml.reader.ReaderError) -> ConfigProblem:
+    """A character YAML does not allow (a NUL byte, a control character), at its line and column."""
+    line = text.count("\n", 0, error.position) + 1
+    column = error.position - (text.rfind("\n", 0, error.position) + 1) + 1
+    code: int = error.character  # PyYAML gives the code point of a refused character
+    escape = f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    return ConfigProblem(
+        name,
+        line,
+        column,
+        "",
+        f"the character U+{code:04X} is not allowed in YAML; remove it, or write it as {escape} inside double quotes",
+    )
+
+
 def _position(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
 def _build(
-    node: yaml.Node | None, path: Path_, located: Located, problems: list[ConfigProblem], env: Mapping[str, str] | None
+    node: yaml.Node | None,
+    path: Path_,
+    located: Located,
+    problems: list[ConfigProblem],
+    env: Mapping[str, str] | None,
+    within: Path_,
 ) -> Any:
     if node is None:
         return None
     located.positions.setdefault(path, _position(node))
+    if len(path) > MAX_DEPTH or len(located.positions) > MAX_VALUES:  # aliases of aliases, mostly
+        # An aliased node is shared, so its own position says nothing: name the top-level key.
+        raise ConfigError(
+            located.problem(
+                path[:1],
+                f"the values under this key expand to more than {MAX_DEPTH} levels or {MAX_VALUES} values "
+                "(aliases inside aliases?); write them out",
+            )
+        )
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
@@ -150,10 +222,10 @@ def _build(
                 )
                 continue
             located.positions[child] = _position(key_node)
-            result[key] = _build(value_node, child, located, problems, env)
+            result[key] = _build(value_node, child, located, problems, env, within)
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [_build(item, (*path, i), located, problems, env) for i, item in enumerate(node.value)]
+        return [_build(item, (*path, i), located, problems, env, within) for i, item in enumerate(node.value)]
     try:
         value = _scalar(node)
     except (yaml.YAMLError, ValueError, TypeError) as exc:
@@ -166,7 +238,7 @@ def _build(
             )
         )
         return None
-    if env is not None and isinstance(value, str) and "${" in value:
+    if env is not None and isinstance(value, str) and "${" in value and path[: len(within)] == within:
         value = _interpolate(value, path, node, located, problems, env)
     return value
 

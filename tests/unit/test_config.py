@@ -12,10 +12,17 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from hub.config import config_json_schema, load_config, parse_duration, parse_schedule
+from hub.config import (
+    MAX_DURATION,
+    config_json_schema,
+    load_config,
+    load_state_location,
+    parse_duration,
+    parse_schedule,
+)
 from hub.errors import ConfigError, ConfigProblem
 from hub.model import Entity
-from hub.redact import secrets
+from hub.redact import redact, secrets
 from tests.conftest import TEST_SECRETS
 
 SHOPIFY, WOO_KEY, WOO_SECRET, HUBSPOT, MAILCHIMP, WMS, SMTP = TEST_SECRETS
@@ -353,6 +360,41 @@ def test_missing_file(tmp_path: Path) -> None:
         load_config(tmp_path / "nope.yaml", env=ENV)
 
 
+def test_a_short_secret_written_in_the_file_is_masked(tmp_path: Path) -> None:
+    text = EXAMPLE.replace('api_key: "${WMS_KEY}"', 'api_key: "k1234"')
+    load_config(_write(tmp_path, text), env=ENV)
+    assert redact("401 invalid api key k1234") == "401 invalid api key ***"
+
+
+# ------------------------------------------------------------------ the state store alone (read-only commands)
+
+
+def test_the_state_location_needs_no_connector_secret(tmp_path: Path) -> None:
+    text = EXAMPLE.replace("sqlite:///omnihub.db", '"sqlite:///${STATE_DIR}/state.db"')
+    state = load_state_location(_write(tmp_path, text), env={"STATE_DIR": "/srv/omnihub"})
+    assert state.database_url() == "sqlite:////srv/omnihub/state.db"
+    relative = load_state_location(_write(tmp_path, EXAMPLE), env={})
+    assert relative.database_url() == load_config(tmp_path / "omnihub.yaml", env=ENV).database_url()
+
+
+def test_the_state_location_still_needs_the_database_variable(tmp_path: Path) -> None:
+    text = EXAMPLE.replace("sqlite:///omnihub.db", '"${DATABASE_URL}"')
+    with pytest.raises(ConfigError) as info:
+        load_state_location(_write(tmp_path, text), env={})
+    [problem] = info.value.problems
+    assert (problem.line, problem.column, problem.path) == (3, 13, "hub.database")
+    assert "environment variable DATABASE_URL is not set" in problem.message
+
+
+def test_the_state_location_checks_the_hub_section(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_state_location(_write(tmp_path, EXAMPLE.replace("currency: EUR", "currency: euro")), env={})
+    [problem] = info.value.problems
+    assert problem.path == "hub.currency"
+    with pytest.raises(ConfigError, match="the config must be a mapping"):
+        load_state_location(_write(tmp_path, "- a\n"), env={})
+
+
 # ------------------------------------------------------------------ JSON schema
 
 
@@ -409,6 +451,44 @@ def test_parse_duration_refuses(text: object) -> None:
 def test_parse_duration_refuses_negative_numbers() -> None:
     with pytest.raises(ValueError):
         parse_duration(-5)
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("99999999999999d", "longer than 3650d"),
+        ("3650.01d", "longer than 3650d"),
+        ("9" * 400 + "s", "longer than 3650d"),
+        (float("inf"), "longer than 3650d"),
+        (10**400, "longer than 3650d"),
+        (float("nan"), "nan is not a number of seconds"),
+    ],
+)
+def test_parse_duration_refuses_what_would_overflow(text: object, words: str) -> None:
+    with pytest.raises(ValueError, match=words):
+        parse_duration(text)  # type: ignore[arg-type]
+
+
+def test_the_longest_duration_is_ten_years() -> None:
+    assert parse_duration("3650d") == MAX_DURATION == timedelta(days=3650)
+    assert parse_schedule("every 3650d") == ("interval", MAX_DURATION)
+    with pytest.raises(ValueError, match="longer than 3650d"):
+        parse_schedule("every 99999999999999d")
+
+
+@pytest.mark.parametrize(
+    ("rule", "words"),
+    [("markup_percent: '1e999999'", "less than or equal to 1000"), ("markup_percent: -100", "greater than -100")],
+)
+def test_markup_is_bounded(tmp_path: Path, rule: str, words: str) -> None:
+    text = EXAMPLE.replace("mode: monitor}", f"mode: monitor, rules: {{web: {{{rule}}}}}}}")
+    [problem] = _problems(tmp_path, text)
+    assert problem.path == "jobs.prices.rules.web.markup_percent"
+    assert (problem.line, problem.column) == (_line_of(text, "markup_percent"), _col_of(text, "markup_percent"))
+    assert words in problem.message
+    for sane in ("-99.5", "1000"):
+        config = load_config(_write(tmp_path, text.replace(rule, f"markup_percent: {sane}")), env=ENV)
+        assert config.jobs["prices"].rules["web"].markup_percent == Decimal(sane)
 
 
 def test_parse_schedule() -> None:

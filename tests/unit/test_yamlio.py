@@ -8,7 +8,7 @@ import pytest
 
 from hub.errors import ConfigError, ConfigProblem
 from hub.redact import redact, secrets
-from hub.yamlio import Located, load_located, locate_problem
+from hub.yamlio import MAX_DEPTH, MAX_VALUES, Located, load_located, locate_problem
 
 NESTED = """\
 hub:
@@ -186,3 +186,65 @@ def test_python_tags_build_no_python_objects() -> None:
 def test_bad_scalar_tag_is_a_located_config_error(text: str) -> None:
     [problem] = _problems(text)
     assert (problem.line, problem.column, problem.path) == (1, 4, "a")
+
+
+# ------------------------------------------------------------------ input that would end in a traceback
+
+
+@pytest.mark.parametrize(("char", "escape"), [("\x00", "\\x00"), ("\x07", "\\x07"), ("\ufffe", "\\ufffe")])
+def test_a_character_yaml_refuses_is_located(char: str, escape: str) -> None:
+    [problem] = _problems(f"a: 1\nb: x{char}y\n")
+    assert (problem.line, problem.column) == (2, 5)
+    assert f"U+{ord(char):04X} is not allowed in YAML" in problem.message
+    assert escape in problem.message
+
+
+def test_nesting_deeper_than_the_limit_is_located() -> None:
+    assert load_located("f", text="a: " + "[" * (MAX_DEPTH - 1) + "]" * (MAX_DEPTH - 1) + "\n", env={}).data
+    [problem] = _problems("a: " + "[" * 5000 + "]" * 5000 + "\n")
+    assert (problem.line, problem.column) == (1, 4 + MAX_DEPTH - 1)  # the root mapping is the first level
+    assert f"nested more than {MAX_DEPTH} levels deep" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "column", "anchor"),
+    [
+        ("a: &x [*x]\n", 1, 8, "x"),
+        ("a: &m {b: {c: [1, *m]}}\n", 1, 19, "m"),
+        ("a:\n  - &item\n    k: *item\n", 3, 8, "item"),
+    ],
+)
+def test_an_alias_inside_the_node_it_names_is_located(text: str, line: int, column: int, anchor: str) -> None:
+    [problem] = _problems(text)
+    assert (problem.line, problem.column) == (line, column)
+    assert f"the alias *{anchor} is inside the node it names" in problem.message
+
+
+def test_aliases_of_aliases_are_still_read_within_the_limits() -> None:
+    located = load_located("f", text="a: &a {x: 1}\nb: &b [*a, *a]\nc: [*b, *b]\n", env={})
+    assert located.data["c"] == [[{"x": 1}, {"x": 1}], [{"x": 1}, {"x": 1}]]
+
+
+def test_aliases_that_expand_too_deep_are_refused_at_their_key() -> None:
+    chain = ["a0: &a0 [1]"] + [f"a{i}: &a{i} [*a{i - 1}]" for i in range(1, MAX_DEPTH + 5)]
+    [problem] = _problems("\n".join(chain) + "\n")
+    assert (problem.line, problem.path) == (MAX_DEPTH, f"a{MAX_DEPTH - 1}")
+    assert f"more than {MAX_DEPTH} levels or {MAX_VALUES} values" in problem.message
+
+
+def test_aliases_that_expand_to_too_many_values_are_refused() -> None:
+    laughs = ["l0: &l0 [x, x, x, x, x, x, x, x, x, x]"]
+    laughs += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 9)]  # 10**9 values
+    [problem] = _problems("\n".join(laughs) + "\n")
+    assert problem.path == "l4"  # the first key past 100,000 values
+    assert f"{MAX_VALUES} values" in problem.message
+
+
+def test_interpolation_can_be_limited_to_one_section() -> None:
+    text = "hub:\n  database: ${DB}\nconnectors:\n  shop: {token: '${UNSET_TOKEN}'}\n"
+    located = load_located("f", text=text, env={"DB": "sqlite:///x.db"}, interpolate_within=("hub",))
+    assert located.data == {"hub": {"database": "sqlite:///x.db"}, "connectors": {"shop": {"token": "${UNSET_TOKEN}"}}}
+    with pytest.raises(ConfigError) as info:
+        load_located("f", text="hub:\n  database: ${UNSET_DB}\n", env={}, interpolate_within=("hub",))
+    [problem] = info.value.problems
+    assert (problem.line, problem.column, problem.path) == (2, 13, "hub.database")
