@@ -1,4 +1,5 @@
-"""Mailchimp Marketing API v3, one audience, over ``hub.http.Transport``."""
+"""Mailchimp Marketing API v3, one audience, over ``hub.http.Transport``: members listing, batch
+subscribe of new members, and ``/batches`` jobs (started, polled, their results archive fetched)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,19 @@ import httpx
 
 from hub.connector import secret_value
 from hub.errors import AuthError, FatalError
-from hub.http import OffsetPaginator, Reply, Transport, TransportSettings, default_error_parser, dig
+from hub.http import (
+    OffsetPaginator,
+    Reply,
+    Transport,
+    TransportSettings,
+    TransportStats,
+    default_error_parser,
+    dig,
+)
 
 from .settings import MailchimpSettings
 
-__all__ = ["MEMBER_FIELDS", "MailchimpClient", "MemberPage", "parse_problem"]
+__all__ = ["MEMBER_FIELDS", "MailchimpClient", "MemberPage", "merge_stats", "parse_problem"]
 
 #: What a pull asks for (``fields=``): Mailchimp's members carry ``_links`` and statistics otherwise,
 #: several times the size of what the hub reads.
@@ -33,10 +42,15 @@ MEMBER_FIELDS = (
 
 
 def parse_problem(response: httpx.Response, data: Any) -> tuple[str | None, str | None]:
-    """Mailchimp errors are ``application/problem+json``: ``{type, title, status, detail, instance}``."""
+    """Mailchimp errors are ``application/problem+json``: ``{type, title, status, detail, instance}``,
+    with ``errors: [{field, message}]`` when fields are at fault (they say what to fix, so they are
+    part of the message)."""
     if isinstance(data, Mapping) and "title" in data:
-        detail = data.get("detail")
-        return str(data["title"]), str(detail) if detail else None
+        detail = str(data.get("detail") or "")
+        fields = [e for e in data.get("errors") or [] if isinstance(e, Mapping)]
+        if fields:
+            detail += " " + "; ".join(f"{e.get('field') or 'body'}: {e.get('message')}" for e in fields)
+        return str(data["title"]), detail.strip() or None
     return default_error_parser(response, data)
 
 
@@ -94,10 +108,28 @@ class MailchimpClient:
             error_parser=parse_problem,
             http_transport=http_transport,
         )
+        # ``/batches`` results live on another host (cloud storage): never send the key there.
+        self.files = Transport(
+            connector,
+            TransportSettings(
+                base_url=settings.api_root(),
+                timeout=max(settings.timeout_s, 120.0),
+                max_attempts=settings.max_attempts,
+                max_concurrency=1,
+                verify_tls=settings.verify_tls,
+            ),
+            http_transport=http_transport,
+        )
         self.list_path = f"/lists/{settings.list_id}"
 
     async def aclose(self) -> None:
         await self.transport.aclose()
+        await self.files.aclose()
+
+    @property
+    def stats(self) -> TransportStats:
+        """The API's figures and the result downloads', together."""
+        return merge_stats(self.transport.stats, self.files.stats)
 
     async def ping(self) -> None:
         """One request that proves both the key and the audience."""
@@ -124,14 +156,52 @@ class MailchimpClient:
                 yield MemberPage(members, int(total) if total is not None else None, _server_time(reply))
 
     async def batch_subscribe(self, members: Sequence[Mapping[str, Any]]) -> Reply:
-        """``POST /lists/{id}`` with at most 500 members; per-member failures come back in ``errors``."""
+        """``POST /lists/{id}`` adding at most 500 new members; ``update_existing`` is false, so an
+        address already in the audience is left as it is and comes back in ``errors``
+        (``ERROR_CONTACT_EXISTS``) instead of having its status overwritten."""
         if len(members) > self.settings.batch_size:
             raise ValueError(f"at most {self.settings.batch_size} members per batch subscribe, got {len(members)}")
-        body = {"members": list(members), "update_existing": True, "sync_tags": self.settings.sync_tags}
+        body = {"members": list(members), "update_existing": False}
         with _name_the_setting(self.connector, self.settings.list_id):
-            # Every member carries absolute values (merge fields, tags, an unsubscribe), and a subscribe
-            # only through status_if_new: sending the same batch twice ends in the same audience.
+            # Sending it twice adds nobody twice: the second time every member is ERROR_CONTACT_EXISTS,
+            # which the connector then writes by member PUT (never changing a status to subscribed).
             return await self.transport.post(self.list_path, json=body, idempotent=True)
+
+    async def start_batch(self, operations: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """``POST /batches``: the job as Mailchimp answers it (``id``, ``status`` pending)."""
+        with _name_the_setting(self.connector, self.settings.list_id):
+            # The operations set absolute values (member PUTs, tags made active or inactive): a job
+            # started twice after a lost answer leaves the same audience.
+            reply = await self.transport.post("/batches", json={"operations": list(operations)}, idempotent=True)
+        return _job(reply, self.connector)
+
+    async def batch_job(self, job_id: str) -> dict[str, Any]:
+        """``GET /batches/{id}``: how far the job got, and its results' URL once finished."""
+        with _name_the_setting(self.connector, self.settings.list_id):
+            return _job(await self.transport.get(f"/batches/{job_id}"), self.connector)
+
+    async def download(self, url: str) -> bytes:
+        """A finished job's results archive (a GET to storage, without the API key; retried freely)."""
+        return (await self.files.get(url)).response.content
+
+
+def _job(reply: Reply, connector: str) -> dict[str, Any]:
+    if not isinstance(reply.data, Mapping) or not reply.data.get("id"):
+        raise FatalError(f"Mailchimp answered HTTP {reply.status} without a batch job id", connector=connector)
+    return dict(reply.data)
+
+
+def merge_stats(*parts: TransportStats) -> TransportStats:
+    """One figure for a client that talks through more than one transport."""
+    total = TransportStats()
+    for part in parts:
+        total.requests += part.requests
+        total.retries += part.retries
+        total.throttled += part.throttled
+        total.throttled_in_a_row_max = max(total.throttled_in_a_row_max, part.throttled_in_a_row_max)
+        total.by_status.update(part.by_status)
+        total.by_kind.update(part.by_kind)
+    return total
 
 
 def _server_time(reply: Reply) -> datetime | None:

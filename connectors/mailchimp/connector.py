@@ -7,25 +7,29 @@ from datetime import datetime
 from typing import Any
 
 from hub.connector import READ_WRITE, Change, ClientConnector, PullPage, PushResult, RawRecord
-from hub.http import Reply, dig
+from hub.errors import RetriableError
+from hub.http import TransportStats
 from hub.mapping import EntityMapping
 from hub.model import Entity, normalize_email
 
 from . import consent
+from .batches import run_job
 from .client import MailchimpClient
+from .members import MemberWrite, read_batch_subscribe, refused
 from .settings import MERGEABLE, MailchimpSettings
 
 __all__ = ["MailchimpConnector"]
 
 
 class MailchimpConnector(ClientConnector[MailchimpClient]):
-    """Reads members 1,000 per page (changed ones with ``since_last_changed``) and writes them by batch
-    subscribe, 500 per call, with the consent rule of ``connectors.mailchimp.consent``."""
+    """Reads members 1,000 per page (changed ones with ``since_last_changed``); adds new members by
+    batch subscribe (500 per call) and writes existing ones by member PUTs in one ``/batches`` job,
+    with the consent rule of ``connectors.mailchimp.consent``."""
 
     type_name = "mailchimp"
     settings_model = MailchimpSettings
     capabilities = {Entity.customers: READ_WRITE}
-    push_batch_size = 500
+    push_batch_size = 5000
 
     client_class = MailchimpClient
     settings: MailchimpSettings
@@ -39,7 +43,12 @@ class MailchimpConnector(ClientConnector[MailchimpClient]):
         return frozenset(mapped - missing)
 
     def batch_size(self, entity: Entity) -> int:
-        return self.settings.batch_size
+        return self.settings.job_size
+
+    @property
+    def transport_stats(self) -> TransportStats | None:
+        """The API's figures and the ``/batches`` result downloads', together."""
+        return self._client.stats if self._client is not None else None
 
     @property
     def mapping(self) -> EntityMapping:
@@ -95,87 +104,115 @@ class MailchimpConnector(ClientConnector[MailchimpClient]):
     async def push(self, entity: Entity, changes: Sequence[Change]) -> list[PushResult]:
         _only_customers(entity)
         results: list[PushResult] = []
-        size = self.settings.batch_size
+        size = self.settings.job_size
         for start in range(0, len(changes), size):
-            results.extend(await self._push_batch(changes[start : start + size]))
+            results.extend(await self._push_piece(changes[start : start + size]))
         return results
 
-    async def _push_batch(self, changes: Sequence[Change]) -> list[PushResult]:
-        members: list[dict[str, Any]] = []
-        failed: dict[str, PushResult] = {}
+    async def _push_piece(self, changes: Sequence[Change]) -> list[PushResult]:
+        """New members by batch subscribe, then every member PUT and tag change in one ``/batches``
+        job; one result per change (``consent`` says why this split keeps the consent rule)."""
+        results: dict[str, PushResult] = {}
+        writes: list[MemberWrite] = []
+        known: set[str] = set()
         for change in changes:
             try:
-                members.append(self._member(change))
+                writes.append(self._write(change))
             except ValueError as exc:
-                failed[change.key] = PushResult(change.key, ok=False, code="UNWRITABLE", message=str(exc))
-        answered, errors = _read_batch(await self.client.batch_subscribe(members)) if members else ({}, {})
-        results = []
-        for change in changes:
-            email = change.key.strip().lower()
-            if change.key in failed:
-                results.append(failed[change.key])
-            elif email in errors:
-                results.append(errors[email])
-            elif email in answered:
-                results.append(consent.check(change.key, change.values.get("email_marketing"), answered[email]))
+                results[change.key] = PushResult(change.key, ok=False, code="UNWRITABLE", message=str(exc))
             else:
-                # Neither a member nor an error named this address: the outbox tries it again.
-                results.append(
-                    PushResult(
-                        change.key, ok=False, retriable=True, code="UNCONFIRMED", message="not in Mailchimp's answer"
-                    )
-                )
+                if change.link:
+                    known.add(change.key)
+        new = [w for w in writes if w.key not in known]
+        size = self.settings.batch_size
+        for start in range(0, len(new), size):
+            results.update(await self._subscribe(new[start : start + size]))
+        to_put = [w for w in writes if w.key not in results]
+        to_tag = [w for w in writes if w.tags and (w.key not in results or results[w.key].ok)]
+        if to_put or to_tag:
+            results.update(await self._run_job(to_put, to_tag, results))
+        return [results[c.key] for c in changes]
+
+    async def _subscribe(self, new: Sequence[MemberWrite]) -> dict[str, PushResult]:
+        """Add members by batch subscribe; an address already there is left out of the answer (it is
+        written by member PUT instead), every other one answered."""
+        answered, errors = read_batch_subscribe(
+            (await self.client.batch_subscribe([w.subscribe_member() for w in new])).data
+        )
+        results = {}
+        for write in new:
+            error = errors.get(write.email)
+            if error is not None and error.code == "ERROR_CONTACT_EXISTS":
+                continue
+            if error is not None:
+                results[write.key] = PushResult(write.key, ok=False, code=error.code, message=error.message)
+            elif write.email in answered:
+                results[write.key] = consent.check(write.key, write.wanted, answered[write.email])
+            else:
+                results[write.key] = _unconfirmed(write.key, "neither added nor refused in Mailchimp's answer")
         return results
 
-    def _member(self, change: Change) -> dict[str, Any]:
-        """One member of a batch subscribe; the consent rule decides its status fields."""
+    async def _run_job(
+        self, to_put: Sequence[MemberWrite], to_tag: Sequence[MemberWrite], settled: Mapping[str, PushResult]
+    ) -> dict[str, PushResult]:
+        """Member PUTs and tag changes as one ``/batches`` job; each change's result from its operations."""
+        list_id = self.settings.list_id
+        operations = [{**w.put(list_id), "operation_id": f"{i}.put"} for i, w in enumerate(to_put)]
+        operations += [{**w.tag(list_id), "operation_id": f"{i}.tags"} for i, w in enumerate(to_tag)]
+        try:
+            outcomes = await run_job(
+                self.client, operations, poll_s=self.settings.batch_poll_s, timeout_s=self.settings.batch_timeout_s
+            )
+        except RetriableError as exc:
+            return {w.key: _unconfirmed(w.key, str(exc)) for w in [*to_put, *to_tag]}
+        results = dict(settled)
+        for i, write in enumerate(to_put):
+            outcome = outcomes.get(f"{i}.put")
+            if outcome is None:
+                results[write.key] = _unconfirmed(write.key, "not in the batch job's results")
+            elif outcome.status == 200 and isinstance(outcome.body, Mapping):
+                results[write.key] = consent.check(write.key, write.wanted, dict(outcome.body))
+            else:
+                results[write.key] = refused(write.key, outcome.status, outcome.body)
+        for i, write in enumerate(to_tag):
+            outcome = outcomes.get(f"{i}.tags")
+            if not results[write.key].ok:
+                continue  # the member write's own answer says more (a kept unsubscribe, a refusal)
+            if outcome is None:
+                results[write.key] = _unconfirmed(write.key, "its tags are not in the batch job's results")
+            elif outcome.status >= 300:
+                results[write.key] = refused(write.key, outcome.status, outcome.body)
+        return {w.key: results[w.key] for w in [*to_put, *to_tag]}
+
+    def _write(self, change: Change) -> MemberWrite:
+        """What ``change`` sends: a new member's whole record, an existing one's changed fields."""
         values = dict(change.values)
         if not change.link and change.record is not None:
             values = {**change.record.compared(), **values}
-        wanted = values.get("email_marketing")
-        if wanted is None and change.record is not None:
-            wanted = change.record.compared().get("email_marketing")
-        member: dict[str, Any] = {
-            "email_address": normalize_email(change.key),
-            "status_if_new": consent.status_if_new(wanted),
-        }
-        if status := consent.status_for_existing(values.get("email_marketing")):
-            member["status"] = status
+        new_consent = values.get("email_marketing")
+        if new_consent is None and change.record is not None:
+            new_consent = change.record.compared().get("email_marketing")
         merge = self.mapping.to_platform({k: v for k, v in values.items() if k != "email"}).get("merge") or {}
         merge_fields = {self.settings.merge_fields[k]: v for k, v in merge.items() if k in self.settings.merge_fields}
-        if merge_fields:
-            member["merge_fields"] = merge_fields
-        tags = self._tags(change, values)
-        if tags is not None:
-            member["tags"] = tags
-        return member
+        return MemberWrite.of(
+            change.key, normalize_email(change.key), values, new_consent, merge_fields, self._tags(change, values)
+        )
 
-    def _tags(self, change: Change, values: Mapping[str, Any]) -> list[str] | None:
-        """Tags to send: the changed ones; with ``sync_tags`` every member needs its full set, or none."""
-        if "tags" in values:
-            return list(values["tags"])
-        if not self.settings.sync_tags:
-            return None
-        if change.record is not None:
-            return list(change.record.compared()["tags"])
-        if "tags" in change.previous:
-            return list(change.previous["tags"])
-        return None
+    def _tags(self, change: Change, values: Mapping[str, Any]) -> tuple[dict[str, str], ...]:
+        """Tags to make active (the canonical ones) and, with ``sync_tags``, inactive (those dropped)."""
+        if "tags" not in values:
+            return ()
+        wanted = [str(t) for t in values["tags"]]
+        changes = [{"name": t, "status": "active"} for t in wanted]
+        if self.settings.sync_tags:
+            dropped = [str(t) for t in change.previous.get("tags") or () if str(t) not in wanted]
+            changes += [{"name": t, "status": "inactive"} for t in dropped]
+        return tuple(changes)
 
 
-def _read_batch(reply: Reply) -> tuple[dict[str, dict[str, Any]], dict[str, PushResult]]:
-    """Members written (new and updated) and per-member errors of a batch subscribe answer, by e-mail."""
-    answered: dict[str, dict[str, Any]] = {}
-    for key in ("new_members", "updated_members"):
-        for member in dig(reply.data, key) or []:
-            if member.get("email_address"):
-                answered[str(member["email_address"]).strip().lower()] = member
-    errors: dict[str, PushResult] = {}
-    for error in dig(reply.data, "errors") or []:
-        email = str(error.get("email_address") or "").strip().lower()
-        code = str(error.get("error_code") or "ERROR")
-        errors[email] = PushResult(email, ok=False, code=code, message=str(error.get("error") or code))
-    return answered, errors
+def _unconfirmed(key: str, why: str) -> PushResult:
+    # Silence is not a success: the outbox tries the change again (every write here is absolute).
+    return PushResult(key, ok=False, retriable=True, code="UNCONFIRMED", message=why)
 
 
 def _time(value: Any) -> datetime | None:

@@ -3,12 +3,16 @@
 Consent belongs to the person. A member who unsubscribed (or whose address was cleaned after
 bounces) must not be subscribed again by a sync, even when another channel says "subscribed" and
 even when the hub's last pull of Mailchimp is stale (the person clicked "unsubscribe" a second
-after it). Batch subscribe would obey a ``status: subscribed`` for an unsubscribed member, so the
-rule is enforced in what is sent, not in what was pulled:
+after it). Mailchimp obeys a ``status: subscribed`` sent for an unsubscribed member, so the rule is
+enforced in what is sent, not in what was pulled:
 
-* ``status_if_new`` carries the canonical consent; Mailchimp applies it only when it creates the
-  member, so it can never flip an existing one;
-* ``status`` is sent only as ``unsubscribed``: an unsubscribe is always pushed, a subscribe never
+* a member the hub does not know is added by batch subscribe with ``update_existing: false``
+  and ``status`` carrying the canonical consent: if the address is in the audience after all,
+  Mailchimp leaves it as it is and answers ``ERROR_CONTACT_EXISTS``, and the write goes the
+  existing member's way below;
+* an existing member is written by ``PUT /lists/{id}/members/{hash}``, whose ``status_if_new``
+  (the canonical consent) applies only if the member has disappeared meanwhile, and whose
+  ``status`` is sent only as ``unsubscribed``: an unsubscribe is always pushed, a subscribe never
   touches an existing member;
 * the answer is checked: each member's status after the write is compared with what was asked,
   and a member that stayed unsubscribed is reported ``stale`` with its actual consent, so the
@@ -26,7 +30,7 @@ from typing import Any
 from hub.connector import PushResult
 from hub.model import Consent
 
-__all__ = ["CONSENT_OF_STATUS", "check", "status_for_existing", "status_if_new"]
+__all__ = ["CONSENT_OF_STATUS", "check", "status_for_existing", "status_for_new"]
 
 CONSENT_OF_STATUS: dict[str, Consent] = {
     "subscribed": Consent.subscribed,
@@ -39,13 +43,13 @@ CONSENT_OF_STATUS: dict[str, Consent] = {
 _NEW_STATUS = {Consent.subscribed: "subscribed", Consent.unsubscribed: "unsubscribed", Consent.never: "transactional"}
 
 
-def status_if_new(consent: Consent | str | None) -> str:
-    """The status a member gets if the write creates it (``transactional`` without consent)."""
+def status_for_new(consent: Consent | str | None) -> str:
+    """The status a member gets when the write creates it (``transactional`` without consent)."""
     return _NEW_STATUS[Consent(consent)] if consent else "transactional"
 
 
 def status_for_existing(consent: Consent | str | None) -> str | None:
-    """The ``status`` to send for a member that may exist: only ever ``unsubscribed``."""
+    """The ``status`` to send to a member that exists: only ever ``unsubscribed``."""
     return "unsubscribed" if consent == Consent.unsubscribed else None
 
 

@@ -28,8 +28,8 @@ class MailchimpSettings(HttpConnectorSettings):
     merge_fields: dict[str, str] = Field(
         default_factory=lambda: {"first_name": "FNAME", "last_name": "LNAME", "phone": "PHONE"}
     )
-    #: Send batch subscribe with ``sync_tags: true``: a member's tags become exactly the canonical
-    #: ones (tags removed in the hub are removed). Off, tags are only ever added.
+    #: A member's tags become exactly the canonical ones: tags the hub removed are made inactive
+    #: on the member too. Off, tags are only ever added.
     sync_tags: bool = False
     #: Mailchimp allows 10 simultaneous connections per user: more is refused, not queued.
     max_concurrency: int | None = Field(None, ge=1, le=10)
@@ -37,6 +37,14 @@ class MailchimpSettings(HttpConnectorSettings):
     page_size: int = Field(1000, ge=1, le=1000)
     #: Members per batch subscribe (Mailchimp's maximum is 500).
     batch_size: int = Field(500, ge=1, le=500)
+    #: Changes per push: new members go by batch subscribe in ``batch_size`` groups, and the writes of
+    #: existing members (and all tag changes) in one ``/batches`` job per push.
+    job_size: int = Field(5000, ge=1)
+    #: Seconds between reads of a ``/batches`` job's status (the wait grows by half each time, to 10 s).
+    batch_poll_s: float = Field(1.0, gt=0, le=60)
+    #: How long a ``/batches`` job may take before the push gives up on it (its changes are retried
+    #: next run; the job's writes are absolute, so running it again is harmless).
+    batch_timeout_s: float = Field(600.0, gt=0)
 
     @field_validator("merge_fields")
     @classmethod

@@ -19,6 +19,7 @@ from hub.seed import demo_store, synthetic
 KEY = "SECRETmc0123456789abcdef-us21"
 MEMBERS = "/3.0/lists/a1b2c3/members"
 BATCH = "/3.0/lists/a1b2c3"
+JOBS = "/3.0/batches"
 
 
 @pytest.fixture
@@ -29,7 +30,7 @@ def sandbox() -> Iterator[ServedApp]:
 
 def connector(served: ServedApp, **settings: Any) -> MailchimpConnector:
     settings = {"list_id": "a1b2c3", "merge_fields": {"first_name": "FNAME", "last_name": "LNAME",
-                "phone": "PHONE", "loyalty_points": "POINTS"}, **settings}  # fmt: skip
+                "phone": "PHONE", "loyalty_points": "POINTS"}, "batch_poll_s": 0.05, **settings}  # fmt: skip
     return MailchimpConnector("news", MailchimpSettings(api_key=KEY, base_url=served.url, **settings))
 
 
@@ -82,7 +83,7 @@ async def test_pull_pages_by_1000_with_trimmed_fields() -> None:
     assert stats is not None and stats.requests == 3
 
 
-async def test_batch_subscribe_reports_each_member_error(sandbox: ServedApp) -> None:
+async def test_each_member_error_becomes_its_own_result(sandbox: ServedApp) -> None:
     state = sandbox.app.state.sandbox
     state.rejects["marco.bianchi@example.com"] = ("ERROR_GENERIC", "marco.bianchi@example.com has been banned")
     new = Customer(email="nuova@example.com", first_name="Nuova", email_marketing="subscribed", tags=("web",))
@@ -97,8 +98,9 @@ async def test_batch_subscribe_reports_each_member_error(sandbox: ServedApp) -> 
     by_key = {r.key: r for r in results}
     assert [r.key for r in results] == [c.key for c in changes]
     assert by_key["giulia.rossi@example.com"].ok and by_key["nuova@example.com"].ok
+    # marco exists: his write is a member PUT in a /batches job, refused with a problem document
     assert (by_key["marco.bianchi@example.com"].code, by_key["marco.bianchi@example.com"].message) == (
-        "ERROR_GENERIC",
+        "Invalid Resource",
         "marco.bianchi@example.com has been banned",
     )
     assert by_key["bad@domain.c"].code == "ERROR_GENERIC" and "looks fake" in (by_key["bad@domain.c"].message or "")
@@ -107,7 +109,7 @@ async def test_batch_subscribe_reports_each_member_error(sandbox: ServedApp) -> 
     created = state.member("nuova@example.com")
     assert created["status"] == "subscribed" and [t["name"] for t in created["tags"]] == ["web"]
     assert state.member("marco.bianchi@example.com")["merge_fields"]["LNAME"] == "Bianchi"
-    assert sandbox.app.state.requests[f"POST {BATCH}"] == 1
+    assert sandbox.app.state.requests[f"POST {BATCH}"] == 1 and sandbox.app.state.requests[f"POST {JOBS}"] == 1
 
 
 async def test_an_unsubscribed_member_stays_unsubscribed(sandbox: ServedApp) -> None:
@@ -210,3 +212,60 @@ async def test_a_failed_members_page_is_read_again(sandbox: ServedApp) -> None:
         customers, _ = await pull_all(conn)
     assert len(customers) == 4
     assert sandbox.app.state.requests[f"GET {MEMBERS}"] == 3
+
+
+async def test_a_batch_job_is_polled_until_it_finishes() -> None:
+    with serve(create_app(demo_store(), api_key=KEY, batch_delay_s=0.4)) as served:
+        async with connector(served) as conn:
+            (result,) = await conn.push(
+                Entity.customers, [change("giulia.rossi@example.com", {"first_name": "Giulietta"})]
+            )
+        requests = served.app.state.requests
+        assert result.ok and served.app.state.sandbox.member("giulia.rossi@example.com")["merge_fields"]["FNAME"] == (
+            "Giulietta"
+        )
+        job = next(iter(served.app.state.sandbox.jobs))
+        assert requests[f"POST {JOBS}"] == 1 and requests[f"GET {JOBS}/{job}"] >= 2
+        assert requests[f"GET /batch-results/{job}.tar.gz"] == 1
+
+
+@pytest.mark.parametrize("sync_tags", [False, True])
+async def test_tags_go_by_the_tags_endpoint(sandbox: ServedApp, sync_tags: bool) -> None:
+    """Batch subscribe and member PUT document no tags: they are written by ``POST .../tags``."""
+    state = sandbox.app.state.sandbox
+    new = Customer(email="tagged@example.com", email_marketing="subscribed", tags=("web", "promo"))
+    changes = [
+        change("giulia.rossi@example.com", {"tags": ("milano",)}, previous={"tags": ("vip",)}),
+        change("tagged@example.com", {}, record=new, link=False),
+    ]
+    async with connector(sandbox, sync_tags=sync_tags) as conn:
+        results = await conn.push(Entity.customers, changes)
+    assert all(r.ok for r in results)
+    giulia = [t["name"] for t in state.member("giulia.rossi@example.com")["tags"]]
+    assert giulia == (["milano"] if sync_tags else ["vip", "milano"])
+    assert sorted(t["name"] for t in state.member("tagged@example.com")["tags"]) == ["promo", "web"]
+    assert sandbox.app.state.requests[f"POST {JOBS}"] == 1  # both members' tags, one job
+
+
+@pytest.mark.parametrize(
+    ("kind", "method", "path"),
+    [
+        ("status", "POST", JOBS),
+        ("drop", "POST", JOBS),
+        ("drop_after", "POST", JOBS),
+        ("status", "GET", "/batch-results"),
+    ],
+)
+async def test_faults_on_a_batch_job_are_retried_and_applied_once(
+    sandbox: ServedApp, kind: str, method: str, path: str
+) -> None:
+    sandbox.app.state.faults.add(kind=kind, status=503, method=method, path=path)
+    async with connector(sandbox) as conn:
+        (result,) = await conn.push(
+            Entity.customers,
+            [change("marco.bianchi@example.com", {"loyalty_points": 99, "email_marketing": "unsubscribed"})],
+        )
+    marco = sandbox.app.state.sandbox.member("marco.bianchi@example.com")
+    assert result.ok, result
+    assert (marco["merge_fields"]["POINTS"], marco["status"]) == (99, "unsubscribed")
+    assert sandbox.app.state.faults.injected[kind] == 1

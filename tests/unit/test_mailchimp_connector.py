@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import tarfile
 from typing import Any
 
 import httpx
@@ -12,12 +14,17 @@ from pydantic import ValidationError
 
 from connectors.mailchimp import MailchimpConnector, MailchimpSettings
 from connectors.mailchimp import consent as rule
+from connectors.mailchimp.spec import marketing_spec
 from hub.connector import Change, RawRecord
 from hub.errors import AuthError, ConfigError, FatalError
 from hub.model import Consent, Customer, Entity
+from hub.sandbox import request_schema, schema_problems
 
 KEY = "SECRETmc0123456789abcdef-us21"
-ROOT = "https://us21.api.mailchimp.com/3.0/lists/a1b2c3"
+API = "https://us21.api.mailchimp.com/3.0"
+ROOT = f"{API}/lists/a1b2c3"
+#: Where Mailchimp keeps a finished job's results: storage on another host, reached without the key.
+ARCHIVE = "https://mailchimp-api-batch.s3.amazonaws.com/j1-response.tar.gz"
 
 #: A member as Mailchimp's members listing answers it with our ``fields=`` (values made up).
 MEMBER = {
@@ -32,7 +39,46 @@ MEMBER = {
 
 def settings(**extra: Any) -> MailchimpSettings:
     merge = {"first_name": "FNAME", "last_name": "LNAME", "phone": "PHONE", "loyalty_points": "POINTS"}
-    return MailchimpSettings(api_key=KEY, list_id="a1b2c3", **{"merge_fields": merge, **extra})
+    return MailchimpSettings(api_key=KEY, list_id="a1b2c3", **{"merge_fields": merge, "batch_poll_s": 0.01, **extra})
+
+
+def documented(slice_name: str, method: str, path: str, body: Any) -> list[str]:
+    """What the published spec finds wrong with ``body`` (empty when it conforms)."""
+    spec = marketing_spec(slice_name)
+    return [str(p) for p in schema_problems(request_schema(spec, method, path), body, spec=spec)]
+
+
+def archive(*results: dict[str, Any]) -> bytes:
+    """A ``/batches`` results archive: a gzipped tar of JSON arrays of operation results."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        data = json.dumps(list(results)).encode()
+        info = tarfile.TarInfo("j1/0.json")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def outcome(operation_id: str, status: int, body: Any) -> dict[str, Any]:
+    return {"status_code": status, "operation_id": operation_id, "response": json.dumps(body) if body else ""}
+
+
+def mock_job(*results: dict[str, Any], pending: int = 1) -> tuple[respx.Route, respx.Route, respx.Route]:
+    """``/batches`` answering: started, ``pending`` reads while it runs, finished, then the archive."""
+    started = respx.post(f"{API}/batches").mock(
+        return_value=httpx.Response(200, json={"id": "j1", "status": "pending"})
+    )
+    finished = {"id": "j1", "status": "finished", "response_body_url": ARCHIVE}
+    reads = [httpx.Response(200, json={"id": "j1", "status": "started"})] * pending + [
+        httpx.Response(200, json=finished)
+    ]
+    polled = respx.get(f"{API}/batches/j1").mock(side_effect=reads)
+    fetched = respx.get(ARCHIVE).mock(return_value=httpx.Response(200, content=archive(*results)))
+    return started, polled, fetched
+
+
+def operations(route: respx.Route) -> list[dict[str, Any]]:
+    return list(json.loads(route.calls.last.request.content)["operations"])
 
 
 def change(key: str, values: dict[str, Any], *, record: Customer | None = None, link: bool = True,
@@ -85,25 +131,31 @@ def test_without_a_points_merge_field_loyalty_is_not_read() -> None:
     ],
 )
 def test_an_existing_member_is_never_sent_status_subscribed(values: dict[str, Any], expected: dict[str, Any]) -> None:
-    member = MailchimpConnector("news", settings())._member(change("a@x.co", values))
-    assert member == {"email_address": "a@x.co", **expected}
+    operation = MailchimpConnector("news", settings())._write(change("a@x.co", values)).put("a1b2c3")
+    body = json.loads(operation["body"])
+    assert body == {"email_address": "a@x.co", **expected}
+    assert operation["path"] == "/lists/a1b2c3/members/7c8798e21a740830b5b76bdfc33a240b"  # md5 of the address
+    assert documented("members", "PUT", "/lists/{list_id}/members/{subscriber_hash}", body) == []
 
 
-def test_a_new_member_carries_the_whole_record_and_its_tags() -> None:
+def test_a_new_member_carries_the_whole_record_and_its_tags_go_by_the_tags_endpoint() -> None:
     record = Customer(email="n@x.co", first_name="N", email_marketing="subscribed", tags=("web",), loyalty_points=2)
-    member = MailchimpConnector("news", settings())._member(change("n@x.co", {}, record=record, link=False))
+    write = MailchimpConnector("news", settings())._write(change("n@x.co", {}, record=record, link=False))
+    member = write.subscribe_member()
     assert member == {
         "email_address": "n@x.co",
-        "status_if_new": "subscribed",
+        "status": "subscribed",
         "merge_fields": {"FNAME": "N", "LNAME": "", "PHONE": "", "POINTS": 2},
-        "tags": ["web"],
     }
+    assert json.loads(write.tag("a1b2c3")["body"]) == {"tags": [{"name": "web", "status": "active"}]}
 
 
-def test_with_sync_tags_every_member_carries_its_full_tag_set() -> None:
-    conn = MailchimpConnector("news", settings(sync_tags=True))
-    assert conn._member(change("a@x.co", {"first_name": "A"}, previous={"tags": ("old",)}))["tags"] == ["old"]
-    assert "tags" not in MailchimpConnector("news", settings())._member(change("a@x.co", {"first_name": "A"}))
+def test_with_sync_tags_dropped_tags_are_made_inactive() -> None:
+    moved = change("a@x.co", {"tags": ("keep", "new")}, previous={"tags": ("keep", "old")})
+    synced = MailchimpConnector("news", settings(sync_tags=True))._write(moved).tags
+    assert [(t["name"], t["status"]) for t in synced] == [("keep", "active"), ("new", "active"), ("old", "inactive")]
+    assert [t["status"] for t in MailchimpConnector("news", settings())._write(moved).tags] == ["active", "active"]
+    assert MailchimpConnector("news", settings())._write(change("a@x.co", {"first_name": "A"})).tags == ()
 
 
 def test_the_answer_decides_whether_consent_was_applied() -> None:
@@ -154,15 +206,97 @@ async def test_errors_in_a_200_become_results_and_silence_is_retried() -> None:
             Entity.customers,
             [
                 change("new@x.co", {"email_marketing": "subscribed"}, link=False),
-                change("bad@x.co", {}),
-                change("s@x.co", {}),
+                change("bad@x.co", {}, link=False),
+                change("s@x.co", {}, link=False),
             ],
         )
     body = json.loads(route.calls.last.request.content)
-    assert body["update_existing"] is True and body["sync_tags"] is False and len(body["members"]) == 3
+    assert body["update_existing"] is False and len(body["members"]) == 3
     assert new.ok and new.link == {"subscriber_hash": "h1"}
     assert (bad.ok, bad.code, bad.message) == (False, "ERROR_GENERIC", "bad@x.co looks fake or invalid")
     assert (silent.ok, silent.retriable, silent.code) == (False, True, "UNCONFIRMED")
+
+
+@respx.mock
+async def test_a_batch_subscribe_sends_only_what_the_spec_documents() -> None:
+    route = respx.post(ROOT).mock(return_value=httpx.Response(200, json={"new_members": [], "errors": []}))
+    record = Customer(email="n@x.co", first_name="N", email_marketing="unsubscribed", tags=("web",))
+    async with MailchimpConnector("news", settings(sync_tags=True)) as conn:
+        await conn.push(
+            Entity.customers,
+            [
+                change("n@x.co", {}, record=record, link=False),
+                change("m@x.co", {"email_marketing": "subscribed"}, link=False),
+            ],
+        )
+    body = json.loads(route.calls.last.request.content)
+    assert documented("batch-subscribe", "POST", "/lists/{list_id}", body) == []
+    assert body["update_existing"] is False  # an address already there keeps its status
+    assert [m["status"] for m in body["members"]] == ["unsubscribed", "subscribed"]
+
+
+@respx.mock
+async def test_existing_members_are_written_by_member_puts_in_one_batch_job() -> None:
+    member = {"id": "h", "email_address": "a@x.co", "status": "unsubscribed"}
+    refusal = {"type": "https://mailchimp.com/developer/marketing/docs/errors/", "title": "Invalid Resource",
+               "status": 400, "detail": "The resource submitted could not be validated.", "instance": "i",
+               "errors": [{"field": "merge_fields.POINTS", "message": "POINTS must be a number"}]}  # fmt: skip
+    started, polled, fetched = mock_job(
+        outcome("0.put", 200, member), outcome("1.put", 400, refusal), outcome("0.tags", 204, None), pending=2
+    )
+    changes = [
+        change("a@x.co", {"email_marketing": "unsubscribed", "tags": ("vip",)}),
+        change("b@x.co", {"loyalty_points": 3}),
+        change("c@x.co", {"first_name": "C"}),
+    ]
+    async with MailchimpConnector("news", settings()) as conn:
+        unsubscribed, refused, lost = await conn.push(Entity.customers, changes)
+    put_a, put_b, put_c, tags_a = operations(started)
+    assert [o["operation_id"] for o in (put_a, put_b, put_c, tags_a)] == ["0.put", "1.put", "2.put", "0.tags"]
+    for operation in (put_a, put_b, put_c):
+        body = json.loads(operation["body"])
+        assert operation["method"] == "PUT" and body.get("status") != "subscribed"
+        assert documented("members", "PUT", "/lists/{list_id}/members/{subscriber_hash}", body) == []
+    assert json.loads(put_a["body"])["status"] == "unsubscribed"
+    assert tags_a["method"] == "POST" and tags_a["path"].endswith("/tags")
+    assert documented("batches", "POST", "/batches", {"operations": operations(started)}) == []
+    assert polled.call_count == 3 and "authorization" not in fetched.calls.last.request.headers
+    assert (unsubscribed.ok, unsubscribed.link) == (True, {"subscriber_hash": "h"})
+    assert (refused.ok, refused.code) == (False, "Invalid Resource")
+    assert (
+        refused.message == "The resource submitted could not be validated. merge_fields.POINTS: POINTS must be a number"
+    )
+    assert (lost.ok, lost.retriable, lost.code) == (False, True, "UNCONFIRMED")
+
+
+@respx.mock
+async def test_an_address_already_in_the_audience_is_put_without_a_subscribe() -> None:
+    """The hub did not know the member: batch subscribe leaves it alone, a member PUT writes it."""
+    exists = {
+        "email_address": "a@x.co",
+        "error": "a@x.co is already a list member.",
+        "error_code": "ERROR_CONTACT_EXISTS",
+    }
+    respx.post(ROOT).mock(return_value=httpx.Response(200, json={"new_members": [], "errors": [exists]}))
+    member = {"id": "h", "email_address": "a@x.co", "status": "unsubscribed"}
+    started, _, _ = mock_job(outcome("0.put", 200, member))
+    record = Customer(email="a@x.co", first_name="A", email_marketing="subscribed")
+    async with MailchimpConnector("news", settings()) as conn:
+        (result,) = await conn.push(Entity.customers, [change("a@x.co", {}, record=record, link=False)])
+    (put,) = operations(started)
+    assert json.loads(put["body"]) == {"email_address": "a@x.co", "status_if_new": "subscribed", "merge_fields": {
+        "FNAME": "A", "LNAME": "", "PHONE": "", "POINTS": ""}}  # fmt: skip
+    assert (result.ok, result.stale, result.code) == (False, True, "CONSENT_KEPT")
+
+
+@respx.mock
+async def test_a_batch_job_that_does_not_finish_in_time_leaves_its_changes_to_be_retried() -> None:
+    respx.post(f"{API}/batches").mock(return_value=httpx.Response(200, json={"id": "j1", "status": "pending"}))
+    respx.get(f"{API}/batches/j1").mock(return_value=httpx.Response(200, json={"id": "j1", "status": "started"}))
+    async with MailchimpConnector("news", settings(batch_timeout_s=0.05)) as conn:
+        (result,) = await conn.push(Entity.customers, [change("a@x.co", {"first_name": "A"})])
+    assert (result.ok, result.retriable, result.code) == (False, True, "UNCONFIRMED")
+    assert "still started" in (result.message or "") and "batch_timeout_s" in (result.message or "")
 
 
 @respx.mock
@@ -185,7 +319,7 @@ async def test_a_refused_batch_carries_mailchimps_title_and_detail() -> None:
     respx.post(ROOT).mock(return_value=problem(400, "Invalid Resource", "You may only add or update 500 members"))
     async with MailchimpConnector("news", settings()) as conn:
         with pytest.raises(FatalError, match="Invalid Resource: You may only add or update 500 members"):
-            await conn.push(Entity.customers, [change("a@x.co", {"first_name": "A"})])
+            await conn.push(Entity.customers, [change("a@x.co", {"first_name": "A"}, link=False)])
 
 
 @respx.mock
