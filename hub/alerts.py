@@ -221,6 +221,14 @@ def _summary(report: JobReport) -> dict[str, str]:
         "quarantined": str(report.quarantined),
         "duration": f"{report.duration_s:.1f}s",
         "errors": "; ".join(_clean(e) for e in report.errors),
+        "compared": str(report.compared),
+        # what did not land, one line each: who should look at which record, and why
+        "failures": [
+            _clean(f"{f.connector}: {f.key} ({', '.join(f.fields)}): {f.code or 'error'}: {f.message}")
+            for f in report.failures
+        ]
+        + ([f"... and {report.failed - len(report.failures)} more"] if report.failed > len(report.failures) else []),
+        "warnings": [_clean(w, limit=400) for w in report.warnings],
     }
 
 

@@ -145,10 +145,34 @@ def check(ping: bool = typer.Option(False, "--ping", help="Also reach every conn
     out.print(
         _styled("ok", "green", f"{state.config_path}: {len(config.connectors)} connectors, {len(config.jobs)} jobs")
     )
+    _check_locations(config)
     if ping:
         failures = asyncio.run(_ping_all(engine, config))
         if failures:
             raise typer.Exit(EXIT_FAILED)
+
+
+def _check_locations(config: LoadedConfig) -> None:
+    """Warn about stock locations no job can compare, from what the connectors reported when
+    they were last read (nothing is reached for it: ``check`` stays offline)."""
+    stock_jobs = {name: job for name, job in config.jobs.items() if job.entity.value == "stock"}
+    if not stock_jobs:
+        return
+    from hub.locations import location_gaps
+
+    store = _store(config, dry_run=True)  # no state file yet: an empty one in memory
+    try:
+        for name, job in stock_jobs.items():
+            source = config.source_of(job)
+            involved = list(dict.fromkeys([source, *job.targets]))
+            located = {n: store.stock_locations(n) for n in involved}
+            if not located[source]:
+                out.print(Text(f"  {name}: locations not checked: {source} has not been read yet (run a sync)"))
+                continue
+            for gap in location_gaps(job, source, job.targets, located):
+                err.print(Text(f"  {name}: warning: {gap}", style="yellow"), soft_wrap=True)
+    finally:
+        store.close()
 
 
 async def _ping_all(engine: Any, config: LoadedConfig) -> int:
@@ -226,7 +250,7 @@ def sync(
         sys.stdout.write(json.dumps({"jobs": [r.as_json() for r in reports]}, default=str) + "\n")
     else:
         _print_reports(reports, dry_run)
-    raise typer.Exit(EXIT_FAILED if any(r.status == "failed" for r in reports) else EXIT_OK)
+    raise typer.Exit(EXIT_OK if all(r.status == "ok" for r in reports) else EXIT_FAILED)
 
 
 def _after_sync(config: LoadedConfig, store: Store, reports: list[JobReport]) -> None:
@@ -241,14 +265,19 @@ def _after_sync(config: LoadedConfig, store: Store, reports: list[JobReport]) ->
         err.print(_styled("warning:", "yellow", f"alert e-mail not sent: {redact(exc)}"), soft_wrap=True)
 
 
+#: How a job's status looks in the sync table (only ``ok`` exits 0).
+_STATUS_STYLES = {"ok": "green", "partial": "yellow", "failed": "red"}
+
+
 def _print_reports(reports: list[JobReport], dry_run: bool) -> None:
     table = Table(title="dry run: nothing was changed" if dry_run else None)
-    numeric = {"new", "resolved", "open", "failed", "quarantined", "seconds"}
+    numeric = {"compared", "new", "resolved", "open", "failed", "quarantined", "seconds"}
     for column in (
         "job",
         "entity",
         "mode",
         "pulled",
+        "compared",
         "new",
         "resolved",
         "open",
@@ -265,19 +294,32 @@ def _print_reports(reports: list[JobReport], dry_run: bool) -> None:
             r.entity,
             r.mode,
             ", ".join(f"{k} {v}" for k, v in r.pulled.items()),
+            str(r.compared),
             str(r.new_mismatches),
             str(r.resolved_mismatches),
             str(r.mismatches),
             ", ".join(f"{k} {v}" for k, v in r.pushed.items()) or "-",
             str(r.failed),
             str(r.quarantined),
-            Text("ok", style="green") if r.status == "ok" else Text("failed", style="red"),
+            Text(r.status, style=_STATUS_STYLES.get(r.status, "red")),
             f"{r.duration_s:.2f}",
         )
     out.print(table)
     for r in reports:
         for error in r.errors:
             err.print(_styled(f"{r.name}:", "red", error), soft_wrap=True)
+        for warning in r.warnings:
+            err.print(Text(f"{r.name}: warning: {warning}", style="yellow"), soft_wrap=True)
+        for failure in r.failures:
+            err.print(
+                Text(
+                    f"{r.name}: not landed on {failure.connector}: {failure.key} "
+                    f"({', '.join(failure.fields)}): {failure.code or 'error'}: {failure.message}"
+                ),
+                soft_wrap=True,
+            )
+        if r.failed > len(r.failures):
+            err.print(Text(f"{r.name}: ... and {r.failed - len(r.failures)} more changes that did not land"))
         if r.quarantined:
             out.print(f"{r.name}: {r.quarantined} records quarantined (see `omnihub quarantine`)")
         if r.races:

@@ -29,10 +29,20 @@ import xxhash
 from hub.config import JobConfig, LoadedConfig
 from hub.connector import Capability, Change, Connector, ConnectorContext, PushResult, RawRecord
 from hub.errors import ConfigError, ConnectorError, FatalError, OmnihubError
+from hub.locations import location_gaps, sells_at
 from hub.locks import JobAlreadyRunning, job_lock
 from hub.mapping import EntityMapping, Mapping, load_mapping
 from hub.model import ENTITY_MODELS, Entity, Record, RecordInvalid, json_dumper
-from hub.reconcile import Finding, Plan, ReconcileInput, as_text, group_of, reconcile_group, reconcile_keyed
+from hub.reconcile import (
+    PRESENCE,
+    Finding,
+    Plan,
+    ReconcileInput,
+    as_text,
+    group_of,
+    reconcile_group,
+    reconcile_keyed,
+)
 from hub.redact import redact
 from hub.registry import connector_class
 from hub.report import JobReport, PlannedChange
@@ -116,6 +126,10 @@ class PullOutcome:
     #: by page and are not held (``written`` has their keys); the reconciler reads them back.
     spilled: bool = False
     written: set[str] = field(default_factory=set)
+    #: Records the connector holds after this pull (pulled now, or stored before an incremental pull).
+    held: int = 0
+    #: Stock only: every location this connector holds stock at (pulled now or stored before).
+    locations: frozenset[str] = frozenset()
 
     @property
     def changed_keys(self) -> set[str]:
@@ -128,9 +142,41 @@ class PullOutcome:
         self.written = set()
 
     @property
+    def unreadable(self) -> frozenset[str]:
+        """Keys this connector has but could not read this run (quarantined, or duplicated)."""
+        return frozenset(self.duplicates).union(q[2] for q in self.quarantine if q[2] is not None)
+
+    @property
     def all_in_memory(self) -> bool:
         """Every current record of this connector is in ``changed`` (so the store need not be read)."""
         return self.complete and self.unchanged == 0 and not self.spilled
+
+
+def _compared_nothing(compared: int, source: str, targets: Sequence[str], outcomes: dict[str, PullOutcome]) -> bool:
+    """Both sides hold records and not one pair met: the job's silence would mean nothing."""
+    return compared == 0 and outcomes[source].held > 0 and any(outcomes[t].held > 0 for t in targets)
+
+
+def _blind_reason(job: JobConfig, source: str, targets: Sequence[str], outcomes: dict[str, PullOutcome]) -> str:
+    """Why a job compared nothing, naming what does not meet (locations for stock, keys otherwise)."""
+    if job.entity is Entity.stock:
+        where = "; ".join(
+            f"{t} sells at {', '.join(sorted(sells_at(job, t, outcomes[t].locations))) or 'no location'}"
+            for t in targets
+        )
+        return (
+            f"compared nothing: {source} (the truth) keeps stock at "
+            f"{', '.join(sorted(outcomes[source].locations)) or 'no location'}; {where}. No target location is fed "
+            f"by a truth location: map them in the connector's location settings or with the job's "
+            f"rules: {{TARGET: {{locations: {{TARGET-LOCATION: [TRUTH-LOCATION, ...]}}}}}}"
+        )
+    sample = {n: next(iter(outcomes[n].changed), None) for n in (source, *targets)}
+    examples = ", ".join(f"{n}: {k!r}" for n, k in sample.items() if k is not None)
+    return (
+        f"compared nothing: no {job.entity.value} key of {source} (the truth) is on {', '.join(targets)}, "
+        f"and no key of theirs is known to the truth; check that they name records the same way"
+        + (f" (for example {examples})" if examples else "")
+    )
 
 
 class Engine:
@@ -159,6 +205,7 @@ class Engine:
                 user_file=settings.mapping,
                 settings=dict(settings),
                 currency=self.config.hub.currency,
+                country=self.config.hub.country,
                 base_dir=self.config.base_dir,
             )
         return self._mappings[name]
@@ -219,6 +266,8 @@ class Engine:
         started = time.perf_counter()
         run_id = None if dry_run else self.store.start_run(name, job.entity.value, job.mode, dry_run)
         report.run_id = run_id
+        if run_id is not None and (superseded := self.store.supersede_retries(name, run_id)):
+            log.info("job %s: %d changes that did not land before are decided again", name, superseded)
         connectors: dict[str, Connector] = {}
         try:
             source = self.config.source_of(job)
@@ -348,36 +397,19 @@ class Engine:
             fields={t: self._fields(job, connectors[t]) for t in targets},
             merge=job.merge,
             sources=job.sources,
+            unreadable={n: o.unreadable for n, o in outcomes.items()},
         )
-        findings: list[Finding] = []
-        plans: list[Plan] = []
-        if groups is None and entity in _KEYED and all(o.all_in_memory for o in outcomes.values()):
-            # A first sync (or a full one) of products or prices: every record is in memory, one
-            # per key and connector, so each target is compared key by key without grouping.
-            held = {t: outcomes[t].changed for t in targets}
-            findings, plans, _unmatched = reconcile_keyed(job_input, outcomes[source].changed, held)
-        else:
-            for grp, by_connector in self._groups(entity, outcomes, groups):
-                f, p, _unmatched = reconcile_group(job_input, grp, by_connector)
-                if f:
-                    findings += f
-                if p:
-                    plans += p
-        for conn_name, outcome in outcomes.items() if entity is Entity.customers else ():
-            # Two people claiming one e-mail is an identity conflict someone must settle; a duplicate
-            # SKU row is a feed error, quarantined with its reason.
-            for key, origins in outcome.duplicates.items():
-                findings.append(
-                    Finding(
-                        key,
-                        group_of(entity, key),
-                        conn_name,
-                        "identity",
-                        "one record",
-                        f"{len(origins)} records ({', '.join(origins[:3])})",
-                    )
-                )
-
+        if entity is Entity.stock:
+            located = {n: o.locations for n, o in outcomes.items()}
+            job_input.truth_locations = located[source]
+            job_input.target_locations = {t: sells_at(job, t, located[t]) for t in targets}
+            report.warnings += location_gaps(job, source, targets, located)
+        findings, plans, report.compared = self._reconcile(job_input, outcomes, groups)
+        findings += self._identity_conflicts(entity, outcomes)
+        blind = groups is None and _compared_nothing(report.compared, source, targets, outcomes)
+        if blind:
+            report.status = "failed"
+            report.errors.append(_blind_reason(job, source, targets, outcomes))
         if dry_run:
             report.mismatches = len(findings)
             report.planned = [
@@ -387,17 +419,56 @@ class Engine:
             ]
             return
         assert run_id is not None
-        now = utcnow()
-        self._diff(name, entity, findings, groups, report, now)
+        if blind:  # a config slip, not thousands of mismatches: nothing is recorded or pushed
+            return
+        decided = report.status == "ok"  # every pull landed: what they read may be trusted next time
+        self._diff(name, entity, findings, groups, report, utcnow())
         if job.mode == "enforce" and plans:
             await self._push(name, entity, run_id, plans, connectors, outcomes, report)
+        report.settle_status()
         report.mismatches = self.store.count_open(name)
-        if report.status == "ok":
+        if decided:
+            # Changes that did not land keep their mismatches open, and open mismatches are decided
+            # again next run, so the pulls' cursors are saved whatever the pushes did.
             for conn_name, outcome in outcomes.items():
                 if outcome.cursor is not None:
                     packed = _pack_cursor(outcome.cursor, self.mapping_for(conn_name))
                     self.store.set_cursor(conn_name, entity.value, packed)
             self.store.set_job_state(name, fingerprint, run_id)
+
+    def _reconcile(
+        self, job_input: ReconcileInput, outcomes: dict[str, PullOutcome], groups: set[str] | None
+    ) -> tuple[list[Finding], list[Plan], int]:
+        """Findings, plans and the number of target records compared, for every group to decide."""
+        entity, source = job_input.entity, job_input.source
+        if groups is None and entity in _KEYED and all(o.all_in_memory for o in outcomes.values()):
+            # A first sync (or a full one) of products or prices: every record is in memory, one
+            # per key and connector, so each target is compared key by key without grouping.
+            held = {t: outcomes[t].changed for t in job_input.targets}
+            return reconcile_keyed(job_input, outcomes[source].changed, held)
+        findings: list[Finding] = []
+        plans: list[Plan] = []
+        compared = 0
+        for grp, by_connector in self._groups(entity, outcomes, groups):
+            f, p, n = reconcile_group(job_input, grp, by_connector)
+            compared += n
+            if f:
+                findings += f
+            if p:
+                plans += p
+        return findings, plans, compared
+
+    @staticmethod
+    def _identity_conflicts(entity: Entity, outcomes: dict[str, PullOutcome]) -> list[Finding]:
+        """Two people claiming one e-mail is an identity conflict someone must settle (a duplicate
+        SKU row is a feed error, quarantined with its reason instead)."""
+        if entity is not Entity.customers:
+            return []
+        return [
+            Finding(key, key, conn_name, "identity", "one record", f"{len(origins)} records ({', '.join(origins[:3])})")
+            for conn_name, outcome in outcomes.items()
+            for key, origins in outcome.duplicates.items()
+        ]
 
     # ------------------------------------------------------------------ pull and store
 
@@ -494,7 +565,23 @@ class Engine:
                 # A duplicate already written page by page is taken out too: neither copy is used.
                 self.store.delete_observations(conn.name, entity.value, sorted(out.deleted | set(spilled_duplicates)))
             self.store.quarantine(run_id, out.quarantine)
+        self._census(conn.name, entity, out, seen, stored)
         return out
+
+    def _census(
+        self, name: str, entity: Entity, out: PullOutcome, seen: dict[str, str], stored: dict[str, int] | None
+    ) -> None:
+        """How many records the connector holds now and, for stock, at which locations: what tells
+        a job that compared nothing from one that had nothing to compare."""
+        if out.complete:
+            current: Iterable[str] = seen.keys() - out.duplicates.keys()
+            out.held = len(seen) - len(out.duplicates)
+        else:  # an incremental pull: what it did not bring is still held as stored
+            known = stored if stored is not None else self.store.load_hashes(name, entity.value)
+            current = known.keys() | seen.keys()
+            out.held = len(current)
+        if entity is Entity.stock:
+            out.locations = frozenset(key.rpartition("@")[2] for key in current)
 
     def _write(self, name: str, entity: Entity, out: PullOutcome, hashes: dict[str, int], run_id: int | None) -> None:
         keys = list(out.changed)
@@ -657,13 +744,9 @@ class Engine:
             for change, decision in changes:
                 if decision in refused:
                     code, message = refused[decision]
-                    report.failed += 1
-                    self.store.set_mismatch_detail(
-                        entity.value,
-                        change.key,
-                        conn_name,
-                        f"not sent again: {conn_name} refused this change before ({code or 'error'}: {message})",
-                    )
+                    detail = f"not sent again: {conn_name} refused this change before ({code or 'error'}: {message})"
+                    report.fail(conn_name, change.key, list(change.values), code, detail)
+                    self.store.set_mismatch_detail(entity.value, change.key, conn_name, detail)
                     continue
                 to_send.append((change, decision))
             ids = self.store.journal(
@@ -693,7 +776,8 @@ class Engine:
                     report.errors.append(f"push to {conn_name} stopped: {message}")
                     rest = journaled[start:]
                     self.store.settle([(i, "retry", None, message) for i, _ in rest])
-                    report.failed += len(rest)
+                    for _, change in rest:
+                        report.fail(conn_name, change.key, list(change.values), "unavailable", message)
                     break
                 self._settle(entity, conn_name, batch, results, report)
             outcome = outcomes[conn_name]
@@ -745,15 +829,16 @@ class Engine:
         for outbox_id, change in batch:
             result = by_key.get(change.key)
             if result is None:
-                outcomes.append((outbox_id, "retry", "no_answer", f"{conn_name} gave no answer for this record"))
-                report.failed += 1
+                message = f"{conn_name} gave no answer for this record"
+                outcomes.append((outbox_id, "retry", "no_answer", message))
+                report.fail(conn_name, change.key, list(change.values), "no_answer", message)
             elif result.ok:
                 outcomes.append((outbox_id, "done", None, None))
                 report.pushed[conn_name] = report.pushed.get(conn_name, 0) + 1
                 written.append(change.key)
                 resolved += [(change.key, f, conn_name) for f in change.values]
                 if not change.link:  # a create: the record is on the channel now
-                    resolved.append((change.key, "record", conn_name))
+                    resolved.append((change.key, PRESENCE, conn_name))
             elif result.stale:
                 report.races += 1
                 message = result.message or "the value changed on the platform during the sync"
@@ -768,7 +853,7 @@ class Engine:
             else:
                 status = "retry" if result.retriable else "failed"
                 outcomes.append((outbox_id, status, result.code, result.message))
-                report.failed += 1
+                report.fail(conn_name, change.key, list(change.values), result.code, result.message or "refused")
                 self.store.set_mismatch_detail(
                     entity.value,
                     change.key,

@@ -16,8 +16,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import html
 import logging
 import random
+import re
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -519,7 +521,7 @@ class Transport:
         code, message = self.error_parser(response, data)
         # Platforms echo requests back (a key in an error about it): nothing unredacted leaves here.
         code = redact(code) if code is not None else None
-        message = redact(message) if message is not None else None
+        message = redact(summarize_body(message)) if message is not None else None
         detail = " ".join(p for p in (f"{code}:" if code else None, message) if p) or response.reason_phrase
         text = redact(f"{method} {self._display_url(url)} -> HTTP {status}: {detail}")
         if status == 429:
@@ -615,6 +617,25 @@ def _declares_json(response: httpx.Response) -> bool:
     # JSON Lines (Shopify bulk results) and NDJSON are line streams, not one JSON document.
     media = response.headers.get("content-type", "").split(";")[0].strip().lower()
     return "json" in media and not media.endswith(("jsonl", "ndjson", "json-seq"))
+
+
+_TAG = re.compile(r"</?[A-Za-z!][^<>]*>")
+_HEADLINE = re.compile(r"<(title|h1)[^>]*>(.*?)</\1>", re.IGNORECASE | re.DOTALL)
+#: The longest error text a message keeps from a platform's answer.
+_MAX_BODY_TEXT = 500
+
+
+def summarize_body(text: str) -> str:
+    """An error text fit for a message: an HTML page (a proxy's 502, a maintenance page) becomes
+    its title or headline, or its text without tags; anything long is cut. Pasting a page into a
+    log line, an e-mail or ``runs`` helps nobody."""
+    if text.lstrip().startswith("<") and _TAG.search(text):
+        headline = _HEADLINE.search(text)
+        text = headline.group(2) if headline else text
+        text = html.unescape(_TAG.sub(" ", text))
+        text = f"{' '.join(text.split())} (an HTML page, not the platform's answer: a proxy or server in between?)"
+    text = " ".join(text.split())
+    return text if len(text) <= _MAX_BODY_TEXT else text[: _MAX_BODY_TEXT - 1] + "…"
 
 
 def _parse_json(response: httpx.Response) -> Any:

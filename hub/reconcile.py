@@ -19,6 +19,9 @@ from hub.config import ChannelRules, MergeRule
 from hub.model import Consent, Customer, Entity, Price, Product, Record, StockLevel
 
 __all__ = [
+    "MISSING",
+    "PRESENCE",
+    "PRESENT",
     "Finding",
     "Plan",
     "ReconcileInput",
@@ -32,6 +35,10 @@ __all__ = [
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: Built once: a target without rules is the common case, and building one per record costs.
 _NO_RULES = ChannelRules()
+#: The field of a finding about a whole record: one side has the key, the other does not.
+PRESENCE = "presence"
+PRESENT = "present"
+MISSING = "missing"
 
 
 def group_of(entity: Entity, key: str) -> str:
@@ -90,6 +97,33 @@ class ReconcileInput:
     merge: Mapping[str, MergeRule] = field(default_factory=dict)
     #: Extra read-only connectors that feed the golden customer (consent can change anywhere).
     sources: Sequence[str] = ()
+    #: Stock only: every location the truth reports stock at (for any SKU). A target location fed
+    #: by none of them is a configuration gap (the job says so), not a SKU missing from the truth.
+    #: ``None``: not known, every location counts as fed.
+    truth_locations: frozenset[str] | None = None
+    #: Stock only: per target, the canonical locations it sells at. A target not named here is
+    #: never told it lacks a SKU (nobody knows where it would keep it).
+    target_locations: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    #: Per connector, keys it has but could not read this run (quarantined: invalid, duplicated).
+    #: Such a key is not missing: the quarantine says what is wrong with it.
+    unreadable: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    def missing(self, key: str, grp: str, connector: str, *, target_has: bool) -> list[Finding]:
+        """The presence finding for a key one side lacks, unless the side lacking it does have it
+        but could not read it."""
+        lacking = self.source if target_has else connector
+        if key in self.unreadable.get(lacking, ()):
+            return []
+        return [_presence(key, grp, connector, target_has=target_has)]
+
+
+def _presence(key: str, grp: str, connector: str, *, target_has: bool) -> Finding:
+    """A key one side has and the other lacks: the truth's key missing on a target, or a target's
+    key the truth does not know. Reported, never corrected: creating or deleting products is a
+    decision for people."""
+    if target_has:
+        return Finding(key, grp, connector, PRESENCE, MISSING, PRESENT)
+    return Finding(key, grp, connector, PRESENCE, PRESENT, MISSING)
 
 
 def reconcile_group(
@@ -97,8 +131,8 @@ def reconcile_group(
 ) -> tuple[list[Finding], list[Plan], int]:
     """Reconcile one group. ``records`` holds, per connector, its records of this group.
 
-    Returns the findings, the plans, and how many target records had nothing to compare against
-    (a SKU the truth does not know), so a run can say what it could not check.
+    Returns the findings (a key on one side only is a ``presence`` finding), the plans, and how
+    many target records were compared with a golden one, so a run that compared nothing can say so.
     """
     if job.entity is Entity.stock:
         return _stock(job, grp, records)
@@ -199,18 +233,21 @@ def _by_key(job: ReconcileInput, grp: str, records: Mapping[str, Sequence[Record
     golden = truth[0] if truth else None
     findings: list[Finding] = []
     plans: list[Plan] = []
-    unmatched = 0
+    compared = 0
     for connector in job.targets:
         found = records.get(connector)
-        if not found:
-            continue
         if golden is None:
-            unmatched += len(found)
+            for actual in found or ():
+                findings += job.missing(actual.key, grp, connector, target_has=True)
+            continue
+        if not found:
+            findings += job.missing(golden.key, grp, connector, target_has=False)
             continue
         rules = job.rules.get(connector) or _NO_RULES
         for actual in found:
+            compared += 1
             _check_keyed(job, connector, rules, grp, golden, actual, findings, plans)
-    return findings, plans, unmatched
+    return findings, plans, compared
 
 
 def reconcile_keyed(
@@ -224,20 +261,29 @@ def reconcile_keyed(
         raise ValueError(f"{job.entity.value} records are reconciled by group, not by key")
     findings: list[Finding] = []
     plans: list[Plan] = []
-    unmatched = 0
+    compared = 0
     for connector in job.targets:
         rules = job.rules.get(connector) or _NO_RULES
         # A channel without price rules should show the golden record as it is: a record equal to
         # it field for field (one C-level comparison) needs nothing. Most records of a catalogue
         # are such; the others, and every record of a channel with rules, are checked in full.
         plain = job.entity is Entity.products or (not rules.markup_percent and rules.price_ending is None)
-        for key, actual in targets.get(connector, {}).items():
+        held = targets.get(connector, {})
+        matched = 0
+        for key, actual in held.items():
             golden = truth.get(key)
             if golden is None:
-                unmatched += 1
-            elif not plain or actual.__dict__ != golden.__dict__:
+                findings += job.missing(key, key, connector, target_has=True)
+                continue
+            matched += 1
+            if not plain or actual.__dict__ != golden.__dict__:
                 _check_keyed(job, connector, rules, key, golden, actual, findings, plans)
-    return findings, plans, unmatched
+        if matched < len(truth):  # some of the truth's keys are not on this channel
+            for key in truth:
+                if key not in held:
+                    findings += job.missing(key, key, connector, target_has=False)
+        compared += matched
+    return findings, plans, compared
 
 
 def _check_keyed(
@@ -275,27 +321,56 @@ def _check_keyed(
 
 def _stock(job: ReconcileInput, grp: str, records: Mapping[str, Sequence[Record]]):  # type: ignore[no-untyped-def]
     truth: dict[str, StockLevel] = {r.location: r for r in records.get(job.source, ()) if isinstance(r, StockLevel)}
+    fed = job.truth_locations
     findings: list[Finding] = []
     plans: list[Plan] = []
-    unmatched = 0
+    compared = 0
     for connector in job.targets:
         rules = job.rules.get(connector) or _NO_RULES
+        shown: set[str] = set()
         for actual in records.get(connector, ()):
             assert isinstance(actual, StockLevel)
+            shown.add(actual.location)
             sources = rules.locations.get(actual.location, [actual.location])
             known = [truth[loc] for loc in sources if loc in truth]
             if not known:
-                # The truth has no stock for this SKU at the locations this channel sells from:
-                # nothing to compare with. (Assuming zero would empty a shop on a config slip.)
-                unmatched += 1
+                # The truth has no stock for this SKU where this channel sells from. Assuming zero
+                # would empty a shop on a config slip, so nothing is written; if the truth keeps
+                # stock at those locations for other SKUs, this one is a SKU it does not know here.
+                # (A location the truth never reports is a configuration gap the job reports.)
+                if fed is None or not fed.isdisjoint(sources):
+                    findings += job.missing(actual.key, grp, connector, target_has=True)
                 continue
+            compared += 1
             golden = max(0, sum(level.available for level in known) - rules.safety_stock)
             expected_record = _copy_with(actual, {"available": golden, "on_hand": None})
             f, plan = _compare(job, grp, connector, {"available": golden}, actual, expected_record, rules)
             findings += f
             if plan:
                 plans.append(plan)
-    return findings, plans, unmatched
+        if truth:
+            findings += _stock_missing(job, grp, connector, rules, truth, shown)
+    return findings, plans, compared
+
+
+def _stock_missing(
+    job: ReconcileInput,
+    grp: str,
+    connector: str,
+    rules: ChannelRules,
+    truth: Mapping[str, StockLevel],
+    shown: set[str],
+) -> list[Finding]:
+    """The locations of a channel where the truth has units of this SKU to sell but the channel
+    does not list the SKU at all. A location the truth would give nothing (no units after the
+    safety stock) is not missing anything a customer could buy."""
+    out = []
+    for location in sorted(job.target_locations.get(connector, frozenset()) - shown):
+        sources = rules.locations.get(location, [location])
+        units = sum(truth[loc].available for loc in sources if loc in truth) - rules.safety_stock
+        if units > 0:
+            out += job.missing(f"{grp}@{location}", grp, connector, target_has=False)
+    return out
 
 
 # ------------------------------------------------------------------ customers
@@ -364,18 +439,27 @@ def _customers(job: ReconcileInput, grp: str, records: Mapping[str, Sequence[Rec
     plans: list[Plan] = []
     known_to_truth = job.source in present or any(s in present for s in job.sources)
     if not known_to_truth:
-        return findings, plans, sum(1 for t in job.targets if t in present)
+        for target in job.targets:
+            if target in present:
+                findings += job.missing(grp, grp, target, target_has=True)
+        return findings, plans, 0
     golden = merge_customers(present, job.source, job.merge)
     expected = golden.compared()
+    compared = 0
     for connector in job.targets:
         actual = present.get(connector)
         if actual is None:
+            # Customers are created where the job writes them (the plan), so the finding closes
+            # once the channel confirms the new record.
             values = {k: v for k, v in expected.items() if k in job.fields[connector] and v not in (None, ())}
-            findings.append(Finding(golden.key, grp, connector, "record", "present", "missing"))
+            if connector in job.unreadable and golden.key in job.unreadable[connector]:
+                continue  # there, but unreadable: creating a second one would make it worse
+            findings += job.missing(golden.key, grp, connector, target_has=False)
             plans.append(Plan(connector, golden.key, grp, values, {}, golden, create=True))
             continue
+        compared += 1
         f, plan = _compare(job, grp, connector, expected, actual, _same(golden))
         findings += f
         if plan:
             plans.append(plan)
-    return findings, plans, 0
+    return findings, plans, compared

@@ -54,7 +54,8 @@ __all__ = [
 class Fault:
     """One kind of failure to inject.
 
-    ``kind``: ``status`` (answer ``status`` with ``body``), ``delay`` (sleep ``seconds`` then answer
+    ``kind``: ``status`` (answer ``status`` with ``body``: JSON, or bytes sent as they are with
+    ``headers``, such as a proxy's HTML error page), ``delay`` (sleep ``seconds`` then answer
     normally), ``drop`` (close the connection mid-answer, request not processed), ``drop_after``
     (process the request, then close the connection before the client reads the answer: the write
     happened but the client cannot know), ``malformed`` (a 200 whose JSON is cut short).
@@ -153,6 +154,8 @@ class _FaultMiddleware:
             await Response(b'{"data": {"truncated', status_code=200, media_type="application/json")(
                 scope, receive, send
             )
+        elif isinstance(fault.body, bytes):  # a page from something in between (a proxy's 502), as it is
+            await Response(fault.body, status_code=fault.status, headers=fault.headers)(scope, receive, send)
         else:
             body = fault.body if fault.body is not None else {"error": "sandbox fault", "status": fault.status}
             await JSONResponse(body, status_code=fault.status, headers=fault.headers)(scope, receive, send)

@@ -182,9 +182,13 @@ class JobRunner:
     @staticmethod
     def _log(report: JobReport) -> None:
         extra = {"job": report.name, "status": report.status, "duration_s": round(report.duration_s, 3)}
-        if report.status == "failed":
-            reason = "; ".join(redact(e) for e in report.errors) or "no reason reported"
-            log.error("job %s failed: %s", report.name, reason, extra=extra)
+        if report.status != "ok":
+            reasons = [redact(e) for e in report.errors]
+            if report.failed:
+                reasons.append(f"{report.failed} changes did not land")
+            log.error(
+                "job %s %s: %s", report.name, report.status, "; ".join(reasons) or "no reason reported", extra=extra
+            )
             return
         log.info(
             "job %s finished in %.1fs: %d open mismatches (%d new, %d resolved), %d pushed, %d failed, %d quarantined",
@@ -335,8 +339,9 @@ class Daemon:
     # health -----------------------------------------------------------------------------------
 
     def health(self) -> tuple[int, dict[str, Any]]:
-        """(HTTP status, body): 200 while the schedule runs (``degraded`` if a job's last run
-        failed: restarting would not fix a platform that is down), 503 once stopping."""
+        """(HTTP status, body): 200 while the schedule runs and every job's last run was ``ok``;
+        503 while the last run of any job did not land everything (``failing``: a probe or a
+        container health check must see it, silence would mean "in sync") and once stopping."""
         running = self.scheduler.running and not self._stopping
         jobs: dict[str, Any] = {}
         for name, job in self.config.jobs.items():
@@ -353,8 +358,8 @@ class Daemon:
             }
         if not running:
             status = "stopping"
-        elif any(j["last_run"] and j["last_run"]["status"] == "failed" for j in jobs.values()):
-            status = "degraded"
+        elif any(j["last_run"] and j["last_run"]["status"] != "ok" for j in jobs.values()):
+            status = "failing"
         else:
             status = "ok"
         body = {
@@ -363,7 +368,7 @@ class Daemon:
             "started_at": self._started_at.isoformat().replace("+00:00", "Z") if self._started_at else None,
             "jobs": jobs,
         }
-        return (200 if running else 503), body
+        return (200 if status == "ok" else 503), body
 
     # lifecycle --------------------------------------------------------------------------------
 

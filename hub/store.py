@@ -419,6 +419,14 @@ class Store:
                 ).scalar_one()
             )
 
+    def stock_locations(self, connector: str) -> frozenset[str]:
+        """The locations a connector reported stock at in its last pull (what ``check`` compares
+        with the jobs' location rules)."""
+        o = t.observations.c
+        with self.engine.connect() as conn:
+            keys = conn.execute(select(o.key).where(o.connector == connector, o.entity == "stock")).scalars()
+            return frozenset(key.rpartition("@")[2] for key in keys)
+
     # ------------------------------------------------------------------ cursors and job state
 
     def get_cursor(self, connector: str, entity: str) -> str | None:
@@ -658,6 +666,18 @@ class Store:
                     updated_at=utcnow(),
                     error="interrupted before the platform confirmed it; decided again from the next pull",
                 )
+            ).rowcount
+
+    def supersede_retries(self, job: str, run_id: int) -> int:
+        """Changes of this job's earlier runs that did not land (left to retry) are decided again
+        by run ``run_id`` from its fresh pull; the journal keeps them, closed as superseded, so no
+        row stays pending for good."""
+        o = t.outbox.c
+        with self.engine.begin() as conn:
+            return conn.execute(
+                update(t.outbox)
+                .where(o.job == job, o.status.in_(("retry", "pending", "sent")), o.run_id < run_id)
+                .values(status="superseded", updated_at=utcnow(), error=f"decided again by run {run_id}")
             ).rowcount
 
     def refused_decisions(self, decisions: Iterable[str]) -> dict[str, tuple[str | None, str | None]]:

@@ -234,12 +234,15 @@ class TestRendering:
             ),
             JobReport("prices", "prices", status="failed", errors=["web: 503"]),
         ]
+        reports[0].compared = 12
+        reports[1].fail("web", "JKT-1", ["amount"], "unavailable", "HTTP 503")
         plain, html = parts(
             render_digest(Digest(), run_summary=reports, sender="a@example.com", recipients=["b@example.com"], now=NOW)
         )
-        assert "stock (stock, enforce): ok; pulled 17, pushed 3, 2 open mismatches" in plain
+        assert "stock (stock, enforce): ok; pulled 17, compared 12, pushed 3, 2 open mismatches" in plain
         assert "prices (prices, monitor): failed" in plain and "web: 503" in plain
-        assert ">failed</td>" in html
+        assert "  not landed: web: JKT-1 (amount): unavailable: HTTP 503" in plain
+        assert ">failed</td>" in html and "not landed: web: JKT-1 (amount): unavailable: HTTP 503" in html
 
     def test_times_are_shown_in_the_hub_time_zone(self) -> None:
         plain, _ = parts(

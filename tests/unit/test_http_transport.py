@@ -208,7 +208,7 @@ async def test_error_body_that_is_not_json(transport: Transport) -> None:
     with pytest.raises(FatalError) as info:
         await transport.get("/x")
     assert info.value.platform_code is None
-    assert info.value.platform_message == "<html>nope</html>"
+    assert info.value.platform_message.startswith("nope (an HTML page")  # summarized, not pasted
 
 
 @respx.mock
@@ -686,3 +686,19 @@ async def test_cost_bucket_refunds_requests_that_spent_nothing() -> None:
     # Only the backoff between attempts was waited for, never 90 points at 1 point/s.
     assert all(w < 30 for w in waits), waits
     assert bucket._current() == 10  # one successful request of 90 charged, the failed two refunded
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("<html><body><h1>502 Bad Gateway</h1><hr><center>nginx</center></body></html>", "502 Bad Gateway (an HTML"),
+        ("<!DOCTYPE html><html><head><title>Down &amp; out</title></head><body>…</body></html>", "Down & out (an HTML"),
+        ("price must be < 10 and > 0", "price must be < 10 and > 0"),
+        ("x" * 2000, "x" * 499 + "…"),
+    ],
+)
+def test_an_html_page_or_a_long_body_is_summarized_not_pasted(body: str, expected: str) -> None:
+    from hub.http import summarize_body
+
+    assert summarize_body(body).startswith(expected)
+    assert "<" not in summarize_body(body).replace("< 10", "")

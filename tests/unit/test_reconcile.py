@@ -68,11 +68,11 @@ def test_group_of_and_as_text() -> None:
 # ------------------------------------------------------------------ prices
 
 
-def test_equal_prices_give_nothing() -> None:
-    findings, plans, unmatched = reconcile_group(
+def test_equal_prices_give_nothing_and_count_one_comparison() -> None:
+    findings, plans, compared = reconcile_group(
         _job(Entity.prices), "A", {"truth": [_price("10.00")], "web": [_price("10.0")]}
     )
-    assert (findings, plans, unmatched) == ([], [], 0)
+    assert (findings, plans, compared) == ([], [], 1)
 
 
 def test_price_difference_is_a_finding_and_a_plan() -> None:
@@ -161,11 +161,27 @@ def test_price_tolerance() -> None:
     ]
 
 
-def test_price_unmatched_when_the_truth_lacks_the_sku() -> None:
-    findings, plans, unmatched = reconcile_group(
+def test_a_sku_the_truth_does_not_know_is_a_presence_finding_on_each_channel_that_has_it() -> None:
+    findings, plans, compared = reconcile_group(
         _job(Entity.prices, targets=["web", "shop"]), "A", {"web": [_price("1")], "shop": [_price("2")]}
     )
-    assert (findings, plans, unmatched) == ([], [], 2)
+    assert [(f.key, f.connector, f.field, f.expected, f.actual) for f in findings] == [
+        ("A", "web", "presence", "missing", "present"),
+        ("A", "shop", "presence", "missing", "present"),
+    ]
+    assert (plans, compared) == ([], 0)  # reported, never deleted
+
+
+def test_a_sku_missing_from_a_channel_is_a_presence_finding_and_nothing_is_created() -> None:
+    findings, plans, compared = reconcile_group(
+        _job(Entity.products, targets=["web", "shop"]),
+        "A",
+        {"truth": [Product(sku="A", title="Jacket")], "shop": [Product(sku="A", title="Jacket")]},
+    )
+    assert [(f.key, f.connector, f.field, f.expected, f.actual) for f in findings] == [
+        ("A", "web", "presence", "present", "missing")
+    ]
+    assert (plans, compared) == ([], 1)
 
 
 def test_only_the_configured_fields_are_compared() -> None:
@@ -197,7 +213,7 @@ def _level(location: str, available: int, sku: str = "S") -> StockLevel:
 
 
 def test_stock_same_location_code_by_default() -> None:
-    findings, plans, unmatched = reconcile_group(
+    findings, plans, compared = reconcile_group(
         _job(Entity.stock, targets=["shop"]),
         "S",
         {"truth": [_level("milano", 7), _level("roma", 1)], "shop": [_level("milano", 5)]},
@@ -209,7 +225,7 @@ def test_stock_same_location_code_by_default() -> None:
     assert plan.previous == {"available": 5}  # what compare-and-set needs
     assert isinstance(plan.record, StockLevel)
     assert (plan.record.key, plan.record.available, plan.record.on_hand) == ("S@milano", 7, None)
-    assert unmatched == 0
+    assert compared == 1
 
 
 def test_stock_location_mapping_sums_several_truth_locations_and_holds_back_safety_stock() -> None:
@@ -236,13 +252,43 @@ def test_safety_stock_never_goes_below_zero(quantities: list[int], safety: int) 
     assert finding.expected >= 0
 
 
-def test_stock_unmatched_when_the_truth_lacks_the_sku_or_location() -> None:
+def test_stock_the_truth_lacks_at_a_channel_location_is_reported_never_zeroed() -> None:
     job = _job(Entity.stock, targets=["shop", "web"], rules={"web": ChannelRules(locations={"web": ["milano"]})})
-    findings, plans, unmatched = reconcile_group(
+    findings, plans, compared = reconcile_group(
         job, "S", {"truth": [_level("roma", 3)], "shop": [_level("torino", 1)], "web": [_level("web", 9)]}
     )
-    assert (findings, plans, unmatched) == ([], [], 2)  # never assume zero: that would empty a shop
-    assert reconcile_group(job, "S", {"shop": [_level("roma", 1)]})[2] == 1
+    # never assume zero (that would empty a shop): the channels' rows are keys the truth does not know
+    assert [(f.key, f.connector, f.expected, f.actual) for f in findings] == [
+        ("S@torino", "shop", "missing", "present"),
+        ("S@web", "web", "missing", "present"),
+    ]
+    assert (plans, compared) == ([], 0)
+    assert reconcile_group(job, "S", {"shop": [_level("roma", 1)]})[2] == 0
+
+
+def test_stock_at_a_location_the_truth_never_reports_is_a_config_gap_not_a_presence_finding() -> None:
+    job = _job(Entity.stock, targets=["shop"])
+    job.truth_locations = frozenset({"main-wh"})
+    findings, plans, compared = reconcile_group(job, "S", {"truth": [_level("main-wh", 3)], "shop": [_level("x", 1)]})
+    assert (findings, plans, compared) == ([], [], 0)  # the job names the unmapped location instead
+
+
+def test_stock_missing_from_a_channel_location_the_truth_feeds() -> None:
+    rules = ChannelRules(locations={"web-warehouse": ["main-wh", "north-wh"]}, safety_stock=2)
+    job = _job(Entity.stock, targets=["shop", "web"], rules={"web": rules})
+    job.target_locations = {"shop": frozenset({"main-wh", "milano"}), "web": frozenset({"web-warehouse"})}
+    truth = [_level("main-wh", 3), _level("north-wh", 0)]
+    findings, _, compared = reconcile_group(job, "S", {"truth": truth, "shop": [_level("milano", 0)]})
+    # shop lists S at milano only, while main-wh holds 3: missing there; web would get 3 - 2 = 1: missing too
+    assert [(f.key, f.connector, f.field, f.expected, f.actual) for f in findings] == [
+        ("S@milano", "shop", "presence", "missing", "present"),
+        ("S@main-wh", "shop", "presence", "present", "missing"),
+        ("S@web-warehouse", "web", "presence", "present", "missing"),
+    ]
+    assert compared == 0
+    # nothing to sell after the safety stock: a channel not listing the SKU misses nothing
+    findings, _, _ = reconcile_group(job, "S", {"truth": [_level("main-wh", 2)], "shop": [_level("main-wh", 2)]})
+    assert findings == []
 
 
 def test_stock_tolerance() -> None:
@@ -367,8 +413,8 @@ def test_customers_unsubscribe_reaches_every_channel_including_the_truth() -> No
         "shop": [_customer(first_name="Ann", email_marketing=Consent.subscribed, consent_updated_at=T0)],
     }
     job = _customer_job(targets=["news", "shop", "crm"])
-    findings, plans, unmatched = reconcile_group(job, key, records)
-    assert unmatched == 0
+    findings, plans, compared = reconcile_group(job, key, records)
+    assert compared == 3
     assert sorted((f.connector, f.field, f.expected, f.actual) for f in findings) == [
         ("crm", "email_marketing", Consent.unsubscribed, Consent.subscribed),
         ("shop", "email_marketing", Consent.unsubscribed, Consent.subscribed),
@@ -387,7 +433,7 @@ def test_customers_missing_in_a_target_are_created() -> None:
     crm = _customer(first_name="Ann", last_name=None, email_marketing=Consent.subscribed, consent_updated_at=T0)
     findings, plans, _ = reconcile_group(_customer_job(), "ann@example.com", {"crm": [crm], "shop": [crm]})
     assert [(f.connector, f.field, f.expected, f.actual) for f in findings] == [
-        ("news", "record", "present", "missing")
+        ("news", "presence", "present", "missing")
     ]
     [plan] = plans
     assert plan.create is True
@@ -428,10 +474,14 @@ def test_a_channel_value_is_kept_when_the_truth_has_none_for_it() -> None:
     assert [p.connector for p in plans] == ["news"]
 
 
-def test_customer_unknown_to_every_source_is_unmatched() -> None:
+def test_customer_unknown_to_every_source_is_a_presence_finding_on_each_channel() -> None:
     records = {"news": [_customer()], "shop": [_customer()]}
-    findings, plans, unmatched = reconcile_group(_customer_job(), "ann@example.com", records)
-    assert (findings, plans, unmatched) == ([], [], 2)
+    findings, plans, compared = reconcile_group(_customer_job(), "ann@example.com", records)
+    assert sorted((f.connector, f.field, f.expected, f.actual) for f in findings) == [
+        ("news", "presence", "missing", "present"),
+        ("shop", "presence", "missing", "present"),
+    ]
+    assert (plans, compared) == ([], 0)
 
 
 def test_extra_sources_feed_the_golden_consent() -> None:
@@ -440,8 +490,8 @@ def test_extra_sources_feed_the_golden_consent() -> None:
         "forms": [_customer(email_marketing=Consent.unsubscribed, consent_updated_at=T0 + timedelta(1))],
         "shop": [_customer(email_marketing=Consent.subscribed, consent_updated_at=T0)],
     }
-    findings, plans, unmatched = reconcile_group(job, "ann@example.com", records)
-    assert unmatched == 0  # known to a source, even without the truth
+    findings, plans, compared = reconcile_group(job, "ann@example.com", records)
+    assert compared == 1  # known to a source, even without the truth
     assert [(f.field, f.expected) for f in findings] == [("email_marketing", Consent.unsubscribed)]
     assert [(p.connector, p.values) for p in plans] == [("shop", {"email_marketing": Consent.unsubscribed})]
 
@@ -485,28 +535,31 @@ def test_reconciling_by_key_decides_as_group_by_group(
     truth: dict[str, Any], web: dict[str, Any], app: dict[str, Any], rules: ChannelRules, fields: list[str] | None
 ) -> None:
     """The first sync's shortcut (each target compared key by key, no groups built) finds the same
-    mismatches, plans the same corrections and counts the same unmatched records as reconciling
-    group by group, whatever the rules, currencies and missing keys."""
+    mismatches (presence included), plans the same corrections and counts the same comparisons as
+    reconciling group by group, whatever the rules, currencies and missing keys."""
     job = _job(Entity.prices, targets=("web", "app"), rules={"web": rules}, fields=fields)
     held = {"truth": _prices(truth), "web": _prices(web), "app": _prices(app)}
-    findings, plans, unmatched = [], [], 0
+    findings, plans, compared = [], [], 0
     for sku in sorted(held["truth"].keys() | held["web"].keys() | held["app"].keys()):
         group = {name: [records[sku]] for name, records in held.items() if sku in records}
         f, p, u = reconcile_group(job, sku, group)
         findings += f
         plans += p
-        unmatched += u
+        compared += u
     keyed = reconcile_keyed(job, held["truth"], {"web": held["web"], "app": held["app"]})
     assert _decided(keyed[0], keyed[1]) == _decided(findings, plans)
-    assert keyed[2] == unmatched
+    assert keyed[2] == compared
 
 
 def test_reconciling_by_key_covers_products_and_refuses_grouped_entities() -> None:
     truth = {"A": Product(sku="A", title="Jacket", status="active")}
     web = {"A": Product(sku="A", title="Jacket (old)", status="active"), "B": Product(sku="B")}
-    findings, plans, unmatched = reconcile_keyed(_job(Entity.products), truth, {"web": web})
-    assert [(f.key, f.field, f.expected, f.actual) for f in findings] == [("A", "title", "Jacket", "Jacket (old)")]
+    findings, plans, compared = reconcile_keyed(_job(Entity.products), truth, {"web": web})
+    assert [(f.key, f.field, f.expected, f.actual) for f in findings] == [
+        ("A", "title", "Jacket", "Jacket (old)"),
+        ("B", "presence", "missing", "present"),
+    ]
     assert [(p.key, p.values) for p in plans] == [("A", {"title": "Jacket"})]
-    assert unmatched == 1
+    assert compared == 1
     with pytest.raises(ValueError, match="by group"):
         reconcile_keyed(_job(Entity.stock), {}, {"web": {}})

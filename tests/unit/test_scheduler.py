@@ -228,11 +228,12 @@ async def test_daemon_serves_healthz_and_metrics_on_loopback() -> None:
         pass
 
 
-async def test_healthz_is_degraded_after_a_failed_run() -> None:
+@pytest.mark.parametrize("status", ["failed", "partial"])
+async def test_healthz_answers_503_while_the_last_run_of_a_job_did_not_land_everything(status: str) -> None:
     config = make_config({"stock": job("every 0.2s")})
 
     async def run_job(name: str) -> JobReport:
-        return JobReport(name, "stock", status="failed", errors=["wms: 401 check wms.api_key"])
+        return JobReport(name, "stock", status=status, errors=["wms: 401 check wms.api_key"])  # type: ignore[arg-type]
 
     daemon = Daemon(config, run_job)
     await daemon.start()
@@ -242,8 +243,27 @@ async def test_healthz_is_degraded_after_a_failed_run() -> None:
     finally:
         daemon.request_stop()
         await daemon.stop()
-    assert code == 200 and body["status"] == "degraded"
+    assert code == 503 and body["status"] == "failing" and body["scheduler_running"] is True
     assert body["jobs"]["stock"]["last_run"]["errors"] == ["wms: 401 check wms.api_key"]
+
+
+async def test_healthz_is_ok_again_once_the_job_runs_clean() -> None:
+    config = make_config({"stock": job("every 0.2s")})
+    runs: list[str] = []
+
+    async def run_job(name: str) -> JobReport:
+        runs.append(name)
+        return JobReport(name, "stock", status="failed" if len(runs) == 1 else "ok")
+
+    daemon = Daemon(config, run_job)
+    await daemon.start()
+    try:
+        await wait_for(lambda: len(runs) >= 2 and daemon.runner.last["stock"].status == "ok", 10, "a clean run")
+        code, body = daemon.health()
+    finally:
+        daemon.request_stop()
+        await daemon.stop()
+    assert code == 200 and body["status"] == "ok"
 
 
 async def test_stop_lets_a_short_run_finish() -> None:
