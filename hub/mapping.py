@@ -35,7 +35,17 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from hub.connector import RawRecord
 from hub.errors import ConfigError
-from hub.model import ENTITY_MODELS, Entity, Record, RecordInvalid, normalize_email, normalize_sku, parse_decimal
+from hub.model import (
+    ENTITY_MODELS,
+    RULES_VERSION,
+    Entity,
+    Record,
+    RecordInvalid,
+    normalize_email,
+    normalize_sku,
+    parse_decimal,
+    parse_whole,
+)
 from hub.yamlio import Located, load_located, locate_problem
 
 __all__ = ["TRANSFORMS", "EntityMapping", "Mapping", "TransformContext", "load_mapping", "register_transform"]
@@ -173,11 +183,11 @@ for _name, _fwd, _rev, _doc in [
     ),
     (
         "cents",
-        _none_passes(lambda v, c: Decimal(int(v)) / 100),
+        _none_passes(lambda v, c: Decimal(parse_whole(v)).scaleb(-2)),
         _none_passes(_to_cents),
         "integer cents (7990) to a decimal amount (79.90)",
     ),
-    ("int", _none_passes(lambda v, c: int(str(v).strip())), _none_passes(lambda v, c: int(v)), "a whole number"),
+    ("int", _none_passes(lambda v, c: parse_whole(v)), _none_passes(lambda v, c: int(v)), "a whole number"),
     ("bool", _none_passes(_bool), None, "yes/no, true/false, 1/0"),
     ("iso_datetime", _none_passes(_iso_datetime), _none_passes(lambda v, c: v.isoformat()), "an ISO 8601 timestamp"),
     (
@@ -447,8 +457,8 @@ class Mapping:
 
     source: str
     entities: dict[Entity, EntityMapping]
-    #: Digest of the file's content and the settings it reads: it salts record hashes, so a changed
-    #: mapping makes every record count as changed once.
+    #: Digest of the file's content, the settings it reads and the model's validation rules: it salts
+    #: record hashes, so a changed mapping (or stricter rules) makes every record count as changed once.
     fingerprint: bytes
 
     def __getitem__(self, entity: Entity) -> EntityMapping:
@@ -537,4 +547,5 @@ def load_mapping(
         ).encode()
     )
     digest.update(currency.encode())
+    digest.update(RULES_VERSION)
     return Mapping(str(path), _compile(spec, located, context), digest.digest())

@@ -3,7 +3,10 @@
 Every connector maps its platform's payloads to these records, and every comparison the reconciler
 makes is between two of them. Keys are the identity that holds across platforms: the SKU of a
 sellable variant, the SKU plus a canonical location code for a stock level, the normalized e-mail
-of a customer. Money is ``Decimal`` (never float) with an ISO 4217 currency.
+of a customer. Money is ``Decimal`` (never float) with an ISO 4217 currency, at that currency's
+precision (``hub.currencies``); quantities are whole numbers within a signed 32-bit range. A value
+outside these bounds is refused where it is read, so one bad cell is quarantined with its origin
+instead of stopping a push.
 
 Records are frozen pydantic models: cheap to compare, safe to share between the reconciler and
 the store, and their validation errors name the field that is wrong.
@@ -19,10 +22,25 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, ClassVar, Literal, Self
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from hub.currencies import minor_units
 
 __all__ = [
     "ENTITY_MODELS",
+    "PRICE_LIMIT",
+    "QUANTITY_MAX",
+    "QUANTITY_MIN",
+    "RULES_VERSION",
     "Consent",
     "Customer",
     "Entity",
@@ -31,11 +49,19 @@ __all__ = [
     "Record",
     "RecordInvalid",
     "StockLevel",
+    "at_currency_precision",
     "json_dumper",
     "normalize_email",
     "normalize_sku",
     "parse_decimal",
+    "parse_whole",
 ]
+
+
+#: The version of the value rules below (bounds, plain-digit text, currency precision). It salts every
+#: mapping's fingerprint, so rows stored under older, looser rules are read again once under these
+#: instead of being trusted by their unchanged hash.
+RULES_VERSION = b"values/2"
 
 
 class Entity(enum.StrEnum):
@@ -87,14 +113,15 @@ def parse_decimal(value: Any, *, decimal_comma: bool = False) -> Decimal:
 
     Floats are refused on purpose: ``79.9`` as a float is not ``79.90`` and a hub that compares
     prices must not invent differences. ``decimal_comma`` reads Italian/German exports
-    (``1.234,50``).
+    (``1.234,50``). Text is plain digits only: ``Decimal`` (like ``int``) would also read ``1e30``,
+    ``1_000.00`` and non-ASCII digits (``٥``), none of which a feed means as an amount.
     """
     if isinstance(value, Decimal):
         result = value
     elif isinstance(value, int) and not isinstance(value, bool):
         result = Decimal(value)
     elif isinstance(value, str):
-        if not decimal_comma:
+        if not decimal_comma and value.isascii() and "e" not in value and "E" not in value and "_" not in value:
             # Most amounts are plain ("79.90"): Decimal reads them, and any outer whitespace, as the
             # thorough path does; anything it refuses ("1 234.50") goes the thorough path.
             try:
@@ -115,8 +142,8 @@ def parse_decimal(value: Any, *, decimal_comma: bool = False) -> Decimal:
 
 
 def _money_value(value: Any) -> Decimal | None:
-    """An exact, finite, non-negative amount (``None`` for no amount): the one money check, shared by
-    the model's validator and its fast path."""
+    """An exact, finite, non-negative amount below ``PRICE_LIMIT`` (``None`` for no amount): the one
+    money check, shared by the model's validator and its fast path."""
     if type(value) is Decimal and value.is_finite():  # the common case first: a parsed amount
         amount = value
     elif value is None or value == "":
@@ -125,7 +152,32 @@ def _money_value(value: Any) -> Decimal | None:
         amount = parse_decimal(value)
     if amount < _ZERO:
         raise ValueError(f"{amount} is negative")
+    if amount >= PRICE_LIMIT:
+        raise ValueError(f"{amount} is too large for a price (at most {_PRICE_DIGITS} digits before the point)")
     return amount
+
+
+def at_currency_precision(amount: Decimal, currency: str) -> Decimal:
+    """``amount`` written at ``currency``'s precision (79.9 EUR as 79.90, 1000.00 JPY as 1000), or
+    refused when it has more decimals than the currency: a platform that keeps money at that
+    precision would round it and every run would push it again. Refused rather than rounded, so
+    the source gets fixed instead of the hub choosing a price nobody set."""
+    places = minor_units(currency)
+    step = _STEPS[places]
+    if amount.same_quantum(step):  # the common case: written with the currency's decimals
+        return amount
+    exact = amount.quantize(step)
+    if exact != amount:
+        raise ValueError(f"{amount} {currency} has more decimals than {currency}'s {places}")
+    return exact
+
+
+#: Prices have at most this many digits before the decimal point: no shop sells at a trillion, and
+#: a value past it is a broken feed (a barcode in the price column, a missing decimal point).
+_PRICE_DIGITS = 12
+PRICE_LIMIT = Decimal(10**_PRICE_DIGITS)
+#: ISO 4217 exponents (0 to 4) -> the smallest amount of a currency with that many decimals.
+_STEPS = {places: Decimal(1).scaleb(-places) for places in range(5)}
 
 
 def _currency_value(value: Any) -> str:
@@ -146,23 +198,54 @@ _ZERO = Decimal(0)
 _CURRENCIES_SEEN: dict[str, str] = {}
 
 
-def _quantity_value(value: Any) -> int | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a quantity")
-    if isinstance(value, int):
+def parse_whole(value: Any) -> int:
+    """A whole number from a platform or a file: an int, an integral float or decimal, or text of
+    plain digits (``"7"``, ``"-2"``, ``"7.0"``, ``"1 000"``). ``int()`` would also read ``1_000``
+    and ``٥``, and ``Decimal`` ``1e3``: a feed means none of them as a count, so they are refused
+    with the reason."""
+    if type(value) is int:
         return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    text = str(value).strip()
-    try:
-        return int(text)
-    except ValueError:
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a whole number")
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isascii() and text.isdigit():  # the common case: "40"
+            return int(text)
         number = parse_decimal(text)
-        if number != number.to_integral_value():
-            raise ValueError(f"{value!r} is not a whole quantity") from None
-        return int(number)
+    elif isinstance(value, int):
+        return int(value)
+    elif isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError(f"{value!r} is not a whole number")
+        return int(value)
+    elif isinstance(value, Decimal):
+        number = value
+    else:
+        raise ValueError(f"{value!r} is not a whole number")
+    if not number.is_finite() or number != number.to_integral_value():
+        raise ValueError(f"{value!r} is not a whole number")
+    return int(number)
+
+
+def _quantity_value(value: Any) -> int | None:
+    """A whole quantity within ``QUANTITY_MIN``..``QUANTITY_MAX`` (``None`` for none). Negatives pass:
+    a target may report them (Shopify's ``available`` of an oversold item); the source of truth may
+    not, and ``hub.limits.check_truth`` refuses them there."""
+    if type(value) is int:
+        quantity = value
+    elif value is None or value == "":
+        return None
+    else:
+        quantity = parse_whole(value)
+    if not QUANTITY_MIN <= quantity <= QUANTITY_MAX:
+        raise ValueError(f"{quantity} is out of range for a quantity ({QUANTITY_MIN} to {QUANTITY_MAX})")
+    return quantity
+
+
+#: Quantities are signed 32-bit integers: no platform holds more (Shopify's GraphQL ``Int`` is 32
+#: bits and refuses the whole ``inventorySetQuantities`` call for one value past it).
+QUANTITY_MIN = -(2**31)
+QUANTITY_MAX = 2**31 - 1
 
 
 def _barcode_value(value: Any) -> str | None:
@@ -197,14 +280,29 @@ _FIELDS_SETS: dict[tuple[str, ...], set[str]] = {}
 
 def _parse_decimal_text(value: str, decimal_comma: bool) -> Decimal:
     """The thorough reading of an amount written as text: no-break and plain spaces between
-    thousands dropped, ``1.234,50`` read with a decimal comma."""
+    thousands dropped, ``1.234,50`` read with a decimal comma, then plain digits only."""
     text = value.strip().replace("\u00a0", "").replace(" ", "")
     if decimal_comma:
         text = text.replace(".", "").replace(",", ".")
-    try:
-        return Decimal(text)
-    except InvalidOperation:
-        raise ValueError(f"{value!r} is not a decimal number") from None
+    if not _PLAIN_NUMBER.fullmatch(text):
+        raise ValueError(_not_plain(value, text))
+    return Decimal(text)
+
+
+#: What an amount or a quantity may look like once spaces are dropped: digits 0-9, a point, a sign.
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+_EXPONENT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE][+-]?[0-9]+")
+
+
+def _not_plain(value: str, text: str) -> str:
+    """Why ``value`` (``text`` once spaces are dropped) is not a plain number, so the feed can be fixed."""
+    if _EXPONENT.fullmatch(text):
+        return f"{value!r} is in exponent notation; write it in plain digits"
+    if "_" in text and _PLAIN_NUMBER.fullmatch(text.replace("_", "")):
+        return f"{value!r} has an underscore; write it in plain digits (a space may separate thousands)"
+    if any(char.isdigit() and not char.isascii() for char in text):
+        return f"{value!r} has digits other than 0-9; write it in plain digits"
+    return f"{value!r} is not a decimal number"
 
 
 class RecordInvalid(ValueError):
@@ -372,6 +470,24 @@ class Price(_SkuKeyed):
     def _currency(cls, value: Any) -> str:
         return _currency_value(value)
 
+    @model_validator(mode="after")
+    def _currency_precision(self) -> Price:
+        """Amounts at the currency's precision (known only once both are read), or an error that
+        names the amount at fault."""
+        fields = self.__dict__
+        for name in ("amount", "compare_at"):
+            value = fields[name]
+            if value is None:
+                continue
+            try:
+                fields[name] = at_currency_precision(value, self.currency)
+            except ValueError as exc:
+                error = PydanticCustomError("currency_precision", "{reason}", {"reason": str(exc)})
+                raise ValidationError.from_exception_data(
+                    type(self).__name__, [InitErrorDetails(type=error, loc=(name,), input=value)]
+                ) from None
+        return self
+
     @classmethod
     def _fast(cls, values: dict[str, Any]) -> Price | None:
         sku = values.get("sku")
@@ -382,11 +498,13 @@ class Price(_SkuKeyed):
         if amount is None or len(sku) > 255:
             return None  # a missing amount: pydantic says so
         currency = values.get("currency")
+        currency = "EUR" if currency is None and "currency" not in values else _currency_value(currency)
+        compare_at = _money_value(values.get("compare_at"))
         fields = {
             "sku": sku,
-            "amount": amount,
-            "currency": "EUR" if currency is None and "currency" not in values else _currency_value(currency),
-            "compare_at": _money_value(values.get("compare_at")),
+            "amount": at_currency_precision(amount, currency),
+            "currency": currency,
+            "compare_at": None if compare_at is None else at_currency_precision(compare_at, currency),
         }
         return cls._install(fields, values)
 

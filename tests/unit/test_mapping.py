@@ -448,3 +448,44 @@ def test_fingerprint_is_stable_and_changes_with_file_and_settings(tmp_path: Path
     assert unrelated == base
     path.write_text(text + "      available: {from: qty, transform: int}\n")
     assert load_mapping("csv", user_file=path, settings={"locations": {"1": "a"}}).fingerprint != base
+
+
+def test_fingerprint_changes_with_the_model_s_value_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stricter value rules make every row count as changed once, so a row stored under looser ones
+    (a quantity past 32 bits) is read again and quarantined instead of trusted by its unchanged hash."""
+    path = tmp_path / "m.yaml"
+    path.write_text("entities:\n  stock:\n    fields:\n      sku: sku\n      location: loc\n      available: qty\n")
+    base = load_mapping("csv", user_file=path).fingerprint
+    monkeypatch.setattr("hub.mapping.RULES_VERSION", b"values/next")
+    assert load_mapping("csv", user_file=path).fingerprint != base
+
+
+@pytest.mark.parametrize(("raw", "expected"), [(" 42 ", 42), ("-3", -3), (7, 7), (5.0, 5), ("7.0", 7), ("1 000", 1000)])
+def test_int_transform_reads_whole_numbers_in_plain_digits(raw: object, expected: int) -> None:
+    assert fwd("int", raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [
+        ("1_000", "has an underscore"),
+        ("\u0665", "has digits other than 0-9"),  # int() reads ARABIC-INDIC DIGIT FIVE as 5
+        ("1e3", "is in exponent notation"),
+        (True, "is not a whole number"),
+        (7.5, "is not a whole number"),
+        ("7.5", "is not a whole number"),
+    ],
+)
+def test_whole_number_transforms_refuse_other_spellings_with_the_reason(raw: object, words: str) -> None:
+    for name in ("int", "cents"):
+        with pytest.raises(ValueError, match=words):
+            fwd(name, raw)
+
+
+def test_a_quantity_past_32_bits_read_through_int_is_refused_naming_the_field() -> None:
+    mapping = load_mapping("shopify", settings={"locations": {"gid://shopify/Location/1": "milano-store"}})
+    row = {"sku": "A", "location_id": "gid://shopify/Location/1", "available": 2**31, "on_hand": None}
+    with pytest.raises(RecordInvalid) as info:
+        mapping[Entity.stock].to_canonical(RawRecord(row), "A@milano-store")
+    assert info.value.field == "available"
+    assert info.value.reason == "available: 2147483648 is out of range for a quantity (-2147483648 to 2147483647)"

@@ -198,6 +198,66 @@ def test_negative_price_is_refused() -> None:
     assert Price(sku="A", amount="0").amount == 0
 
 
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [
+        ("1e30", "'1e30' is in exponent notation"),
+        ("1E3", "'1E3' is in exponent notation"),
+        ("1_000.00", "'1_000.00' has an underscore"),
+        ("\u0661\u0662.50", "has digits other than 0-9"),
+        ("99999999999999999999999999.99", "is too large for a price (at most 12 digits before the point)"),
+        ("1000000000000", "is too large for a price"),
+        (Decimal("1E+12"), "is too large for a price"),
+    ],
+)
+def test_prices_that_are_no_price_in_a_feed_are_refused(raw: object, words: str) -> None:
+    for field in ("amount", "compare_at"):
+        values = {"amount": "1.00", field: raw}
+        error = _invalid(Price, "A", sku="A", **values)
+        assert error.field == field
+        assert words in error.reason
+
+
+def test_the_largest_price_has_twelve_digits() -> None:
+    assert Price(sku="A", amount="999999999999.99").amount == Decimal("999999999999.99")
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "reason"),
+    [
+        ("12.345", "EUR", "12.345 EUR has more decimals than EUR's 2"),
+        ("0.001", "USD", "0.001 USD has more decimals than USD's 2"),
+        ("100.5", "JPY", "100.5 JPY has more decimals than JPY's 0"),
+        ("1.2345", "KWD", "1.2345 KWD has more decimals than KWD's 3"),
+    ],
+)
+def test_a_price_finer_than_its_currency_is_refused(amount: str, currency: str, reason: str) -> None:
+    """Shopify keeps 12.345 EUR as 12.34: read as it is, the hub would push it again on every run."""
+    error = _invalid(Price, "A", sku="A", amount=amount, currency=currency)
+    assert error.field == "amount"
+    assert error.reason == f"amount: {reason}"
+    error = _invalid(Price, "A", sku="A", amount="1", compare_at=amount, currency=currency)
+    assert error.field == "compare_at"
+    assert reason in error.reason
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "kept"),
+    [
+        ("79.9", "EUR", "79.90"),
+        ("79", "EUR", "79.00"),
+        ("79.9000", "EUR", "79.90"),  # ERP exports often carry four decimals: exact, so kept
+        ("1000.00", "JPY", "1000"),
+        ("1.5", "KWD", "1.500"),
+        ("0.0000000", "EUR", "0.00"),
+    ],
+)
+def test_prices_are_kept_at_their_currency_s_precision(amount: str, currency: str, kept: str) -> None:
+    price = Price(sku="A", amount=amount, compare_at=amount, currency=currency)
+    assert str(price.amount) == str(price.compare_at) == kept
+    assert Price.model_validate_json(price.model_dump_json()) == price  # the stored text reads back
+
+
 def test_empty_compare_at_is_none_but_empty_amount_is_an_error() -> None:
     assert Price(sku="A", amount="1", compare_at="").compare_at is None
     assert _invalid(Price, "A", sku="A", amount="").field == "amount"
@@ -234,14 +294,53 @@ def test_available_may_not_exceed_on_hand() -> None:
     assert StockLevel(sku="S", location="x", available=3).on_hand is None
 
 
-@pytest.mark.parametrize(("raw", "expected"), [("7", 7), (" 7 ", 7), ("7.0", 7), (7.0, 7), ("-2", -2), ("1e2", 100)])
-def test_quantities_accept_whole_numbers_in_any_spelling(raw: object, expected: int) -> None:
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("7", 7), (" 7 ", 7), ("7.0", 7), (7.0, 7), ("-2", -2), ("1 000", 1000), (Decimal("1E+2"), 100)],
+)
+def test_quantities_accept_whole_numbers_in_plain_digits(raw: object, expected: int) -> None:
     assert StockLevel(sku="S", location="x", available=raw).available == expected
 
 
-@pytest.mark.parametrize("raw", ["7.5", 7.5, "seven", True])
+@pytest.mark.parametrize("raw", ["7.5", 7.5, "seven", True, float("nan"), Decimal("Infinity")])
 def test_quantities_refuse_fractions_and_text(raw: object) -> None:
     assert _invalid(StockLevel, "S@x", sku="S", location="x", available=raw).field == "available"
+
+
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [
+        ("1e3", "'1e3' is in exponent notation"),
+        ("1_000", "'1_000' has an underscore"),
+        ("\u0665", "'\u0665' has digits other than 0-9"),  # ARABIC-INDIC DIGIT FIVE: int() reads it as 5
+        (" \u0661\u0662 ", "has digits other than 0-9"),
+    ],
+)
+def test_quantities_in_other_spellings_than_plain_digits_are_refused_with_the_reason(raw: str, words: str) -> None:
+    """``int()`` reads ``1_000`` and ``٥``, ``Decimal`` reads ``1e3``: a feed means none of them."""
+    error = _invalid(StockLevel, "S@x", sku="S", location="x", available=raw)
+    assert error.field == "available"
+    assert words in error.reason
+    assert _invalid(StockLevel, "S@x", sku="S", location="x", available=3, on_hand=raw).field == "on_hand"
+
+
+@pytest.mark.parametrize("raw", [2**31, "2147483648", -(2**31) - 1, 10**26, "99999999999999999999999999", 1e30])
+def test_quantities_beyond_32_bits_are_refused(raw: object) -> None:
+    """No platform holds more than a signed 32-bit count; a larger one used to stop every push of a job."""
+    error = _invalid(StockLevel, "S@x", sku="S", location="x", available=raw)
+    assert error.field == "available"
+    assert "is out of range for a quantity (-2147483648 to 2147483647)" in error.reason
+
+
+def test_quantities_at_the_32_bit_bounds_are_kept() -> None:
+    assert StockLevel(sku="S", location="x", available=2**31 - 1).available == 2**31 - 1
+    assert StockLevel(sku="S", location="x", available="-2147483648").available == -(2**31)
+
+
+def test_negative_quantities_are_read_as_reported() -> None:
+    """A target may report negative stock (Shopify's ``available`` when oversold): the model keeps it;
+    the source of truth is held to more (``hub.limits.check_truth``)."""
+    assert StockLevel(sku="S", location="x", available="-5", on_hand=-3).available == -5
 
 
 # ------------------------------------------------------------------ products

@@ -17,16 +17,22 @@ from pydantic import ValidationError
 
 from hub.model import Price, Product, Record, StockLevel, _parse_decimal_text, json_dumper, parse_decimal
 
-# Values a mapping can hand over: strings with padding, numbers of every type, the odd None.
+# Values a mapping can hand over: strings with padding, numbers of every type, the odd None, and
+# values at and past the model's bounds (32-bit quantities, 12-digit prices, currency decimals).
 texts = st.one_of(
     st.text(max_size=12),
     st.sampled_from(["SKU-1", " SKU-2 ", "a@b", "", "  ", "x" * 256, "EUR", " usd", "EURO", "12.50", "-1", "1e3"]),
+    st.sampled_from(["1_000", "\u0665", " \u0661\u0662 ", "12.345", "0.001", "1e30", "1_000.00", "1 000"]),
+    st.sampled_from(["2147483647", "2147483648", "-2147483648", "-2147483649", "99999999999999999999999999.99"]),
 )
+bounds = st.sampled_from([2**31 - 1, 2**31, -(2**31), -(2**31) - 1, 10**12, 10**26])
 decimals = st.one_of(
     st.decimals(allow_nan=True, allow_infinity=True, places=2),
-    st.sampled_from([Decimal("-0"), Decimal("0.00"), Decimal("1E+2"), Decimal("79.90")]),
+    st.decimals(allow_nan=False, allow_infinity=False, places=4, min_value=0, max_value=10**13),
+    st.sampled_from([Decimal("-0"), Decimal("0.00"), Decimal("1E+2"), Decimal("79.90"), Decimal("0E-7")]),
+    st.sampled_from([Decimal("999999999999.99"), Decimal("1E+12"), Decimal("12.345"), Decimal("1000.000")]),
 )
-numbers = st.one_of(st.integers(-5, 10**6), st.floats(allow_nan=True), st.booleans(), decimals)
+numbers = st.one_of(st.integers(-5, 10**6), bounds, st.floats(allow_nan=True), st.booleans(), decimals)
 scalars = st.one_of(st.none(), texts, numbers, st.sampled_from(["12,50", " 7 ", "3.0", "3.5", "NaN", "inf"]))
 
 
@@ -39,7 +45,7 @@ price_values = values_for(
     {
         "sku": st.one_of(texts, scalars),
         "amount": st.one_of(decimals, scalars),
-        "currency": st.one_of(st.sampled_from(["EUR", "usd ", "EU", "€"]), scalars),
+        "currency": st.one_of(st.sampled_from(["EUR", "usd ", "EU", "€", "JPY", " kwd", "CLF"]), scalars),
         "compare_at": st.one_of(decimals, scalars),
     }
 )
@@ -47,8 +53,8 @@ stock_values = values_for(
     {
         "sku": st.one_of(texts, scalars),
         "location": st.one_of(st.sampled_from(["web-warehouse", " main-wh ", "a b", "x:y.z_1", ""]), scalars),
-        "available": st.one_of(st.integers(-3, 50), scalars),
-        "on_hand": st.one_of(st.integers(-3, 50), scalars),
+        "available": st.one_of(st.integers(-3, 50), bounds, scalars),
+        "on_hand": st.one_of(st.integers(-3, 50), bounds, scalars),
     }
 )
 product_values = values_for(
@@ -117,6 +123,7 @@ def test_product_fast_path_matches_pydantic(values: dict[str, Any]) -> None:
     [
         (Price, {"sku": " SKU-1 ", "amount": Decimal("79.90"), "currency": "eur", "compare_at": None}),
         (Price, {"sku": "SKU-1", "amount": "12.5"}),
+        (Price, {"sku": "SKU-1", "amount": "1000", "currency": "JPY", "compare_at": "1200"}),
         (StockLevel, {"sku": "SKU-1", "location": "web-warehouse", "available": "4", "on_hand": 6}),
         (Product, {"sku": "SKU-1", "title": " Jacket ", "barcode": "4006381333931", "status": "draft"}),
     ],
@@ -140,6 +147,7 @@ amount_texts = st.one_of(
     st.text(alphabet=" 0123456789.,-+_eE\u00a0\t\nNaInfy", max_size=12),
     st.decimals(allow_nan=False, allow_infinity=False).map(str),
     st.sampled_from(["79.90", " 79.90 ", "1 234.50", "1\u00a0234.50", "1_000", "NaN", "-Infinity", "\u0661\u0662"]),
+    st.sampled_from(["1e30", "1E3", " 1_000.00 ", "\u0665.5", "+.5", "5.", "1e", "e3", "1.5e-2"]),
 )
 
 

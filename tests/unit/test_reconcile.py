@@ -126,7 +126,7 @@ def test_markup_and_price_ending() -> None:
         ("22.00", "0", "0.90", "22.90"),
         ("10.01", "0", "0.00", "11.00"),
         ("10.00", "0", "0.00", "10.00"),
-        ("9.999", "0", "0.99", "10.99"),
+        ("9.99", "0", "0.98", "10.98"),  # a fraction one cent above the ending goes to the next whole
     ],
 )
 def test_channel_price_table(amount: str, markup: str, ending: str | None, expected: str) -> None:
