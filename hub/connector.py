@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from hub.limits import ValueLimits
 from hub.model import Entity, Record
 
 if TYPE_CHECKING:
@@ -208,6 +209,8 @@ class Connector:
     capabilities: ClassVar[Mapping[Entity, frozenset[Capability]]] = {}
     #: Most changes one push call should carry (the platform's batch limit).
     push_batch_size: ClassVar[int] = 100
+    #: The values the platform can hold (``hub.limits``): a change outside them fails alone, unsent.
+    value_limits: ClassVar[ValueLimits] = ValueLimits()
 
     def __init__(self, name: str, settings: ConnectorSettings, context: ConnectorContext | None = None) -> None:
         self.name = name

@@ -31,6 +31,7 @@ from connectors.shopify.writes import Writer
 from hub.connector import READ, READ_WRITE, Change, ClientConnector, ConnectorContext, PullPage, PushResult, RawRecord
 from hub.errors import FatalError
 from hub.http import TransportStats, dig
+from hub.limits import ValueLimits
 from hub.model import Entity
 
 __all__ = ["ShopifyConnector"]
@@ -95,6 +96,11 @@ class ShopifyConnector(ClientConnector[ShopifyClient]):
         Entity.customers: READ_WRITE,
     }
     push_batch_size = 250
+    #: ``InventorySetQuantitiesUserErrorCode`` in the Admin schemas (2025-01 to 2026-07):
+    #: ``INVALID_QUANTITY_TOO_HIGH`` "can't be higher than 1,000,000,000" (and ``_TOO_LOW``), within
+    #: GraphQL's 32-bit ``Int``, whose overflow refuses the whole call. Money is kept at the currency's
+    #: precision (12.345 EUR is stored as 12.34), which ``out_of_range`` checks for every platform.
+    value_limits = ValueLimits(quantity_min=-1_000_000_000, quantity_max=1_000_000_000)
     client_class = ShopifyClient
     settings: ShopifySettings
 
