@@ -454,12 +454,16 @@ class Price(_SkuKeyed):
     amount: Decimal
     currency: str = "EUR"
     compare_at: Decimal | None = None
+    #: What a customer pays as the platform derived it (WooCommerce's read-only ``price``), where it
+    #: keeps one apart from the written fields: a product saved halfway shows the new ``amount``
+    #: while still charging the old price, and only this field tells. Read, compared, never written.
+    effective: Decimal | None = None
 
     @property
     def key(self) -> str:
         return self.sku
 
-    @field_validator("amount", "compare_at", mode="before")
+    @field_validator("amount", "compare_at", "effective", mode="before")
     @classmethod
     def _money(cls, value: Any) -> Decimal | None:
         """Exact decimals only (no floats), never negative: one validator, as it runs per record."""
@@ -475,7 +479,7 @@ class Price(_SkuKeyed):
         """Amounts at the currency's precision (known only once both are read), or an error that
         names the amount at fault."""
         fields = self.__dict__
-        for name in ("amount", "compare_at"):
+        for name in ("amount", "compare_at", "effective"):
             value = fields[name]
             if value is None:
                 continue
@@ -491,8 +495,8 @@ class Price(_SkuKeyed):
     @classmethod
     def _fast(cls, values: dict[str, Any]) -> Price | None:
         sku = values.get("sku")
-        if not values.keys() <= _PRICE_FIELDS or type(sku) is not str:
-            return None
+        if not values.keys() <= _PRICE_FIELDS or type(sku) is not str or "effective" in values:
+            return None  # (a platform's derived price: few channels, pydantic's path)
         sku = normalize_sku(sku)
         amount = _money_value(values.get("amount"))
         if amount is None or len(sku) > 255:
@@ -505,6 +509,7 @@ class Price(_SkuKeyed):
             "amount": at_currency_precision(amount, currency),
             "currency": currency,
             "compare_at": None if compare_at is None else at_currency_precision(compare_at, currency),
+            "effective": None,
         }
         return cls._install(fields, values)
 
@@ -518,6 +523,10 @@ class StockLevel(_SkuKeyed):
     location: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")]  # as _LOCATION
     available: int
     on_hand: int | None = None
+    #: The platform's own in-stock flag where it keeps one beside the quantity (WooCommerce's
+    #: ``stock_status``); ``None`` where it has none or allows backorders. A flag that disagrees
+    #: with the quantity is a half-saved item: read, compared, repaired by writing the quantity.
+    in_stock: bool | None = None
 
     @property
     def key(self) -> str:
@@ -532,7 +541,12 @@ class StockLevel(_SkuKeyed):
     def _fast(cls, values: dict[str, Any]) -> StockLevel | None:
         sku = values.get("sku")
         location = values.get("location")
-        if not values.keys() <= _STOCK_FIELDS or type(sku) is not str or type(location) is not str:
+        if (
+            not values.keys() <= _STOCK_FIELDS
+            or type(sku) is not str
+            or type(location) is not str
+            or values.get("in_stock") is not None
+        ):
             return None
         sku = normalize_sku(sku)
         location = location.strip()
@@ -545,7 +559,8 @@ class StockLevel(_SkuKeyed):
             or (on_hand is not None and available > on_hand)
         ):
             return None  # pydantic says what is wrong
-        return cls._install({"sku": sku, "location": location, "available": available, "on_hand": on_hand}, values)
+        fields = {"sku": sku, "location": location, "available": available, "on_hand": on_hand, "in_stock": None}
+        return cls._install(fields, values)
 
     @field_validator("on_hand")
     @classmethod

@@ -310,10 +310,43 @@ def _check_keyed(
         expected = golden.compared()
         record = _same(golden)
     found, plan = _compare(job, grp, connector, expected, actual, record, rules)
+    if (
+        isinstance(actual, Price)
+        and actual.effective is not None
+        and "amount" in job.fields[connector]
+        and not any(f.field == "amount" for f in found)  # a new amount is written anyway
+    ):
+        plan = _check_effective(job, connector, rules, grp, expected, actual, record, found, plan)
     if found:
         findings += found
     if plan:
         plans.append(plan)
+
+
+def _check_effective(
+    job: ReconcileInput,
+    connector: str,
+    rules: ChannelRules,
+    grp: str,
+    expected: Mapping[str, Any],
+    actual: Price,
+    record: Callable[[], Record],
+    findings: list[Finding],
+    plan: Plan | None,
+) -> Plan | None:
+    """What the customer pays (the platform's derived price) against the amount it should be. A
+    half-saved product shows the right ``amount`` and charges the old price: the finding names the
+    effective price, and the plan writes the amount again so the platform derives it anew."""
+    want = expected["amount"]
+    if not _differs(job.entity, "amount", want, actual.effective, rules):
+        return plan
+    findings.append(Finding(actual.key, grp, connector, "effective", want, actual.effective))
+    if plan is None:
+        previous = {name: getattr(actual, name) for name in job.fields[connector]}
+        previous["effective"] = actual.effective
+        return Plan(connector, actual.key, grp, {"amount": want, "effective": want}, previous, record())
+    plan.values.update({"amount": want, "effective": want})
+    return plan
 
 
 # ------------------------------------------------------------------ stock
@@ -343,8 +376,15 @@ def _stock(job: ReconcileInput, grp: str, records: Mapping[str, Sequence[Record]
                 continue
             compared += 1
             golden = max(0, sum(level.available for level in known) - rules.safety_stock)
-            expected_record = _copy_with(actual, {"available": golden, "on_hand": None})
+            expected_record = _copy_with(actual, {"available": golden, "on_hand": None, "in_stock": None})
             f, plan = _compare(job, grp, connector, {"available": golden}, actual, expected_record, rules)
+            if not f and actual.in_stock is not None and actual.in_stock != (golden > 0):
+                # The right quantity, and an in-stock flag that contradicts it (a half-saved item):
+                # writing the quantity again makes the platform derive the flag anew.
+                f.append(Finding(actual.key, grp, connector, "in_stock", golden > 0, actual.in_stock))
+                values = {"available": golden, "in_stock": golden > 0}
+                previous = {"available": actual.available, "in_stock": actual.in_stock}
+                plan = Plan(connector, actual.key, grp, values, previous, expected_record())
             findings += f
             if plan:
                 plans.append(plan)

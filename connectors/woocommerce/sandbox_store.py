@@ -232,6 +232,16 @@ class WooStore:
             parent = self.products[record["parent_id"]]
             parent["date_modified"] = parent["date_modified_gmt"] = stamp
 
+    def tear(self, sku: str, **fields: Any) -> None:
+        """Leave an item half-saved, as a process killed in the middle of a save leaves it on a real
+        store (seen on WooCommerce 11.0.1: ``regular_price`` new, the derived ``price`` still the
+        old one): ``fields`` are set as given and nothing is derived again."""
+        with self.lock:
+            kind, item_id = self.by_sku[sku]
+            record = (self.products if kind == "product" else self.variations)[item_id]
+            record.update(fields)
+            self._touch(record)
+
     def sale(self, sku: str, quantity: int = 1) -> int:
         """A customer buys ``quantity`` of ``sku``: its managed stock goes down. Returns what is left."""
         with self.lock:

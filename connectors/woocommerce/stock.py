@@ -49,6 +49,9 @@ class _Item:
     sent: int | None = None
     #: The result to give if the write in flight turns out to have landed.
     planned: PushResult | None = None
+    #: The item's in-stock flag contradicted its quantity (a half-saved item): write the quantity
+    #: even if it is already the one wanted, so WooCommerce derives the flag again.
+    repair: bool = False
 
 
 class StockWriter:
@@ -118,7 +121,7 @@ class StockWriter:
                 )
                 continue
             item.seen = now
-            decision = _decide(item, now)
+            decision = _decide(item, now, torn=item.repair and _torn(record))
             if isinstance(decision, PushResult):
                 results[item.ref] = decision
             else:
@@ -190,14 +193,23 @@ def _item(ref: int, change: Change) -> _Item | PushResult:
         parent_id=change.link.get("parent_id") or None,
         wanted=wanted,
         pulled=pulled if isinstance(pulled, int) else None,
+        repair="in_stock" in change.values,
     )
 
 
-def _decide(item: _Item, now: int | None) -> PushResult | tuple[int, PushResult]:
+def _torn(record: dict[str, Any]) -> bool:
+    """The stock status WooCommerce shows contradicts the quantity it holds."""
+    status, quantity = record.get("stock_status"), record.get("stock_quantity")
+    if status not in ("instock", "outofstock") or not isinstance(quantity, int):
+        return False  # backorders allowed, or no quantity: nothing to contradict
+    return (status == "instock") != (quantity > 0)
+
+
+def _decide(item: _Item, now: int | None, *, torn: bool = False) -> PushResult | tuple[int, PushResult]:
     """Nothing to write (a result), or the value to write and the result to give once it is written."""
     key = item.change.key
     if now == item.wanted:
-        return PushResult(key, ok=True)
+        return (item.wanted, PushResult(key, ok=True)) if torn else PushResult(key, ok=True)
     if now is None or item.pulled is None or now == item.pulled:
         return item.wanted, PushResult(key, ok=True)
     kept = max(0, item.wanted - (item.pulled - now))

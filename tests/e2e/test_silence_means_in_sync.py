@@ -173,3 +173,35 @@ def test_changes_that_do_not_land_fail_the_job_and_are_decided_again_next_run(cl
             store.close()
         assert "retry" not in statuses and "pending" not in statuses
         assert {"superseded", "done"} <= statuses
+
+
+# ------------------------------------------------------------------ what the customer pays
+
+
+def test_a_half_saved_woocommerce_item_is_a_mismatch_and_is_written_again(cli: Cli, tmp_path: Path) -> None:
+    with DemoShop(tmp_path) as shop:
+        config = shop.write_config()
+        env = {**os.environ, **CREDENTIALS}
+        settled = cli("--config", str(config), "sync", "prices", "stock", "--json", env=env)
+        assert settled.returncode == 0, settled.stdout + settled.stderr
+        woo = shop.apps["woocommerce"].state.sandbox
+        priced = next(sku for sku, (regular, sale) in sorted(woo.prices().items()) if regular and not sale)
+        stocked = next(sku for sku, quantity in sorted(woo.quantities().items()) if quantity and sku != priced)
+        regular = woo.item(priced)["regular_price"]
+        # a save killed halfway: the new regular price is there, customers still pay the old one;
+        # and a quantity that is right beside a stock status that says sold out
+        woo.tear(priced, price="1.00")
+        woo.tear(stocked, stock_status="outofstock")
+
+        torn = _jobs(cli("--config", str(config), "sync", "prices", "stock", "--json", env=env).stdout)
+        assert torn["prices"]["status"] == "ok" and torn["prices"]["pushed"] == {"web": 1}
+        assert torn["stock"]["status"] == "ok" and torn["stock"]["pushed"] == {"web": 1}
+        listed = json.loads(cli("--config", str(config), "mismatches", "--all", "--json", env=env).stdout)
+        seen = {(m["key"], m["field"], m["expected"], m["actual"]) for m in listed}
+        assert (priced, "effective", regular, "1.00") in seen
+        assert (f"{stocked}@web-warehouse", "in_stock", "True", "False") in seen
+        assert woo.item(priced)["price"] == regular and woo.item(stocked)["stock_status"] == "instock"
+
+        after = _jobs(cli("--config", str(config), "sync", "prices", "stock", "--json", env=env).stdout)
+        assert after["prices"]["mismatches"] == 0 and after["stock"]["mismatches"] == 0
+        assert after["prices"]["pushed"] == {} and after["stock"]["pushed"] == {}

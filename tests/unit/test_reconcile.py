@@ -563,3 +563,30 @@ def test_reconciling_by_key_covers_products_and_refuses_grouped_entities() -> No
     assert compared == 1
     with pytest.raises(ValueError, match="by group"):
         reconcile_keyed(_job(Entity.stock), {}, {"web": {}})
+
+
+# ------------------------------------------------------------------ what the platform derived
+
+
+def test_a_derived_price_that_differs_from_the_right_amount_is_a_finding_and_rewrites_the_amount() -> None:
+    torn = Price(sku="A", amount="80.00", effective="79.00")
+    findings, plans, _ = reconcile_group(_job(Entity.prices), "A", {"truth": [_price("80.00")], "web": [torn]})
+    assert [(f.field, f.expected, f.actual) for f in findings] == [("effective", Decimal("80.00"), Decimal("79.00"))]
+    [plan] = plans
+    assert plan.values == {"amount": Decimal("80.00"), "effective": Decimal("80.00")}
+    # a wrong amount is written anyway: its derived price is not a second finding
+    stale = Price(sku="A", amount="79.00", effective="79.00")
+    findings, _, _ = reconcile_group(_job(Entity.prices), "A", {"truth": [_price("80.00")], "web": [stale]})
+    assert [f.field for f in findings] == ["amount"]
+    fine = Price(sku="A", amount="80.00", effective="80.00")
+    assert reconcile_group(_job(Entity.prices), "A", {"truth": [_price("80.00")], "web": [fine]})[:2] == ([], [])
+
+
+def test_an_in_stock_flag_that_contradicts_the_right_quantity_is_a_finding_and_a_rewrite() -> None:
+    job = _job(Entity.stock, targets=["web"])
+    torn = StockLevel(sku="S", location="wh", available=5, in_stock=False)
+    findings, plans, _ = reconcile_group(job, "S", {"truth": [_level("wh", 5)], "web": [torn]})
+    assert [(f.key, f.field, f.expected, f.actual) for f in findings] == [("S@wh", "in_stock", True, False)]
+    assert plans[0].values == {"available": 5, "in_stock": True}
+    backorders = StockLevel(sku="S", location="wh", available=0, in_stock=None)
+    assert reconcile_group(job, "S", {"truth": [_level("wh", 0)], "web": [backorders]})[:2] == ([], [])
