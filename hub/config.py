@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from hub.connector import ConnectorSettings
 from hub.errors import ConfigError, ConfigProblem
 from hub.model import Entity
+from hub.phones import is_country
 from hub.redact import register_secret
 from hub.registry import available_types, connector_class
 from hub.yamlio import Located, load_located, locate_problem
@@ -97,6 +98,9 @@ class HubSettings(_Strict):
     #: Any SQLAlchemy URL; a relative SQLite path is taken relative to the config file.
     database: str = "sqlite:///omnihub.db"
     currency: str = "EUR"
+    #: ISO 3166 alpha-2 code of the country a phone number without a country code belongs to
+    #: (``IT``: ``347 123 4567`` is ``+393471234567``); without it such a number is compared as written.
+    country: str | None = None
     timezone: str = "UTC"
     #: A complete pull that would delete more than this fraction of a connector's known records is
     #: refused as a truncated feed (an empty CSV must not zero the stock everywhere).
@@ -119,6 +123,13 @@ class HubSettings(_Strict):
     def _currency(cls, value: str) -> str:
         if not re.fullmatch(r"[A-Z]{3}", value):
             raise ValueError(f"{value!r} is not an ISO 4217 currency code such as EUR")
+        return value
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, value: str | None) -> str | None:
+        if value is not None and not is_country(value):
+            raise ValueError(f"{value!r} is not an ISO 3166 alpha-2 country code such as IT, DE or GB")
         return value
 
     @field_validator("timezone")

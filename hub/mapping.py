@@ -57,6 +57,8 @@ class TransformContext:
 
     settings: MappingABC[str, Any]
     currency: str = "EUR"
+    #: The hub's country (ISO 3166 alpha-2), in which a phone number without a country code is read.
+    country: str | None = None
 
     def setting(self, name: str) -> Any:
         if name == "currency":
@@ -365,6 +367,7 @@ class EntityMapping:
     _key_rules: list[_Rule] = field(init=False)
     _readers: list[tuple[str, Callable[[MappingABC[str, Any]], Any]]] = field(init=False, repr=False)
     _default_currency: str | None = field(init=False, repr=False)
+    _validation: dict[str, Any] | None = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.model = ENTITY_MODELS[self.entity]
@@ -376,6 +379,8 @@ class EntityMapping:
         self._readers = [(rule.name, rule.reader) for rule in self.rules]
         #: A price whose currency cell is empty is in the hub's currency.
         self._default_currency = self.context.currency if self.entity is Entity.prices else None
+        #: What the model's validators learn from the hub: the country phone numbers are read in.
+        self._validation = {"country": self.context.country} if self.context.country else None
 
     def _value(self, rule: _Rule, data: MappingABC[str, Any]) -> Any:
         """Read one canonical field from a platform row."""
@@ -418,7 +423,7 @@ class EntityMapping:
         if self._default_currency is not None and "currency" not in values:
             values["currency"] = self._default_currency
         try:
-            return self.model.build(values)
+            return self.model.build(values, self._validation)
         except ValidationError as exc:
             raise RecordInvalid.from_validation(exc, key) from None
 
@@ -520,6 +525,7 @@ def load_mapping(
     user_file: str | Path | None = None,
     settings: MappingABC[str, Any] | None = None,
     currency: str = "EUR",
+    country: str | None = None,
     base_dir: Path | None = None,
 ) -> Mapping:
     """Load and validate the mapping for a connector: the user's file if given, else the shipped one."""
@@ -538,7 +544,7 @@ def load_mapping(
         raise ConfigError(
             [locate_problem(located, tuple(e["loc"]), e["msg"].removeprefix("Value error, ")) for e in exc.errors()]
         ) from None
-    context = TransformContext(settings=dict(settings or {}), currency=currency)
+    context = TransformContext(settings=dict(settings or {}), currency=currency, country=country)
     digest = hashlib.blake2b(digest_size=16)
     digest.update(path.read_bytes())
     digest.update(
@@ -547,5 +553,6 @@ def load_mapping(
         ).encode()
     )
     digest.update(currency.encode())
+    digest.update(f"country={country or ''}".encode())  # it changes how phone numbers read
     digest.update(RULES_VERSION)
     return Mapping(str(path), _compile(spec, located, context), digest.digest())

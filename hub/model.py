@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 import re
+import unicodedata
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -34,6 +35,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from hub.currencies import minor_units
+from hub.phones import normalize_phone
 
 __all__ = [
     "ENTITY_MODELS",
@@ -82,7 +84,6 @@ class Consent(enum.StrEnum):
 
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -348,7 +349,7 @@ class Record(BaseModel):
         return {name: getattr(self, name) for name in self.compared_fields}
 
     @classmethod
-    def build(cls, values: dict[str, Any]) -> Self:
+    def build(cls, values: dict[str, Any], context: dict[str, Any] | None = None) -> Self:
         """Validate normalized values into a record, as ``model_validate`` does, only faster.
 
         Every pulled row becomes a record, so this is the hottest call of a sync. The common shapes
@@ -356,12 +357,16 @@ class Record(BaseModel):
         functions the field validators call; anything else, and every invalid record, goes
         through pydantic, which stays the reference and writes the error messages. A property
         test holds the two paths to the same records.
+
+        ``context`` is what the hub knows beyond the values (its ``country``, in which a customer's
+        phone number without a country code is read), passed to pydantic's validators; no shape of
+        the fast path depends on it.
         """
         try:
             record = cls._fast(values)
         except (ValueError, TypeError, ArithmeticError):
             record = None
-        return record if record is not None else cls.model_validate(values)
+        return record if record is not None else cls.model_validate(values, context=context)
 
     @classmethod
     def _fast(cls, values: dict[str, Any]) -> Self | None:
@@ -572,6 +577,12 @@ class StockLevel(_SkuKeyed):
         return value
 
 
+def _canonical_text(text: str) -> str:
+    """Text as compared across platforms: Unicode NFC (an accented letter typed as one character or
+    as a letter plus an accent is one letter) and every run of white space as one space, trimmed."""
+    return " ".join(unicodedata.normalize("NFC", text).split())
+
+
 class Address(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
@@ -616,25 +627,31 @@ class Customer(Record):
     def _email(cls, value: Any) -> str:
         return normalize_email(value)
 
+    @field_validator("first_name", "last_name", mode="before")
+    @classmethod
+    def _name(cls, value: Any) -> Any:
+        """One spelling of a name (``_canonical_text``); a blank one is no name, as Mailchimp sends
+        ``""`` for an empty merge field where HubSpot sends nothing."""
+        if not isinstance(value, str):
+            return value  # None, or a value pydantic refuses with its own message
+        return _canonical_text(value) or None
+
     @field_validator("phone", mode="before")
     @classmethod
-    def _phone(cls, value: Any) -> str | None:
-        """E.164 when the number parses as one; otherwise kept as given (trimmed), never dropped."""
-        if value is None or str(value).strip() == "":
-            return None
-        text = str(value).strip()
-        compact = re.sub(r"[\s().-]", "", text)
-        if compact.startswith("00"):
-            compact = "+" + compact[2:]
-        return compact if _E164.match(compact) else text
+    def _phone(cls, value: Any, info: ValidationInfo) -> str | None:
+        """E.164 when the number parses (``hub.phones``), read in the hub's country (the validation
+        context's ``country``) when it has no country code; otherwise kept as given, trimmed."""
+        return normalize_phone(value, (info.context or {}).get("country"))
 
     @field_validator("tags", mode="before")
     @classmethod
     def _tags(cls, value: Any) -> tuple[str, ...]:
+        """A set of tags: each in one spelling (``_canonical_text``), sorted, duplicates and blanks
+        dropped, so the order a platform lists them in is no difference."""
         if value is None or value == "":
             return ()
         items = value.split(",") if isinstance(value, str) else list(value)
-        return tuple(sorted({str(t).strip() for t in items if str(t).strip()}))
+        return tuple(sorted({_canonical_text(str(t)) for t in items} - {""}))
 
     @field_validator("consent_updated_at", "updated_at")
     @classmethod

@@ -429,3 +429,33 @@ def test_customer_compared_fields_exclude_identity() -> None:
     assert "email" not in compared
     assert compared["first_name"] == "Ann"
     assert set(compared) == set(Customer.compared_fields)
+
+
+def test_phone_without_country_code_is_read_in_the_hub_country() -> None:
+    values = {"email": "a@example.com", "phone": "347 123 4567"}
+    assert Customer.build(values, {"country": "IT"}).phone == "+393471234567"
+    assert Customer.build({**values, "phone": "+39 347 1234567"}, {"country": "IT"}).phone == "+393471234567"
+    assert Customer.build(values).phone == "347 123 4567"  # no country known: compared as written
+    # a stored record read back without the context is the same record
+    stored = Customer.build(values, {"country": "IT"})
+    assert Customer.model_validate_json(stored.model_dump_json()) == stored
+
+
+@pytest.mark.parametrize(
+    ("spellings", "expected"),
+    [
+        (["Jos\u00e9", "Jose\u0301", " Jos\u00e9 "], "Jos\u00e9"),  # one letter, or a letter and an accent
+        (["Anna Maria", "Anna  Maria", "Anna\tMaria\n"], "Anna Maria"),
+        (["", "   "], None),  # Mailchimp's empty merge field is no name, as HubSpot's null is
+    ],
+)
+def test_names_are_compared_in_one_spelling(spellings: list[str], expected: str | None) -> None:
+    for spelling in spellings:
+        customer = Customer(email="a@example.com", first_name=spelling, last_name=spelling)
+        assert (customer.first_name, customer.last_name) == (expected, expected)
+
+
+def test_tags_are_one_set_whatever_their_order_or_spelling() -> None:
+    one = Customer(email="a@example.com", tags=["vip", "big  spender", "caf\u00e9"])
+    other = Customer(email="a@example.com", tags="cafe\u0301, big spender ,vip,vip")
+    assert one.tags == other.tags == ("big spender", "caf\u00e9", "vip")
