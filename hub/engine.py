@@ -29,6 +29,7 @@ import xxhash
 from hub.config import JobConfig, LoadedConfig
 from hub.connector import Capability, Change, Connector, ConnectorContext, PushResult, RawRecord
 from hub.errors import ConfigError, ConnectorError, FatalError, OmnihubError
+from hub.limits import check_truth, out_of_range
 from hub.locations import location_gaps, sells_at
 from hub.locks import JobAlreadyRunning, job_lock
 from hub.mapping import EntityMapping, Mapping, load_mapping
@@ -326,7 +327,7 @@ class Engine:
             for conn_name in dict.fromkeys(readers):
                 written_elsewhere |= self.store.groups_written_after(conn_name, entity.value, last_run_id)
         outcomes_list = await asyncio.gather(
-            *(self._pull(connectors[n], entity, run_id, dry_run) for n in dict.fromkeys(readers)),
+            *(self._pull(connectors[n], entity, run_id, dry_run, truth=n == source) for n in dict.fromkeys(readers)),
             return_exceptions=True,
         )
         outcomes: dict[str, PullOutcome] = {}
@@ -472,7 +473,9 @@ class Engine:
 
     # ------------------------------------------------------------------ pull and store
 
-    async def _pull(self, conn: Connector, entity: Entity, run_id: int | None, dry_run: bool) -> PullOutcome:
+    async def _pull(
+        self, conn: Connector, entity: Entity, run_id: int | None, dry_run: bool, *, truth: bool = False
+    ) -> PullOutcome:
         mapping = self.mapping_for(conn.name)
         em: EntityMapping = mapping[entity]
         row_hash = RowHasher(mapping.fingerprint)
@@ -488,6 +491,8 @@ class Engine:
         budget = None if dry_run else max(1, self.config.hub.memory_records // max(1, self._readers))
         changed, links, duplicates = out.changed, out.links, out.duplicates
         to_canonical = em.to_canonical
+        # What only a source of truth is held to (no negative stock): a target is read as it is.
+        held_to_truth = check_truth if truth and entity is Entity.stock else None
         async for page in conn.pull(entity, since):
             out.complete = out.complete and page.complete
             out.cursor = page.cursor or out.cursor
@@ -514,6 +519,8 @@ class Engine:
                 try:
                     record = to_canonical(raw)
                     key = record.key
+                    if held_to_truth is not None:
+                        held_to_truth(record)
                 except RecordInvalid as exc:
                     try:
                         key = em.key_of(raw)
@@ -742,6 +749,11 @@ class Engine:
             refused = self.store.refused_decisions(c[1] for c in changes)
             to_send = []
             for change, decision in changes:
+                unfit = out_of_range(change, conn.value_limits, conn_name)
+                if unfit is not None:  # this record alone fails, unsent: never its batch or its job
+                    report.fail(conn_name, change.key, list(change.values), "out_of_range", unfit)
+                    self.store.set_mismatch_detail(entity.value, change.key, conn_name, unfit)
+                    continue
                 if decision in refused:
                     code, message = refused[decision]
                     detail = f"not sent again: {conn_name} refused this change before ({code or 'error'}: {message})"

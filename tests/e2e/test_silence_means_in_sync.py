@@ -205,3 +205,41 @@ def test_a_half_saved_woocommerce_item_is_a_mismatch_and_is_written_again(cli: C
         after = _jobs(cli("--config", str(config), "sync", "prices", "stock", "--json", env=env).stdout)
         assert after["prices"]["mismatches"] == 0 and after["stock"]["mismatches"] == 0
         assert after["prices"]["pushed"] == {} and after["stock"]["pushed"] == {}
+
+
+# ------------------------------------------------------------------ values a channel cannot hold
+
+
+def test_a_quantity_a_channel_cannot_hold_fails_alone_and_the_rest_lands(cli: Cli, tmp_path: Path) -> None:
+    with DemoShop(tmp_path) as shop:
+        config = shop.write_config()
+        env = {**os.environ, **CREDENTIALS}
+        wms = shop.apps["wms"].state.sandbox
+        shop_codes = set(shop.apps["shopify"].state.sandbox.location_gids().values())
+        row = next(
+            r
+            for r in sorted(wms.stock.values(), key=lambda r: (r.sku, r.warehouse_id))
+            if wms.warehouses[r.warehouse_id] in shop_codes
+        )
+        row.on_hand, row.committed = 1_500_000_000, 0  # a 32-bit count, more than Shopify stores
+        result = cli("--config", str(config), "sync", "stock", "--json", env=env)
+        assert result.returncode == 1, result.stdout + result.stderr
+        (job,) = json.loads(result.stdout)["jobs"]
+        assert job["status"] == "partial" and job["pushed"]["shop"] > 0 and job["pushed"]["web"] > 0
+        (failure,) = [f for f in job["failures"] if f["connector"] == "shop"]
+        assert failure["key"] == f"{row.sku}@{wms.warehouses[row.warehouse_id]}"
+        assert failure["code"] == "out_of_range" and "1500000000" in failure["message"]
+        assert "Traceback" not in result.stderr
+
+
+def test_negative_stock_from_the_truth_is_quarantined_and_the_rest_is_pushed(cli: Cli, tmp_path: Path) -> None:
+    _write(tmp_path / "wms.csv", "sku,location,available\nA,wh,5\nB,wh,-5\nC,wh,7\n")
+    _write(tmp_path / "web.csv", "sku,location,available\nA,wh,1\nB,wh,1\nC,wh,1\n")
+    config = _write(tmp_path / "omnihub.yaml", _STOCK.replace("RULES", ""))
+    result = cli("--config", str(config), "sync", "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    job = _jobs(result.stdout)["stock"]
+    assert job["quarantined"] == 1 and job["pushed"] == {"web": 2}
+    (row,) = json.loads(cli("--config", str(config), "quarantine", "--json").stdout)
+    assert row["key"] == "B@wh" and "negative" in row["reason"] and row["origin"].endswith("wms.csv:3")
+    assert (tmp_path / "web.csv").read_text().splitlines()[1:] == ["A,wh,5", "B,wh,1", "C,wh,7"]
