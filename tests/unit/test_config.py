@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from hub.config import (
 from hub.errors import ConfigError, ConfigProblem
 from hub.model import Entity
 from hub.redact import redact, secrets
+from hub.scheduler import trigger_for
 from tests.conftest import TEST_SECRETS
 
 SHOPIFY, WOO_KEY, WOO_SECRET, HUBSPOT, MAILCHIMP, WMS, SMTP = TEST_SECRETS
@@ -472,6 +473,10 @@ def test_parse_duration_refuses_what_would_overflow(text: object, words: str) ->
 def test_the_longest_duration_is_ten_years() -> None:
     assert parse_duration("3650d") == MAX_DURATION == timedelta(days=3650)
     assert parse_schedule("every 3650d") == ("interval", MAX_DURATION)
+    # the scheduler can still compute the next run of the longest interval
+    now = datetime.now(UTC)
+    fire = trigger_for("every 3650d", "Europe/Rome").get_next_fire_time(None, now)
+    assert fire is not None and fire - now > MAX_DURATION - timedelta(minutes=1)
     with pytest.raises(ValueError, match="longer than 3650d"):
         parse_schedule("every 99999999999999d")
 
