@@ -16,6 +16,7 @@ from enum import Enum
 from typing import Any
 
 from hub.config import ChannelRules, MergeRule
+from hub.currencies import minor_units
 from hub.model import Consent, Customer, Entity, Price, Product, Record, StockLevel
 
 __all__ = [
@@ -208,18 +209,19 @@ def channel_price(golden: Price, rules: ChannelRules) -> dict[str, Any]:
     """The price a channel should show: golden, plus markup, rounded up to the configured ending."""
     if not rules.markup_percent and rules.price_ending is None:  # most channels: the golden price
         return {"amount": golden.amount, "compare_at": golden.compare_at, "currency": golden.currency}
+    step = Decimal(1).scaleb(-minor_units(golden.currency))  # a markup lands on the currency's cents
     return {
-        "amount": _adjusted(golden.amount, rules),
-        "compare_at": _adjusted(golden.compare_at, rules),
+        "amount": _adjusted(golden.amount, rules, step),
+        "compare_at": _adjusted(golden.compare_at, rules, step),
         "currency": golden.currency,
     }
 
 
-def _adjusted(amount: Decimal | None, rules: ChannelRules) -> Decimal | None:
+def _adjusted(amount: Decimal | None, rules: ChannelRules, step: Decimal) -> Decimal | None:
     if amount is None:
         return None
     if rules.markup_percent:
-        amount = (amount * (1 + rules.markup_percent / 100)).quantize(Decimal("0.01"), ROUND_HALF_UP)
+        amount = (amount * (1 + rules.markup_percent / 100)).quantize(step, ROUND_HALF_UP)
     if rules.price_ending is not None:
         whole = amount.to_integral_value(ROUND_CEILING) if amount % 1 > rules.price_ending else amount // 1
         amount = Decimal(whole) + rules.price_ending

@@ -590,3 +590,12 @@ def test_an_in_stock_flag_that_contradicts_the_right_quantity_is_a_finding_and_a
     assert plans[0].values == {"available": 5, "in_stock": True}
     backorders = StockLevel(sku="S", location="wh", available=0, in_stock=None)
     assert reconcile_group(job, "S", {"truth": [_level("wh", 0)], "web": [backorders]})[:2] == ([], [])
+
+
+def test_a_markup_lands_on_the_currency_s_own_precision() -> None:
+    rules = ChannelRules(markup_percent=Decimal(10))
+    yen = Price(sku="A", amount="1005", currency="JPY")
+    assert channel_price(yen, rules)["amount"] == Decimal("1106")  # 1105.5 rounded to whole yen
+    dinar = Price(sku="A", amount="1.005", currency="KWD")
+    assert channel_price(dinar, rules)["amount"] == Decimal("1.106")  # 1.1055 to fils
+    assert channel_price(_price("10.05"), rules)["amount"] == Decimal("11.06")
