@@ -9,6 +9,12 @@ and secret redaction. A connector never hand-rolls any of these.
 Retries: 429, 5xx, timeouts and connection errors are retried; a non-idempotent request
 (``POST``/``PATCH`` without ``idempotent=True``) is retried only when the connection failed before
 the request was sent, so a write is never applied twice because of a retry.
+
+What a retry may cost is bounded, so that a platform in trouble cannot hold a run: a
+``Retry-After`` longer than ``max_retry_wait_s`` is not waited for (the request fails at once and
+the change is decided again next run), and no wait starts that would end past ``max_retry_time``
+seconds of retrying. During a push, each write call that fails for good is reported to the
+connector's circuit breaker (``hub.breaker``), which stops the rest of its writes for the run.
 """
 
 from __future__ import annotations
@@ -28,9 +34,11 @@ from typing import Any, Protocol
 
 import httpx
 import orjson
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, stop_after_delay
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
-from hub.errors import AuthError, FatalError, RateLimited, RetriableError
+from hub import breaker as push_breaker
+from hub.breaker import Breaker, CircuitOpen
+from hub.errors import AuthError, ConnectorError, FatalError, RateLimited, RetriableError
 from hub.redact import redact, register_secret
 
 __all__ = [
@@ -56,6 +64,8 @@ __all__ = [
 log = logging.getLogger("omnihub.http")
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+#: Requests that change nothing: during a push they are not writes the circuit breaker counts.
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def dig(data: Any, path: str | None) -> Any:
@@ -285,9 +295,13 @@ class TransportSettings:
     timeout: float = 30.0
     connect_timeout: float = 10.0
     max_attempts: int = 6
-    #: Upper bound on one backoff sleep and on the whole retrying of one request.
+    #: Upper bound on one backoff sleep, and on the whole retrying of one request (no wait starts
+    #: that would end past it).
     max_backoff: float = 30.0
     max_retry_time: float = 300.0
+    #: The longest ``Retry-After`` waited for; a platform asking for more fails the request at once
+    #: (a one-hour ``Retry-After`` must not hold the run: the change is decided again next run).
+    max_retry_wait_s: float = 60.0
     #: Bound on simultaneous requests (Mailchimp allows 10 connections; slow WooCommerce hosts few).
     max_concurrency: int = 4
     verify_tls: bool = True
@@ -425,6 +439,7 @@ class Transport:
         """
         method = method.upper()
         safe_to_repeat = idempotent if idempotent is not None else method in IDEMPOTENT_METHODS
+        breaker = push_breaker.current() if method not in READ_METHODS else None
         body = content if content is not None else (orjson.dumps(json) if json is not None else None)
         send_headers = dict(headers or {})
         if json is not None:
@@ -433,11 +448,13 @@ class Transport:
         def retryable(exc: BaseException) -> bool:
             if isinstance(exc, _NotSent):
                 return True
+            if isinstance(exc, CircuitOpen) or self._waits_too_long(exc):
+                return False
             return isinstance(exc, RetriableError) and (safe_to_repeat or isinstance(exc, RateLimited))
 
         retrying = AsyncRetrying(
             retry=retry_if_exception(retryable),
-            stop=stop_after_attempt(self.settings.max_attempts) | stop_after_delay(self.settings.max_retry_time),
+            stop=stop_after_attempt(self.settings.max_attempts) | self._out_of_time,
             wait=self._wait,
             sleep=self._sleep,
             reraise=True,
@@ -446,18 +463,50 @@ class Transport:
         try:
             async for attempt in retrying:
                 with attempt:
-                    return await self._send_once(method, url, params, body, send_headers, cost, ok)
+                    reply = await self._attempt(method, url, params, body, send_headers, cost, ok, breaker)
+            if breaker is not None:
+                breaker.succeeded()
+            return reply
         except _NotSent as exc:
-            raise RetriableError(
+            error = RetriableError(
                 f"cannot reach {redact(self._display_url(url))}: {exc.reason}", connector=self.connector
-            ) from None
-        raise AssertionError("unreachable")  # pragma: no cover
+            )
+            if breaker is not None:
+                breaker.failed(error)
+            raise error from None
+        except RetriableError as exc:
+            if breaker is not None:
+                breaker.failed(exc)  # the transport gave up on this write
+            raise
+        except ConnectorError:
+            if breaker is not None:
+                breaker.succeeded()  # the platform answered (a refusal): it is up
+            raise
 
     async def get(self, url: str, **kwargs: Any) -> Reply:
         return await self.request("GET", url, **kwargs)
 
     async def post(self, url: str, **kwargs: Any) -> Reply:
         return await self.request("POST", url, **kwargs)
+
+    async def _attempt(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, Any] | None,
+        body: bytes | None,
+        headers: Mapping[str, str],
+        cost: float,
+        ok: frozenset[int] | set[int],
+        breaker: Breaker | None,
+    ) -> Reply:
+        """One try; a ``Retry-After`` longer than the transport waits for ends the request here."""
+        try:
+            return await self._send_once(method, url, params, body, headers, cost, ok, breaker)
+        except RateLimited as exc:
+            if self._waits_too_long(exc):
+                raise self._left_for_next_run(exc) from None
+            raise
 
     async def _send_once(
         self,
@@ -468,10 +517,14 @@ class Transport:
         headers: Mapping[str, str],
         cost: float,
         ok: frozenset[int] | set[int],
+        breaker: Breaker | None = None,
     ) -> Reply:
         if self.limiter is not None:
             await self.limiter.acquire(cost)
         async with self._semaphore:
+            if breaker is not None and breaker.is_open:
+                self._refund(cost)
+                breaker.refuse()  # checked once a slot is free: the breaker may have opened meanwhile
             self.stats.requests += 1
             try:
                 response = await self._client.request(method, url, params=params, content=body, headers=headers)
@@ -561,10 +614,36 @@ class Transport:
     def _display_url(self, url: str) -> str:
         return url if url.startswith("http") else self.settings.base_url.rstrip("/") + "/" + url.lstrip("/")
 
+    def _waits_too_long(self, exc: BaseException) -> bool:
+        return (
+            isinstance(exc, RateLimited)
+            and exc.retry_after is not None
+            and exc.retry_after > self.settings.max_retry_wait_s
+        )
+
+    def _left_for_next_run(self, exc: RateLimited) -> RateLimited:
+        """The platform's refusal, saying that its wait is not taken and what becomes of the request."""
+        detail = str(exc).removeprefix(f"[{exc.connector}] ") if exc.connector else str(exc)
+        asked, most = _seconds(exc.retry_after or 0.0), _seconds(self.settings.max_retry_wait_s)
+        return RateLimited(
+            f"{detail}; asked to wait {asked} s, more than max_retry_wait_s ({most} s): left for the next run",
+            retry_after=exc.retry_after,
+            connector=exc.connector or self.connector,
+            status=exc.status,
+            platform_code=exc.platform_code,
+            platform_message=exc.platform_message,
+        )
+
+    def _out_of_time(self, state: RetryCallState) -> bool:
+        """Stop rather than start a wait that would end past ``max_retry_time`` of retrying. The time
+        spent counts the waits themselves too, so that a fake sleep in the tests counts as waited."""
+        spent = max(state.seconds_since_start or 0.0, state.idle_for)
+        return spent + state.upcoming_sleep > self.settings.max_retry_time
+
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, RateLimited) and exc.retry_after is not None:
-            return min(exc.retry_after, self.settings.max_retry_time)
+            return exc.retry_after  # at most max_retry_wait_s: a longer one is not retried
         base = min(self.settings.max_backoff, 0.25 * (2 ** (state.attempt_number - 1)))
         return base / 2 + random.uniform(0, base / 2)  # jitter spreads out retries of parallel workers
 
@@ -611,6 +690,11 @@ class _NotSent(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+def _seconds(value: float) -> str:
+    """Seconds as a person writes them: ``3600``, ``2.5``."""
+    return f"{value:.0f}" if value >= 10 or value == int(value) else f"{value:.1f}"
 
 
 def _declares_json(response: httpx.Response) -> bool:

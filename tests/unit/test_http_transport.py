@@ -13,6 +13,7 @@ import pytest
 import respx
 
 import hub.http as http
+from hub.breaker import Breaker, CircuitOpen
 from hub.errors import AuthError, FatalError, RateLimited, RetriableError
 from hub.http import (
     CostBucket,
@@ -109,12 +110,60 @@ async def test_429_waits_for_retry_after(transport: Transport, sleeps: Sleeps) -
 
 
 @respx.mock
-async def test_429_retry_after_is_capped_by_max_retry_time(sleeps: Sleeps) -> None:
-    settings = TransportSettings(base_url=BASE, max_retry_time=60)
+async def test_a_retry_after_longer_than_max_retry_wait_fails_at_once(transport: Transport, sleeps: Sleeps) -> None:
+    """A one-hour Retry-After once held a run for five minutes: it is not waited for at all now."""
+    route = respx.get(f"{BASE}/a").mock(side_effect=[_json({}, 429, **{"Retry-After": "3600"}), _json({})])
+    with pytest.raises(RateLimited) as info:
+        await transport.get("/a")
+    assert str(info.value) == (
+        f"[shop] GET {BASE}/a -> HTTP 429: Too Many Requests; "
+        "asked to wait 3600 s, more than max_retry_wait_s (60 s): left for the next run"
+    )
+    assert (info.value.retry_after, info.value.status) == (3600.0, 429)
+    assert route.call_count == 1
+    assert sleeps.waits == []
+
+
+@respx.mock
+async def test_a_retry_after_up_to_max_retry_wait_is_waited(sleeps: Sleeps) -> None:
+    settings = TransportSettings(base_url=BASE, max_retry_wait_s=90)
     async with Transport("x", settings, sleep=sleeps) as t:
-        respx.get(f"{BASE}/a").mock(side_effect=[_json({}, 429, **{"Retry-After": "3600"}), _json({})])
-        await t.get("/a")
-    assert sleeps.waits == [60]
+        respx.get(f"{BASE}/a").mock(side_effect=[_json({}, 429, **{"Retry-After": "90"}), _json({"ok": 1})])
+        assert (await t.get("/a")).data == {"ok": 1}
+    assert sleeps.waits == [90.0]
+
+
+@respx.mock
+async def test_a_retry_after_date_far_ahead_and_a_long_throttle_fail_at_once(sleeps: Sleeps) -> None:
+    def slow_down(reply: Reply) -> None:
+        if reply.data.get("throttled"):
+            raise RateLimited("THROTTLED", retry_after=120.5, connector="shop")
+
+    async with Transport("shop", TransportSettings(base_url=BASE), check_reply=slow_down, sleep=sleeps) as t:
+        far_ahead = {"Retry-After": "Wed, 21 Oct 2099 07:28:00 GMT"}
+        dated = respx.get(f"{BASE}/dated").mock(return_value=_json({}, 429, **far_ahead))
+        with pytest.raises(RateLimited, match=r"asked to wait \d+ s, more than max_retry_wait_s \(60 s\)"):
+            await t.get("/dated")
+        throttled = respx.post(f"{BASE}/graphql.json").mock(return_value=_json({"throttled": True}))
+        with pytest.raises(RateLimited) as info:
+            await t.post("/graphql.json", json={"query": "{}"})
+    assert dated.call_count == 1 and throttled.call_count == 1
+    assert str(info.value) == (
+        "[shop] THROTTLED; asked to wait 120 s, more than max_retry_wait_s (60 s): left for the next run"
+    )
+    assert sleeps.waits == []
+
+
+@respx.mock
+async def test_no_wait_starts_that_would_end_past_max_retry_time(sleeps: Sleeps) -> None:
+    """Five waits of 40 s fit max_attempts but not 100 s of retrying: the third is not taken."""
+    settings = TransportSettings(base_url=BASE, max_attempts=6, max_retry_time=100)
+    async with Transport("x", settings, sleep=sleeps) as t:
+        route = respx.get(f"{BASE}/a").mock(return_value=_json({}, 429, **{"Retry-After": "40"}))
+        with pytest.raises(RateLimited, match="HTTP 429"):
+            await t.get("/a")
+    assert sleeps.waits == [40.0, 40.0]
+    assert route.call_count == 3
 
 
 @respx.mock
@@ -283,6 +332,101 @@ async def test_throttle_run_is_broken_by_any_other_answer(sleeps: Sleeps) -> Non
     # 429, 429, (500 breaks the run), 429: two in a row at most; the 429s without Retry-After back off
     assert transport.stats.throttled == 3
     assert transport.stats.throttled_in_a_row_max == 2
+
+
+# ------------------------------------------------------------------ circuit breaker
+
+
+@respx.mock
+async def test_writes_that_fail_for_good_open_the_breaker_and_the_next_write_is_not_sent(
+    transport: Transport, sleeps: Sleeps
+) -> None:
+    writes = respx.post(f"{BASE}/batch").mock(return_value=_json({"message": "down"}, 503))
+    reads = respx.get(f"{BASE}/items").mock(return_value=_json([1]))
+    breaker = Breaker("shop", threshold=2)
+    with breaker.watching():
+        for _ in range(2):
+            with pytest.raises(RetriableError, match="HTTP 503: down"):
+                await transport.post("/batch", json={}, idempotent=True)  # 4 attempts each
+        assert breaker.is_open and writes.call_count == 8
+        with pytest.raises(CircuitOpen) as info:
+            await transport.post("/batch", json={}, idempotent=True)
+        assert (await transport.get("/items")).data == [1]  # reads still go: a writer confirms what landed
+    assert writes.call_count == 8
+    assert reads.call_count == 1
+    assert len(sleeps.waits) == 6  # the retries of the two calls, none for the refused one
+    assert str(info.value) == (
+        f"[shop] not sent: shop failed 2 batches in a row (POST {BASE}/batch -> HTTP 503: down); decided again next run"
+    )
+
+
+@respx.mock
+async def test_a_retry_in_flight_stops_when_the_breaker_opens(transport: Transport, sleeps: Sleeps) -> None:
+    breaker = Breaker("shop", threshold=1)
+
+    def opened_meanwhile(request: httpx.Request) -> httpx.Response:
+        breaker.failed(RetriableError("another call gave up", connector="shop"))  # a parallel call
+        return _json({}, 502)
+
+    route = respx.post(f"{BASE}/batch").mock(side_effect=opened_meanwhile)
+    with breaker.watching(), pytest.raises(CircuitOpen, match=r"\(another call gave up\)"):
+        await transport.post("/batch", json={}, idempotent=True)
+    assert route.call_count == 1  # its own retry was not sent
+    assert breaker.failures == 1
+
+
+@respx.mock
+async def test_the_breaker_counts_failed_writes_in_a_row_only(transport: Transport, sleeps: Sleeps) -> None:
+    respx.post(f"{BASE}/down").mock(return_value=_json({}, 503))
+    respx.post(f"{BASE}/up").mock(return_value=_json({}))
+    respx.post(f"{BASE}/refused").mock(return_value=_json({"code": "bad"}, 400))
+    respx.get(f"{BASE}/read").mock(return_value=_json({}, 503))
+    breaker = Breaker("shop", threshold=2)
+    with breaker.watching():
+        for path, error in [
+            ("/down", RetriableError),
+            ("/up", None),  # answered: the failures are no longer in a row
+            ("/down", RetriableError),
+            ("/refused", FatalError),  # a refusal is an answer too
+            ("/down", RetriableError),
+        ]:
+            if error is None:
+                await transport.post(path, json={})
+            else:
+                with pytest.raises(error):
+                    await transport.post(path, json={})
+        with pytest.raises(RetriableError):
+            await transport.get("/read")  # a read neither counts nor resets
+    assert (breaker.failures, breaker.is_open) == (1, False)
+    with pytest.raises(RetriableError):
+        await transport.post("/down", json={})  # outside a push: no breaker at all
+    assert breaker.failures == 1
+
+
+@respx.mock
+async def test_a_retry_after_too_long_on_a_write_counts_as_a_failed_batch(transport: Transport) -> None:
+    respx.post(f"{BASE}/batch").mock(return_value=_json({}, 429, **{"Retry-After": "3600"}))
+    breaker = Breaker("shop", threshold=1)
+    with breaker.watching(), pytest.raises(RateLimited):
+        await transport.post("/batch", json={})
+    assert breaker.is_open
+    assert breaker.last_error is not None and "asked to wait 3600 s" in breaker.last_error
+
+
+def test_the_breaker_counts_each_error_once_and_stays_open() -> None:
+    breaker = Breaker("web", threshold=2)
+    error = RetriableError(f"POST {BASE}/batch -> HTTP 503: down", connector="web")
+    breaker.failed(error)
+    breaker.failed(error)  # counted by the transport, then raised out of the push to the engine
+    assert breaker.failures == 1
+    breaker.failed(CircuitOpen("not sent", connector="web"))  # the breaker's own refusal
+    assert not breaker.is_open
+    breaker.failed(RetriableError("timed out", connector="web"))
+    breaker.succeeded()  # a call that was already in flight lands
+    assert breaker.is_open
+    assert breaker.reason() == "not sent: web failed 2 batches in a row (timed out); decided again next run"
+    with pytest.raises(CircuitOpen):
+        breaker.refuse()
 
 
 def test_parse_retry_after() -> None:
