@@ -112,6 +112,10 @@ class HubSettings(_Strict):
     #: How long a run waits for a run of the same job in another process (the daemon and a manual
     #: ``sync``) to end before it gives up, does nothing and fails saying so.
     job_lock_wait: timedelta = timedelta(seconds=5)
+    #: A connector whose write calls fail this many times in a row in one run (each after the
+    #: transport's retries) is sent nothing more in that run: the rest is reported failed
+    #: (``circuit_open``) and decided again next run, instead of costing every batch its retries.
+    push_failures_to_trip: int = Field(3, ge=1, le=1000)
 
     @field_validator("job_lock_wait", mode="before")
     @classmethod
@@ -187,6 +191,16 @@ class JobConfig(_Strict):
     #: Customers: how each field's golden value is chosen; default profile from the truth (else the
     #: newest), consent ``most_restrictive`` (an unsubscribe anywhere wins over an older subscribe).
     merge: dict[str, MergeRule] = {}
+    #: How old the last full read of each connector the job pulls may be before the job reads it
+    #: whole again instead of asking only for what changed since its cursor: a platform restored
+    #: from a backup goes back in time behind the cursor, and only a full read sees it. ``0s``:
+    #: every run reads everything.
+    full_every: timedelta = timedelta(hours=24)
+
+    @field_validator("full_every", mode="before")
+    @classmethod
+    def _full_every(cls, value: Any) -> timedelta:
+        return value if isinstance(value, timedelta) else parse_duration(value)
 
     @field_validator("schedule")
     @classmethod

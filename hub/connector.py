@@ -81,6 +81,11 @@ class PullPage:
     cursor: str | None = None
     #: Total number of records the pull will yield, when the platform says (for progress bars).
     total: int | None = None
+    #: How many records of the entity the platform holds in all, whatever ``since`` left out, when a
+    #: page carries it at no extra request (WooCommerce's ``X-WP-Total`` of an unfiltered list). After
+    #: an incremental pull the engine compares it with what the store holds, and reads everything
+    #: again when records appeared or vanished behind the cursor.
+    held: int | None = None
     #: True when the pull covers the whole catalogue, so records not seen were deleted.
     complete: bool = True
     #: Records the connector could not even turn into a row, with why (key, reason, origin).

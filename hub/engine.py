@@ -21,6 +21,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -29,6 +30,7 @@ import xxhash
 from hub.config import JobConfig, LoadedConfig
 from hub.connector import Capability, Change, Connector, ConnectorContext, PushResult, RawRecord
 from hub.errors import ConfigError, ConnectorError, FatalError, OmnihubError
+from hub.keyed_pages import keyed_pages, stored_loader
 from hub.limits import check_truth, out_of_range
 from hub.locations import location_gaps, sells_at
 from hub.locks import JobAlreadyRunning, job_lock
@@ -131,6 +133,13 @@ class PullOutcome:
     held: int = 0
     #: Stock only: every location this connector holds stock at (pulled now or stored before).
     locations: frozenset[str] = frozenset()
+    #: Read with no cursor (everything the platform holds), as opposed to only what changed.
+    full: bool = False
+    #: Records the platform says it holds (``PullPage.held``), when a page said so.
+    platform_held: int | None = None
+    #: An incremental pull whose platform count moved unlike the store's: records appeared or
+    #: vanished behind its cursor. Nothing of it was written but the pages past the memory budget.
+    drifted: bool = False
 
     @property
     def changed_keys(self) -> set[str]:
@@ -327,7 +336,10 @@ class Engine:
             for conn_name in dict.fromkeys(readers):
                 written_elsewhere |= self.store.groups_written_after(conn_name, entity.value, last_run_id)
         outcomes_list = await asyncio.gather(
-            *(self._pull(connectors[n], entity, run_id, dry_run, truth=n == source) for n in dict.fromkeys(readers)),
+            *(
+                self._pull(connectors[n], entity, run_id, dry_run, truth=n == source, full_every=job.full_every)
+                for n in dict.fromkeys(readers)
+            ),
             return_exceptions=True,
         )
         outcomes: dict[str, PullOutcome] = {}
@@ -340,6 +352,8 @@ class Engine:
                 continue
             outcomes[conn_name] = outcome
             report.pulled[conn_name] = outcome.seen
+            if outcome.full:
+                report.full.append(conn_name)
             report.quarantined += len(outcome.quarantine)
         try:
             await self._decide(
@@ -447,6 +461,8 @@ class Engine:
             # per key and connector, so each target is compared key by key without grouping.
             held = {t: outcomes[t].changed for t in job_input.targets}
             return reconcile_keyed(job_input, outcomes[source].changed, held)
+        if groups is None and entity in _KEYED and any(o.spilled for o in outcomes.values()):
+            return self._reconcile_spilled(job_input, outcomes)
         findings: list[Finding] = []
         plans: list[Plan] = []
         compared = 0
@@ -457,6 +473,31 @@ class Engine:
                 findings += f
             if p:
                 plans += p
+        return findings, plans, compared
+
+    def _reconcile_spilled(
+        self, job_input: ReconcileInput, outcomes: dict[str, PullOutcome]
+    ) -> tuple[list[Finding], list[Plan], int]:
+        """Every key of a spilled products or prices run, read back from the store in key order and
+        reconciled page by page (``reconcile_keyed`` decides as ``reconcile_group`` would): the
+        run holds one page of ``hub.memory_records`` records, not the catalogue.
+
+        Every pull wrote what it read before this, so the store holds each connector's current
+        records; a duplicated key is stored from an earlier run, and left out as the pull left it."""
+        entity, source = job_input.entity, job_input.source
+        readers = [source, *job_input.targets]
+        skip = {(name, key) for name, outcome in outcomes.items() for key in outcome.duplicates}
+        rows = self.store.iter_keyed(readers, entity.value)
+        size = max(1, self.config.hub.memory_records // len(readers))
+        load = stored_loader(ENTITY_MODELS[entity])
+        findings: list[Finding] = []
+        plans: list[Plan] = []
+        compared = 0
+        for truth, held in keyed_pages(rows, load, source, job_input.targets, skip, size):
+            f, p, n = reconcile_keyed(job_input, truth, held)
+            findings += f
+            plans += p
+            compared += n
         return findings, plans, compared
 
     @staticmethod
@@ -474,17 +515,77 @@ class Engine:
     # ------------------------------------------------------------------ pull and store
 
     async def _pull(
-        self, conn: Connector, entity: Entity, run_id: int | None, dry_run: bool, *, truth: bool = False
+        self,
+        conn: Connector,
+        entity: Entity,
+        run_id: int | None,
+        dry_run: bool,
+        *,
+        truth: bool = False,
+        full_every: timedelta | None = None,
     ) -> PullOutcome:
+        """Pull one connector's entity: only what changed since its cursor, or everything.
+
+        Incremental pulls cannot see a platform that went back in time (restored from a backup: its
+        records are older than the cursor), so everything is read when there is no cursor, when
+        the last full read is older than ``full_every``, and when the platform's count shows records
+        appeared or vanished behind the cursor. That last one is read again in the same run: the
+        job would otherwise decide from a store it knows to be wrong, and the count costs nothing
+        (it comes with the pages), while the second read happens only when something is off."""
+        # A cursor is saved only after a successful run, so there are stored records to compare with;
+        # it is tied to the mapping it was read with: a changed mapping means reading everything.
+        since = _unpack_cursor(self.store.get_cursor(conn.name, entity.value), self.mapping_for(conn.name))
+        full_at, gap = self.store.full_read(conn.name, entity.value)
+        started = utcnow()
+        if since is not None and full_every is not None and (full_at is None or started - full_at >= full_every):
+            log.info(
+                "%s: %s last read in full %s, longer ago than full_every (%s): reading everything",
+                conn.name,
+                entity.value,
+                full_at.isoformat(timespec="seconds") if full_at else "never",
+                full_every,
+            )
+            since = None
+        out = await self._read(conn, entity, run_id, dry_run, since, truth=truth, gap=gap)
+        if out.drifted:
+            log.warning(
+                "%s: the platform holds %d %s records where the hub expected %d: records appeared or vanished "
+                "without changing their modification time (a restored backup?); reading everything",
+                conn.name,
+                out.platform_held,
+                entity.value,
+                out.held + (gap or 0),
+            )
+            incremental = out
+            out = await self._read(conn, entity, run_id, dry_run, None, truth=truth, gap=None)
+            if incremental.spilled:  # its first pages are stored: the full read finds them unchanged
+                out.written |= incremental.written
+                out.spilled = True
+        if out.full and out.complete and not dry_run:
+            held_gap = None if out.platform_held is None else out.platform_held - out.held
+            self.store.mark_full_read(conn.name, entity.value, started, held_gap)
+        return out
+
+    async def _read(
+        self,
+        conn: Connector,
+        entity: Entity,
+        run_id: int | None,
+        dry_run: bool,
+        since: str | None,
+        *,
+        truth: bool,
+        gap: int | None,
+    ) -> PullOutcome:
+        """Read, normalize and store one pull from ``since``. An incremental pull whose platform
+        count minus the records held differs from ``gap`` (what it was after the last full read)
+        comes back ``drifted`` and unwritten, for ``_pull`` to read everything instead."""
         mapping = self.mapping_for(conn.name)
         em: EntityMapping = mapping[entity]
         row_hash = RowHasher(mapping.fingerprint)
-        # A cursor is saved only after a successful run, so there are stored records to compare with;
-        # it is tied to the mapping it was read with: a changed mapping means reading everything.
-        since = _unpack_cursor(self.store.get_cursor(conn.name, entity.value), mapping)
         stored: dict[str, int] | None = None  # loaded with the first record: a pull may bring none
         known: dict[int, str] = {}
-        out = PullOutcome(conn.name)
+        out = PullOutcome(conn.name, full=since is None)
         seen: dict[str, str] = {}
         hashes: dict[str, int] = {}
         total: int | None = None
@@ -497,6 +598,8 @@ class Engine:
             out.complete = out.complete and page.complete
             out.cursor = page.cursor or out.cursor
             total = page.total or total
+            if out.platform_held is None:
+                out.platform_held = page.held
             for key, reason, origin in page.rejected:
                 out.quarantine.append((conn.name, entity.value, key, origin, reason))
             if stored is None and page.records:
@@ -563,6 +666,10 @@ class Engine:
         if out.complete and stored:
             out.deleted = {k for k in stored if k not in seen}
             self._guard_truncation(conn.name, entity, len(stored), len(seen), len(out.deleted))
+        self._census(conn.name, entity, out, seen, stored)
+        if not out.complete and gap is not None and out.platform_held not in (None, out.held + gap):
+            out.drifted = True
+            return out
         if not dry_run:
             if out.spilled:
                 self._spill(conn.name, entity, out, hashes, run_id)  # the last pages, not held either
@@ -572,7 +679,6 @@ class Engine:
                 # A duplicate already written page by page is taken out too: neither copy is used.
                 self.store.delete_observations(conn.name, entity.value, sorted(out.deleted | set(spilled_duplicates)))
             self.store.quarantine(run_id, out.quarantine)
-        self._census(conn.name, entity, out, seen, stored)
         return out
 
     def _census(
@@ -693,8 +799,8 @@ class Engine:
 
     def _fingerprint(self, job: JobConfig, source: str) -> str:
         digest = hashlib.blake2b(digest_size=16)
-        # What decides the golden values and the comparisons; not when the job runs or whether it pushes.
-        digest.update(job.model_dump_json(exclude={"mode", "schedule"}).encode())
+        # What decides the golden values and the comparisons; not when the job runs, reads in full or pushes.
+        digest.update(job.model_dump_json(exclude={"mode", "schedule", "full_every"}).encode())
         digest.update(source.encode())
         for name in (source, *job.sources, *job.targets):
             digest.update(self.mapping_for(name).fingerprint)

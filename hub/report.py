@@ -52,6 +52,9 @@ class JobReport:
     status: Literal["ok", "partial", "failed"] = "ok"
     #: Records yielded by each connector's pull (changed or not).
     pulled: dict[str, int] = field(default_factory=dict)
+    #: Connectors read whole in this run (no cursor yet, ``full_every`` due, or their count showed
+    #: records appearing or vanishing behind the cursor); the others brought only what changed.
+    full: list[str] = field(default_factory=list)
     #: Target records compared with a golden record in this run (a job that compared nothing while
     #: both sides had records is failed: its silence would mean nothing).
     compared: int = 0

@@ -5,7 +5,8 @@
 - ``links``: canonical key <-> platform ids (variant, inventory item, WooCommerce product ...).
 - ``mismatches``: every difference found, with first and last seen, resolution and notification.
 - ``outbox``: every change, journaled before it is sent, with its outcome.
-- ``cursors``: incremental cursors per connector and entity; ``job_state``: the fingerprint of each
+- ``cursors``: incremental cursors per connector and entity, and when each was last read in full;
+  ``job_state``: the fingerprint of each
   job's rules (a changed rule re-reconciles everything once).
 - ``runs``, ``quarantine``, ``notifications``: what happened, what was refused, what was mailed.
 - ``job_locks``: which process runs each job now (see ``hub.locks``).
@@ -170,6 +171,14 @@ cursors = _Table(
     #: older knows that another job (or a crashed run) changed records it has not reconciled.
     Column("written_run_id", Integer),
     Column("updated_at", UtcDateTime(), nullable=False),
+    #: When the last complete pull (``since=None``) of this stream started: incremental pulls cannot
+    #: see a platform that went back in time (a restored backup), so jobs read everything again
+    #: once this is older than their ``full_every``.
+    Column("full_at", UtcDateTime()),
+    #: The platform's own count minus the records the hub held after that complete pull (records
+    #: the hub cannot read, such as a customer without an e-mail): an incremental pull whose count
+    #: gap differs saw records appear or vanish behind its cursor.
+    Column("full_gap", Integer),
 )
 
 job_state = _Table(

@@ -399,6 +399,19 @@ class Store:
                 select(o.key, o.grp, o.data).where(o.connector == connector, o.entity == entity)
             ).tuples()
 
+    def iter_keyed(self, connectors: Sequence[str], entity: str) -> Iterator[tuple[str, str, str]]:
+        """(key, connector, canonical JSON) of the connectors' records in key order, streamed: the
+        database merges the connectors, so a key's records come together and the reconciler holds a
+        page of keys at a time, whatever the catalogue's size."""
+        o = t.observations.c
+        query = (
+            select(o.key, o.connector, o.data)
+            .where(o.entity == entity, o.connector.in_(list(connectors)))
+            .order_by(o.key, o.connector)
+        )
+        with self.engine.connect().execution_options(stream_results=True, yield_per=CHUNK) as conn:
+            yield from conn.execute(query).tuples()
+
     def load_links(self, connector: str, entity: str, keys: Iterable[str]) -> dict[str, dict[str, str]]:
         lk = t.links.c
         out: dict[str, dict[str, str]] = {}
@@ -441,6 +454,21 @@ class Store:
             [{"connector": connector, "entity": entity, "value": value, "updated_at": utcnow()}],
             ["value", "updated_at"],
         )
+
+    def full_read(self, connector: str, entity: str) -> tuple[datetime | None, int | None]:
+        """(when the last complete pull of the stream started, the platform's count gap then);
+        (None, None) before the first one."""
+        c = t.cursors.c
+        with self.engine.connect() as conn:
+            query = select(c.full_at, c.full_gap).where(c.connector == connector, c.entity == entity)
+            row = conn.execute(query).first()
+        return (_aware(row[0]), row[1]) if row else (None, None)
+
+    def mark_full_read(self, connector: str, entity: str, started_at: datetime, gap: int | None) -> None:
+        """Remember a complete pull that started at ``started_at`` and left the store as the platform
+        was; ``gap`` is the platform's count minus the records the hub holds (None: no count)."""
+        row = {"connector": connector, "entity": entity, "full_at": started_at, "full_gap": gap, "updated_at": utcnow()}
+        self._upsert(t.cursors, ["connector", "entity"], [row], ["full_at", "full_gap", "updated_at"])
 
     def get_job_state(self, job: str) -> tuple[str | None, int]:
         """(rules fingerprint, newest run id reconciled) of a job; (None, 0) before its first run."""

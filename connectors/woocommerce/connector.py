@@ -128,13 +128,10 @@ class WooCommerceConnector(ClientConnector[WooClient]):
         async for customers, reply in self.client.list("customers", {"role": "all"}):
             rows = [customer_row(c) for c in customers if after is None or _stamp(c) > after]
             cursor = _newest(cursor, customers, [])
-            total = reply.headers.get("X-WP-Total")
-            yield PullPage(
-                records=rows,
-                cursor=cursor,
-                total=int(total) if total and total.isdigit() else None,
-                complete=since is None,
-            )
+            header = reply.headers.get("X-WP-Total")
+            total = int(header) if header and header.isdigit() else None
+            # The list is unfiltered: its total is every customer the shop holds.
+            yield PullPage(records=rows, cursor=cursor, total=total, held=total, complete=since is None)
 
     def _after(self, since: str) -> str:
         moment = _parse(since) - timedelta(seconds=self.settings.cursor_overlap_s)

@@ -120,7 +120,7 @@ def test_processes_starting_together_on_an_empty_database_all_start(db_url: str,
     try:
         assert set(inspect(store.engine).get_table_names()) == set(t.metadata.tables) | {"alembic_version"}
         with store.engine.connect() as conn:
-            assert conn.execute(text("select version_num from alembic_version")).scalars().all() == ["0002"]
+            assert conn.execute(text("select version_num from alembic_version")).scalars().all() == ["0003"]
         assert store.list_runs() == []
     finally:
         store.close()
