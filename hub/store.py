@@ -399,6 +399,49 @@ class Store:
                 select(o.key, o.grp, o.data).where(o.connector == connector, o.entity == entity)
             ).tuples()
 
+    def load_links(self, connector: str, entity: str, keys: Iterable[str]) -> dict[str, dict[str, str]]:
+        lk = t.links.c
+        out: dict[str, dict[str, str]] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(keys), IN_CHUNK):
+                for key, ids in conn.execute(
+                    select(lk.key, lk.ids).where(lk.connector == connector, lk.entity == entity, lk.key.in_(chunk))
+                ):
+                    out[key] = json.loads(ids)
+        return out
+
+    def count_observations(self, connector: str, entity: str) -> int:
+        o = t.observations.c
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    select(func.count()).select_from(t.observations).where(o.connector == connector, o.entity == entity)
+                ).scalar_one()
+            )
+
+    def stock_locations(self, connector: str) -> frozenset[str]:
+        """The locations a connector reported stock at in its last pull (what ``check`` compares
+        with the jobs' location rules)."""
+        o = t.observations.c
+        with self.engine.connect() as conn:
+            keys = conn.execute(select(o.key).where(o.connector == connector, o.entity == "stock")).scalars()
+            return frozenset(key.rpartition("@")[2] for key in keys)
+
+    # ------------------------------------------------------------------ cursors and job state
+
+    def get_cursor(self, connector: str, entity: str) -> str | None:
+        c = t.cursors.c
+        with self.engine.connect() as conn:
+            return conn.execute(select(c.value).where(c.connector == connector, c.entity == entity)).scalar()
+
+    def set_cursor(self, connector: str, entity: str, value: str | None) -> None:
+        self._upsert(
+            t.cursors,
+            ["connector", "entity"],
+            [{"connector": connector, "entity": entity, "value": value, "updated_at": utcnow()}],
+            ["value", "updated_at"],
+        )
+
     def full_read(self, connector: str, entity: str) -> tuple[datetime | None, int | None]:
         """(when the last complete pull of the stream started, the platform's count gap then);
         (None, None) before the first one."""
