@@ -30,6 +30,7 @@ import xxhash
 from hub.config import JobConfig, LoadedConfig
 from hub.connector import Capability, Change, Connector, ConnectorContext, PushResult, RawRecord
 from hub.errors import ConfigError, ConnectorError, FatalError, OmnihubError
+from hub.keyed_pages import keyed_pages, stored_loader
 from hub.limits import check_truth, out_of_range
 from hub.locations import location_gaps, sells_at
 from hub.locks import JobAlreadyRunning, job_lock
@@ -460,6 +461,8 @@ class Engine:
             # per key and connector, so each target is compared key by key without grouping.
             held = {t: outcomes[t].changed for t in job_input.targets}
             return reconcile_keyed(job_input, outcomes[source].changed, held)
+        if groups is None and entity in _KEYED and any(o.spilled for o in outcomes.values()):
+            return self._reconcile_spilled(job_input, outcomes)
         findings: list[Finding] = []
         plans: list[Plan] = []
         compared = 0
@@ -470,6 +473,31 @@ class Engine:
                 findings += f
             if p:
                 plans += p
+        return findings, plans, compared
+
+    def _reconcile_spilled(
+        self, job_input: ReconcileInput, outcomes: dict[str, PullOutcome]
+    ) -> tuple[list[Finding], list[Plan], int]:
+        """Every key of a spilled products or prices run, read back from the store in key order and
+        reconciled page by page (``reconcile_keyed`` decides as ``reconcile_group`` would): the
+        run holds one page of ``hub.memory_records`` records, not the catalogue.
+
+        Every pull wrote what it read before this, so the store holds each connector's current
+        records; a duplicated key is stored from an earlier run, and left out as the pull left it."""
+        entity, source = job_input.entity, job_input.source
+        readers = [source, *job_input.targets]
+        skip = {(name, key) for name, outcome in outcomes.items() for key in outcome.duplicates}
+        rows = self.store.iter_keyed(readers, entity.value)
+        size = max(1, self.config.hub.memory_records // len(readers))
+        load = stored_loader(ENTITY_MODELS[entity])
+        findings: list[Finding] = []
+        plans: list[Plan] = []
+        compared = 0
+        for truth, held in keyed_pages(rows, load, source, job_input.targets, skip, size):
+            f, p, n = reconcile_keyed(job_input, truth, held)
+            findings += f
+            plans += p
+            compared += n
         return findings, plans, compared
 
     @staticmethod

@@ -399,6 +399,19 @@ class Store:
                 select(o.key, o.grp, o.data).where(o.connector == connector, o.entity == entity)
             ).tuples()
 
+    def iter_keyed(self, connectors: Sequence[str], entity: str) -> Iterator[tuple[str, str, str]]:
+        """(key, connector, canonical JSON) of the connectors' records in key order, streamed: the
+        database merges the connectors, so a key's records come together and the reconciler holds a
+        page of keys at a time, whatever the catalogue's size."""
+        o = t.observations.c
+        query = (
+            select(o.key, o.connector, o.data)
+            .where(o.entity == entity, o.connector.in_(list(connectors)))
+            .order_by(o.key, o.connector)
+        )
+        with self.engine.connect().execution_options(stream_results=True, yield_per=CHUNK) as conn:
+            yield from conn.execute(query).tuples()
+
     def load_links(self, connector: str, entity: str, keys: Iterable[str]) -> dict[str, dict[str, str]]:
         lk = t.links.c
         out: dict[str, dict[str, str]] = {}

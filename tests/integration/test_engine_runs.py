@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import csv
 import logging
+import random
 import shutil
 from pathlib import Path
 
 import pytest
 
+import hub.engine as engine_module
 from hub.config import load_config
 from hub.engine import Engine
 from hub.store import Store
@@ -127,3 +129,67 @@ async def test_a_cancelled_run_is_recorded_as_such_and_leaves_nothing_pending(tm
     assert run["status"] == "failed" and "cancelled" in run["error"]
     assert {row["status"] for row in store.outbox_rows()} == {"superseded"}
     store.close()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_spilled_catalogue_is_reconciled_key_by_key_in_pages_as_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    """Random price catalogues (drift, a currency slip, keys missing on either side, a duplicate,
+    a markup on one channel): a run past the memory budget reads the store back key by key, one
+    page of the budget at a time, and decides exactly as a run that holds everything."""
+    rng = random.Random(seed)
+    skus = [f"SKU-{i:04d}" for i in range(rng.randint(300, 600))]
+    feeds = {}
+    for name in ("truth", "shop", "web"):
+        rows = []
+        for sku in skus:
+            if name != "truth" and rng.random() < 0.05:
+                continue  # missing on this channel
+            amount = rng.randint(100, 9999) / 100 + (1 if name != "truth" and rng.random() < 0.1 else 0)
+            currency = "USD" if name == "shop" and rng.random() < 0.02 else "EUR"
+            rows.append((sku, f"{amount:.2f}", rng.choice(["", f"{amount + 5:.2f}"]), currency))
+        rows += [(f"ONLY-{name}-{i}", "1.00", "", "EUR") for i in range(rng.randint(0, 3))]
+        rows.append(rows[rng.randrange(len(rows))])  # a duplicate key
+        rng.shuffle(rows)
+        feeds[name] = rows
+    config = """version: 1
+hub: {database: "sqlite:///state.db"%s}
+connectors:
+  truth: {type: csv, path: truth.csv}
+  shop: {type: csv, path: shop.csv}
+  web: {type: csv, path: web.csv}
+truth: {prices: truth}
+jobs:
+  prices:
+    entity: prices
+    targets: [shop, web]
+    mode: monitor
+    rules: {web: {markup_percent: 10, price_ending: "0.90"}}
+"""
+    paths = {}
+    for side, budget in (("held", ""), ("spilled", ", memory_records: 60")):
+        folder = tmp_path / side
+        folder.mkdir()
+        for name, rows in feeds.items():
+            with (folder / f"{name}.csv").open("w", newline="") as handle:
+                writer = csv.writer(handle)
+                writer.writerow(["sku", "price", "compare_at_price", "currency"])
+                writer.writerows(rows)
+        (folder / "omnihub.yaml").write_text(config % budget)
+        paths[side] = folder / "omnihub.yaml"
+    pages: list[int] = []
+    original = engine_module.reconcile_keyed
+
+    def counting(job_input, truth, targets):  # type: ignore[no-untyped-def]
+        pages.append(len(truth) + sum(map(len, targets.values())))
+        return original(job_input, truth, targets)
+
+    monkeypatch.setattr(engine_module, "reconcile_keyed", counting)
+    monkeypatch.chdir(tmp_path / "held")
+    held = _sync(paths["held"])
+    assert len(pages) == 1  # everything in memory: one call for the catalogue
+    pages.clear()
+    monkeypatch.chdir(tmp_path / "spilled")
+    assert _sync(paths["spilled"]) == held
+    assert len(pages) > 10 and max(pages) <= 60 + 3  # a page of the budget, give or take a key
