@@ -12,7 +12,9 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "reconcile.py"
-SUMMARY = re.compile(r"first_sync_obs_per_s=(\d+) resync_speedup=([\d.]+) peak_rss_mb=(\d+)")
+SUMMARY = re.compile(
+    r"first_sync_obs_per_s=(\d+) resync_speedup=([\d.]+) peak_rss_mb=(\d+) spilled_us_per_obs=([\d.]+|none)"
+)
 
 
 def run_benchmark(*args: str) -> tuple[dict[str, str], re.Match[str]]:
@@ -35,6 +37,14 @@ def test_sqlite_run_ends_with_the_summary_and_finds_the_drift() -> None:
     # About a tenth of 400 SKUs drifted on each of the two targets.
     assert 40 <= int(details["mismatches"]) <= 120
     assert int(summary[1]) > 0 and float(summary[2]) > 1 and int(summary[3]) > 0
+    assert summary[4] == "none"  # everything held in memory
+
+
+def test_a_run_past_its_memory_budget_decides_the_same_and_prints_its_spilled_cost() -> None:
+    held, _ = run_benchmark()
+    details, summary = run_benchmark("--memory-records", "60")
+    assert details["mismatches"] == held["mismatches"]
+    assert float(summary[4]) > 0
 
 
 @pytest.mark.postgres
