@@ -3,8 +3,8 @@
 One file per entity (``path`` for a feed of one entity, or ``files: {prices: ..., stock: ...}``),
 with configurable delimiter, encoding and decimal separator (Italian exports use ``;`` and
 ``,``). Column names come from ``mappings/csv.yaml``; ``columns:`` renames them for one feed
-without writing a whole mapping file. Writes replace the file atomically (a temporary file in
-the same folder, then a rename), so a reader never sees half a file and a crash leaves the old one.
+without writing a whole mapping file. Writes replace the file atomically and keep its layout
+(``files``), and guard the text cells they write against formula injection (``cells``).
 """
 
 from __future__ import annotations
@@ -14,21 +14,34 @@ import csv
 import hashlib
 import io
 import os
-import tempfile
 from collections.abc import AsyncIterator, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
 
-from hub.connector import READ_WRITE, Change, Connector, ConnectorSettings, PullPage, PushResult, RawRecord
+from connectors.csv.cells import guard, has_guarded_cells, unguard_row
+from connectors.csv.files import Layout, ends_mid_line, replace_file, serialize
+from hub.connector import (
+    READ_WRITE,
+    Change,
+    Connector,
+    ConnectorContext,
+    ConnectorSettings,
+    PullPage,
+    PushResult,
+    RawRecord,
+)
 from hub.errors import FatalError
-from hub.mapping import register_transform
-from hub.model import Entity, parse_decimal
+from hub.mapping import EntityMapping, register_transform
+from hub.model import Entity, RecordInvalid, parse_decimal
 
-__all__ = ["CsvConnector", "CsvSettings"]
+__all__ = ["CUT_REASON", "CsvConnector", "CsvSettings"]
 
 PAGE = 2000
+#: Why the last row of a file that ends in the middle of a line is quarantined.
+CUT_REASON = "last line has no line ending: the file may have been cut while being written; fix or re-export the feed"
 
 
 def _money(value: object, ctx: object) -> object:
@@ -91,6 +104,12 @@ class CsvConnector(Connector):
 
     settings: CsvSettings
 
+    def __init__(self, name: str, settings: ConnectorSettings, context: ConnectorContext | None = None) -> None:
+        super().__init__(name, settings, context)
+        #: Digest of each feed file as this connector last read or wrote it, None once it cannot
+        #: tell (the file changed between the pull and a write): the cursor to save after a push.
+        self._digests: dict[Entity, str | None] = {}
+
     def _path(self, entity: Entity) -> Path:
         raw = self.settings.files.get(entity) or self.settings.path
         assert raw is not None
@@ -99,9 +118,9 @@ class CsvConnector(Connector):
 
     def _renames(self, entity: Entity) -> dict[str, str]:
         """This feed's column -> the mapping's column."""
-        if not self.settings.columns or self.context.mapping is None:
+        if not self.settings.columns:
             return {}
-        em = self.context.mapping[entity]
+        em = self.field_mapping[entity]
         out = {}
         for canonical, column in self.settings.columns.items():
             mapped = em.platform_field(canonical)
@@ -109,10 +128,12 @@ class CsvConnector(Connector):
                 out[column] = mapped
         return out
 
-    def _load(self, entity: Entity) -> bytes:
+    def _load(self, entity: Entity) -> tuple[bytes, os.stat_result]:
+        """The feed's bytes, and the status of the very file they were read from (for a rewrite)."""
         path = self._path(entity)
         try:
-            return path.read_bytes()
+            with path.open("rb") as handle:
+                return handle.read(), os.fstat(handle.fileno())
         except FileNotFoundError:
             raise FatalError(
                 f"feed file {path.name} not found (looked in {path.parent.name or '.'}/); check `path`/`files`",
@@ -121,27 +142,21 @@ class CsvConnector(Connector):
         except OSError as exc:
             raise FatalError(f"cannot read {path.name}: {exc.strerror}", connector=self.name) from None
 
-    def _parse(self, entity: Entity, content: bytes) -> tuple[list[str], list[dict[str, str]]]:
-        path = self._path(entity)
+    def _decode(self, entity: Entity, content: bytes) -> str:
         try:
-            text = content.decode(self.settings.encoding)
-            reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=self.settings.delimiter)
-            rows = list(reader)
-            header = list(reader.fieldnames or [])
-        except (UnicodeDecodeError, LookupError, csv.Error) as exc:
+            return content.decode(self.settings.encoding)
+        except (UnicodeDecodeError, LookupError) as exc:
             raise FatalError(
-                f"cannot read {path.name}: {exc}; check `encoding` and `delimiter`", connector=self.name
+                f"cannot read {self._path(entity).name}: {exc}; check `encoding`", connector=self.name
             ) from None
-        if len(rows) < self.settings.min_rows:
+
+    def _refuse_truncated(self, entity: Entity, count: int) -> None:
+        if count < self.settings.min_rows:
             raise FatalError(
-                f"{path.name} has {len(rows)} rows, fewer than min_rows={self.settings.min_rows}: "
+                f"{self._path(entity).name} has {count} rows, fewer than min_rows={self.settings.min_rows}: "
                 "refusing a feed that looks truncated",
                 connector=self.name,
             )
-        return header, rows
-
-    def _read(self, entity: Entity) -> tuple[list[str], list[dict[str, str]]]:
-        return self._parse(entity, self._load(entity))
 
     async def ping(self) -> None:
         for entity in self.settings.files or {}:
@@ -150,23 +165,33 @@ class CsvConnector(Connector):
         if self.settings.path and not self._path(Entity.prices).exists():
             raise FatalError(f"feed file {Path(self.settings.path).name} not found", connector=self.name)
 
+    def cursor_after_push(self, entity: Entity, cursor: str) -> str | None:
+        """The digest of the file as this connector wrote it: the hub remembers the feed as it is on
+        disk now, so any later edit, even one that puts the old content back, is read. None when
+        the file had changed since the pull (that change was never read: read everything)."""
+        return self._digests.get(entity, cursor)
+
     async def pull(self, entity: Entity, since: str | None = None) -> AsyncIterator[PullPage]:
         """Every row of the feed; nothing at all when the file is byte for byte the one of the last
         successful run (its digest is this connector's incremental cursor): re-exported, unchanged
-        feeds are common, and recognizing one costs a hash of the file."""
-        content = await asyncio.to_thread(self._load, entity)
-        digest = hashlib.blake2b(content, digest_size=16).hexdigest()
+        feeds are common, and recognizing one costs a hash of the file.
+
+        A last data line without a line ending, in a file that has line endings, is how a file cut
+        while it was being written looks (``59`` read as ``5``): that row is quarantined, the others
+        are read, and the pull does not count as complete, so rows missing after the cut are not
+        taken as deleted. This holds for a file whose only data line is the last one too."""
+        content, _ = await asyncio.to_thread(self._load, entity)
+        digest = _digest(content)
+        self._digests[entity] = digest
         if since == digest:
             yield PullPage([], cursor=digest, complete=False)
             return
         path = self._path(entity)
-        try:
-            text = content.decode(self.settings.encoding)
-        except (UnicodeDecodeError, LookupError) as exc:
-            raise FatalError(f"cannot read {path.name}: {exc}; check `encoding`", connector=self.name) from None
+        text = self._decode(entity, content)
         del content
         total = text.count("\n") - 1  # for the progress bar; a multi-line quoted cell makes it an estimate
-        reader = csv.reader(io.StringIO(text, newline=""), delimiter=self.settings.delimiter)
+        delimiter = self.settings.delimiter
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
         renames = self._renames(entity)
         page: list[RawRecord] = []
         count = 0
@@ -174,82 +199,134 @@ class CsvConnector(Connector):
             header = [renames.get(name, name) for name in next(reader, [])]
             width = len(header)
             name = path.name
+            # Cells guarded against formula injection are read as the values they hold; one scan of
+            # the text spares the cell-by-cell look to the feeds that have none.
+            rows = map(unguard_row, reader) if has_guarded_cells(text) else reader
             # Rows are read page by page: a feed is never held as a list of dicts besides its text.
-            # A plain reader zipped with the header costs half of ``DictReader`` per row.
-            for cells in reader:
+            # A plain reader zipped with the header costs half of ``DictReader`` per row. A full page
+            # is sent when the next row comes, so the last row is still at hand after the loop.
+            for cells in rows:
                 if not cells:
                     continue  # a blank line, as DictReader skips it
-                data = dict(zip(header, cells, strict=False)) if len(cells) == width else _ragged(header, cells)
-                page.append(RawRecord(data, {}, f"{name}:{reader.line_num}"))
                 if len(page) >= PAGE:
                     count += len(page)
                     yield PullPage(page, total=total, cursor=digest)
                     page = []
-            count += len(page)
+                data = dict(zip(header, cells, strict=False)) if len(cells) == width else _ragged(header, cells)
+                page.append(RawRecord(data, {}, f"{name}:{reader.line_num}"))
         except csv.Error as exc:
             raise FatalError(f"cannot read {path.name}: {exc}; check `delimiter`", connector=self.name) from None
-        if count < self.settings.min_rows:
-            raise FatalError(
-                f"{path.name} has {count} rows, fewer than min_rows={self.settings.min_rows}: "
-                "refusing a feed that looks truncated",
-                connector=self.name,
-            )
-        yield PullPage(page, total=total, cursor=digest)
+        rejected = []
+        if page and ends_mid_line(text):
+            cut = page.pop()
+            rejected.append((self._key_or_none(entity, cut), CUT_REASON, cut.origin))
+        count += len(page)
+        self._refuse_truncated(entity, count)
+        yield PullPage(page, total=total, cursor=digest, complete=not rejected, rejected=rejected)
+
+    def _key_or_none(self, entity: Entity, raw: RawRecord) -> str | None:
+        try:
+            return self.field_mapping[entity].key_of(raw)
+        except RecordInvalid:
+            return None
 
     async def push(self, entity: Entity, changes: Sequence[Change]) -> list[PushResult]:
         return await asyncio.to_thread(self._write, entity, changes)
 
     def _write(self, entity: Entity, changes: Sequence[Change]) -> list[PushResult]:
-        assert self.context.mapping is not None
-        em = self.context.mapping[entity]
-        header, rows = self._read(entity)
+        """Set the changed cells and replace the file; every other cell, row and byte of layout stays.
+
+        A feed whose last line is cut is not rewritten: the line ending the rewrite would add
+        would make the cut row look whole to the next read."""
+        em = self.field_mapping[entity]
+        path = self._path(entity)
+        content, file_status = self._load(entity)
+        text = self._decode(entity, content)
+        delimiter = self.settings.delimiter
+        try:
+            header, *rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)) or [[]]
+        except csv.Error as exc:
+            raise FatalError(f"cannot read {path.name}: {exc}; check `delimiter`", connector=self.name) from None
+        self._refuse_truncated(entity, sum(1 for row in rows if row))
+        if rows and ends_mid_line(text):
+            message = f"{path.name} not rewritten, so that its cut last row is not made to look whole: {CUT_REASON}"
+            return [PushResult(c.key, False, "feed_cut", message, retriable=True) for c in changes]
         renames = self._renames(entity)
         back = {v: k for k, v in renames.items()}  # the mapping's column -> this feed's column
-        index: dict[str, dict[str, str]] = {}
-        for row in rows:
-            data = {renames.get(k, k): v for k, v in row.items()}
-            try:
-                index[em.key_of(RawRecord(data))] = row
-            except Exception:  # a row the pull quarantined: kept as it is
-                continue
-        results = []
-        for change in changes:
-            try:
-                values = em.to_platform(change.values)
-            except (ValueError, TypeError) as exc:
-                results.append(PushResult(change.key, False, "unwritable", str(exc)))
-                continue
-            row = index.get(change.key)
-            if row is None:
-                if change.record is None:
-                    results.append(PushResult(change.key, False, "not_found", "no row with this key"))
-                    continue
-                row = {c: "" for c in header}
-                rows.append(row)
-                index[change.key] = row
-                values = {**em.to_platform(change.record.model_dump()), **values}
-            for column, value in values.items():
-                column = back.get(column, column)
-                if column not in header:
-                    header.append(column)
-                row[column] = "" if value is None else str(value)
-            results.append(PushResult(change.key, True))
-        self._replace(entity, header, rows)
+        index = self._index(em, [renames.get(name, name) for name in header], rows)
+        width = len(header)
+        results = [_apply(em, change, header, rows, index, back) for change in changes]
+        if not any(r.ok for r in results):
+            return results  # nothing to change: the file is left as it is
+        if len(header) > width:  # a new column: every row gets its cell, as a spreadsheet writes them
+            for row in rows:
+                if row and len(row) < len(header):
+                    row.extend([""] * (len(header) - len(row)))
+        layout = Layout.of(content, text)
+        data = layout.encode(serialize([header, *rows], delimiter, layout.newline), self.settings.encoding)
+        replace_file(path, data, file_status)
+        pulled = self._digests.get(entity)
+        self._digests[entity] = _digest(data) if pulled == _digest(content) else None
         return results
 
-    def _replace(self, entity: Entity, header: list[str], rows: list[dict[str, str]]) -> None:
-        path = self._path(entity)
-        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", newline="", encoding=self.settings.encoding) as handle:
-                writer = csv.DictWriter(
-                    handle, fieldnames=header, delimiter=self.settings.delimiter, extrasaction="ignore"
-                )
-                writer.writeheader()
-                writer.writerows(rows)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+    def _index(self, em: EntityMapping, names: list[str], rows: list[list[str]]) -> dict[str, list[str]]:
+        """Key -> the row that holds it, read as the pull reads it (guards undone)."""
+        index: dict[str, list[str]] = {}
+        for cells in rows:
+            if not cells:
+                continue
+            try:
+                index[em.key_of(RawRecord(_ragged(names, unguard_row(cells))))] = cells
+            except RecordInvalid:  # a row the pull quarantined: kept as it is
+                continue
+        return index
+
+
+def _apply(
+    em: EntityMapping,
+    change: Change,
+    header: list[str],
+    rows: list[list[str]],
+    index: dict[str, list[str]],
+    back: dict[str, str],
+) -> PushResult:
+    """Set one change's cells in its row (a new row for a create). Text cells are guarded against
+    formula injection; numbers the hub formats itself (canonical ints and decimals) are not."""
+    row = index.get(change.key)
+    if row is not None:
+        canonical = dict(change.values)
+    elif change.record is not None:
+        canonical = {**change.record.model_dump(), **change.values}
+    else:
+        return PushResult(change.key, False, "not_found", "no row with this key")
+    try:
+        values = em.to_platform(canonical)
+    except (ValueError, TypeError) as exc:
+        return PushResult(change.key, False, "unwritable", str(exc))
+    if row is None:
+        row = index[change.key] = [""] * len(header)
+        rows.append(row)
+    numbers = {em.platform_field(name) for name, value in canonical.items() if _is_number(value)}
+    for column, value in values.items():
+        text = "" if value is None else str(value)
+        _set(header, row, back.get(column, column), text if column in numbers else guard(text))
+    return PushResult(change.key, True)
+
+
+def _set(header: list[str], row: list[str], column: str, value: str) -> None:
+    """Set one cell of a row, adding the column (to the header) or cells (to a short row) it needs."""
+    if column not in header:
+        header.append(column)
+    position = header.index(column)
+    if position >= len(row):
+        row.extend([""] * (position + 1 - len(row)))
+    row[position] = value
+
+
+def _is_number(value: object) -> bool:
+    """A number the hub formats itself (a price, a quantity): written as a number, never guarded."""
+    return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
+
+
+def _digest(content: bytes) -> str:
+    return hashlib.blake2b(content, digest_size=16).hexdigest()

@@ -166,3 +166,31 @@ def test_an_emptied_feed_is_refused_instead_of_deleting_everything(cli: Cli, csv
     assert result.returncode == 1
     (job,) = json.loads(result.stdout)["jobs"]
     assert "looks empty or truncated" in job["errors"][0] and "max_delete_fraction" in job["errors"][0]
+
+
+def test_drift_put_back_after_the_hub_rewrote_the_feeds_is_found_and_corrected_again(cli: Cli, csv_demo: Path) -> None:
+    feeds = csv_demo.parent / "feeds"
+    original = {path: path.read_bytes() for path in feeds.iterdir()}
+
+    def sync() -> dict[str, dict[str, object]]:
+        result = cli("--config", str(csv_demo), "sync", "--json")
+        assert result.returncode == 0, result.stderr
+        return {job["name"]: job for job in json.loads(result.stdout)["jobs"]}
+
+    first = sync()
+    assert first["prices"]["pushed"] == {"shop": 2} and first["stock"]["pushed"] == {"web": 2}
+    for path, content in original.items():  # `git checkout config/feeds`: the drift is back
+        path.write_bytes(content)
+
+    second = sync()
+    for name, target in (("prices", "shop"), ("stock", "web")):
+        assert second[name]["new_mismatches"] == 2, second[name]
+        assert second[name]["pushed"] == {target: 2} and second[name]["mismatches"] == 0
+    shop = {r["Articolo"]: r for r in _rows(feeds / "shop-prices.csv", ";")}
+    assert shop["JKT-ALPINE-S"]["Prezzo"] == "89,00"
+
+    third = sync()  # nothing changed since the hub's own writes: nothing to read, nothing found
+    for name in ("prices", "stock"):
+        assert set(third[name]["pulled"].values()) == {0}, third[name]
+        assert third[name]["new_mismatches"] == 0 and third[name]["mismatches"] == 0
+        assert third[name]["pushed"] == {}
