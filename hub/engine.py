@@ -27,9 +27,10 @@ from typing import Any
 import orjson
 import xxhash
 
+from hub.breaker import Breaker, CircuitOpen
 from hub.config import JobConfig, LoadedConfig
 from hub.connector import Capability, Change, Connector, ConnectorContext, PushResult, RawRecord
-from hub.errors import ConfigError, ConnectorError, FatalError, OmnihubError
+from hub.errors import ConfigError, ConnectorError, FatalError, OmnihubError, RetriableError
 from hub.keyed_pages import keyed_pages, stored_loader
 from hub.limits import check_truth, out_of_range
 from hub.locations import location_gaps, sells_at
@@ -883,27 +884,60 @@ class Engine:
                 ]
             )
             journaled = list(zip(ids, (c for c, _ in to_send), strict=True))
-            size = max(1, conn.batch_size(entity))
-            for start in range(0, len(journaled), size):
-                batch = journaled[start : start + size]
-                try:
-                    results = await conn.push(entity, [c for _, c in batch])
-                except ConnectorError as exc:
-                    message = redact(exc)
-                    report.status = "failed"
-                    report.errors.append(f"push to {conn_name} stopped: {message}")
-                    rest = journaled[start:]
-                    self.store.settle([(i, "retry", None, message) for i, _ in rest])
-                    for _, change in rest:
-                        report.fail(conn_name, change.key, list(change.values), "unavailable", message)
-                    break
-                self._settle(entity, conn_name, batch, results, report)
+            await self._send(entity, conn, journaled, report)
             outcome = outcomes[conn_name]
             if outcome.cursor is not None:
                 after = conn.cursor_after_push(entity, outcome.cursor)
                 if after != outcome.cursor:  # the saved cursor describes what was there before the write
                     self.store.set_cursor(conn_name, entity.value, None)
                     outcome.cursor = after
+
+    async def _send(
+        self, entity: Entity, conn: Connector, journaled: list[tuple[int, Change]], report: JobReport
+    ) -> None:
+        """Hand ``journaled`` to the connector batch by batch, behind the connector's circuit breaker.
+
+        The breaker counts the write calls the transport gave up on, in a row, wherever they happen
+        (a connector may split a batch into several calls, and answer a failed call item by item):
+        once ``hub.push_failures_to_trip`` have failed, no further batch is handed over this run, and
+        its changes are left to the next run instead of each costing its calls' retries. A refusal
+        that no retry can help (``FatalError``: bad credentials) stops the connector at once."""
+        breaker = Breaker(conn.name, self.config.hub.push_failures_to_trip)
+        size = max(1, conn.batch_size(entity))
+        for start in range(0, len(journaled), size):
+            batch = journaled[start : start + size]
+            if breaker.is_open:
+                self._unsent(conn.name, journaled[start:], "circuit_open", breaker.reason(), report)
+                break
+            try:
+                with breaker.watching():
+                    results = await conn.push(entity, [c for _, c in batch])
+            except RetriableError as exc:
+                breaker.failed(exc)
+                if isinstance(exc, CircuitOpen):
+                    self._unsent(conn.name, batch, "circuit_open", breaker.reason(), report)
+                else:
+                    self._unsent(conn.name, batch, "unavailable", redact(exc), report)
+                continue
+            except ConnectorError as exc:
+                message = redact(exc)
+                report.status = "failed"
+                report.errors.append(f"push to {conn.name} stopped: {message}")
+                self._unsent(conn.name, journaled[start:], "unavailable", message, report)
+                return
+            self._settle(entity, conn.name, batch, results, report)
+        if breaker.is_open:
+            report.status = "failed"
+            report.errors.append(f"push to {conn.name} stopped: {breaker.reason()}")
+
+    def _unsent(
+        self, conn_name: str, rows: Sequence[tuple[int, Change]], code: str, message: str, report: JobReport
+    ) -> None:
+        """Changes that did not reach the platform: failed in the report, retried (superseded by the
+        next run's decisions) in the outbox."""
+        self.store.settle([(outbox_id, "retry", code, message) for outbox_id, _ in rows])
+        for _, change in rows:
+            report.fail(conn_name, change.key, list(change.values), code, message)
 
     def _change(self, job: str, entity: Entity, run_id: int, plan: Plan, link: dict[str, str]) -> tuple[Change, str]:
         decision = hashlib.blake2b(

@@ -16,9 +16,9 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("cursors") as batch:
-        batch.add_column(sa.Column("full_at", sa.DateTime(timezone=True), nullable=True))
-        batch.add_column(sa.Column("full_gap", sa.Integer(), nullable=True))
+    # Plain ADD COLUMN (nullable columns): SQLite takes it as it is, without batch mode's table copy.
+    op.add_column("cursors", sa.Column("full_at", sa.DateTime(timezone=True), nullable=True))
+    op.add_column("cursors", sa.Column("full_gap", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
