@@ -116,10 +116,6 @@ class HubSettings(_Strict):
     #: transport's retries) is sent nothing more in that run: the rest is reported failed
     #: (``circuit_open``) and decided again next run, instead of costing every batch its retries.
     push_failures_to_trip: int = Field(3, ge=1, le=1000)
-    #: A connector whose write calls fail this many times in a row in one run (each after the
-    #: transport's retries) is sent nothing more in that run: the rest is reported failed
-    #: (``circuit_open``) and decided again next run, instead of costing every batch its retries.
-    push_failures_to_trip: int = Field(3, ge=1, le=1000)
 
     @field_validator("job_lock_wait", mode="before")
     @classmethod
