@@ -136,9 +136,11 @@ def _advisory_key(conn: Connection, *parts: str) -> int:
 
 
 @contextlib.contextmanager
-def migration_transaction(engine: Engine, *, wait_s: float = MIGRATION_WAIT_S) -> Iterator[Connection]:
+def migration_transaction(engine: Engine, *, wait_s: float | None = None) -> Iterator[Connection]:
     """A connection in a transaction that no other process's migration runs beside; committed when
-    the block ends, rolled back if it raises. Raises ``LockTimeout`` after ``wait_s``."""
+    the block ends, rolled back if it raises. Raises ``LockTimeout`` after ``wait_s`` (default
+    ``MIGRATION_WAIT_S``)."""
+    wait_s = MIGRATION_WAIT_S if wait_s is None else wait_s
     if engine.dialect.name == "postgresql":
         with engine.begin() as conn:
             conn.execute(select(func.set_config("lock_timeout", str(int(wait_s * 1000)), True)))
@@ -176,7 +178,9 @@ def _begin_immediate(conn: Connection, wait_s: float) -> None:
             if "locked" not in str(exc.orig) and "busy" not in str(exc.orig):
                 raise
             if time.monotonic() >= deadline:
-                raise LockTimeout(f"another process has been migrating the database for over {wait_s:.0f}s") from None
+                raise LockTimeout(
+                    f"another process has been writing to the database (or migrating it) for over {wait_s:.0f}s"
+                ) from None
 
 
 # ---------------------------------------------------------------------- job runs

@@ -19,6 +19,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, and_, create_engine, delete, event, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
@@ -89,11 +91,18 @@ class Store:
 
     def migrate(self) -> None:
         """Apply pending migrations, one process at a time (``hub.locks.migration_transaction``):
-        processes starting together on an empty database all start, the first one migrating."""
+        processes starting together on an empty database all start, the first one migrating.
+
+        A database already at the newest revision is only read: the migration lock is a write
+        lock on SQLite, and ``omnihub runs`` must not wait for the daemon's writes to open it."""
         cfg = AlembicConfig()
         cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
         where = f"cannot open database {_safe_url(str(self.engine.url))}"
         try:
+            with self.engine.connect() as conn:
+                current = set(MigrationContext.configure(conn).get_current_heads())
+            if current == set(ScriptDirectory.from_config(cfg).get_heads()):
+                return
             with migration_transaction(self.engine) as conn:
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")

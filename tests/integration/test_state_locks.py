@@ -12,6 +12,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -20,13 +21,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, select, text
+from sqlalchemy import create_engine, inspect, select, text
 
+from hub import locks
 from hub import schema as t
 from hub.config import load_config
 from hub.engine import Engine
 from hub.locks import JobAlreadyRunning, job_lock
-from hub.store import Store
+from hub.store import Store, StoreError
 
 REPO = Path(__file__).resolve().parents[2]
 HOST = socket.gethostname()
@@ -37,7 +39,7 @@ T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 STARTER = """
 import sys, time
 from pathlib import Path
-from hub.store import Store
+from hub.store import Store, StoreError
 go = Path(sys.argv[2])
 while not go.exists():
     time.sleep(0.001)
@@ -49,7 +51,7 @@ print("started")
 HOLDER = """
 import asyncio, sys
 from hub.locks import job_lock
-from hub.store import Store
+from hub.store import Store, StoreError
 
 async def main() -> None:
     store = Store.open(sys.argv[1])
@@ -124,6 +126,44 @@ def test_processes_starting_together_on_an_empty_database_all_start(db_url: str,
         assert store.list_runs() == []
     finally:
         store.close()
+
+
+def test_a_migrated_database_opens_at_once_while_another_process_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing to migrate, nothing to lock: ``omnihub runs`` does not wait for the daemon's writes."""
+    monkeypatch.setattr(locks, "MIGRATION_WAIT_S", 1.0)  # fail fast if opening did wait
+    path = tmp_path / "omnihub.db"
+    Store.open(f"sqlite:///{path}").close()
+    writer = sqlite3.connect(path, isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")  # another process in the middle of a write
+        began = time.monotonic()
+        store = Store.open(f"sqlite:///{path}")
+        try:
+            assert store.list_runs() == []
+        finally:
+            store.close()
+        assert time.monotonic() - began < 2
+    finally:
+        writer.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # SQLite: a 10 s busy timeout per try
+def test_a_migration_that_waits_too_long_for_another_one_says_so(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(locks, "MIGRATION_WAIT_S", 1.0)
+    other = create_engine(db_url)
+    try:
+        # another process migrating, for longer than this one waits
+        with locks.migration_transaction(other), pytest.raises(StoreError) as info:
+            Store.open(db_url)
+    finally:
+        other.dispose()
+    assert str(info.value).endswith(
+        ": another process has been migrating the database for over 1s; try again once it is done"
+    )
+    assert str(info.value).startswith("cannot open database postgresql+psycopg://")
 
 
 # ---------------------------------------------------------------------- job runs
