@@ -67,8 +67,9 @@ class Breaker:
 
     def reason(self) -> str:
         """Why the rest is not sent, for each change left out and for the job's errors."""
+        batches = "batch" if self.failures == 1 else "batches"
         return (
-            f"not sent: {self.connector} failed {self.failures} batches in a row ({self.last_error}); "
+            f"not sent: {self.connector} failed {self.failures} {batches} in a row ({self.last_error}); "
             "decided again next run"
         )
 

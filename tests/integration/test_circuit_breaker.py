@@ -19,9 +19,12 @@ from typing import Any
 
 import pytest
 
+from connectors.woocommerce import WooCommerceConnector
 from connectors.woocommerce.sandbox import create_app
 from hub.config import load_config
+from hub.connector import Change, PushResult
 from hub.engine import Engine
+from hub.model import Entity
 from hub.report import JobReport
 from hub.sandbox import Fault, ServedApp, serve
 from hub.seed import Catalogue, SeedItem
@@ -158,3 +161,30 @@ def test_sync_json_reports_the_open_breaker_and_exits_1(shop: Shop, tmp_path: Pa
     assert len(job["failures"]) == 50 and {f["connector"] for f in job["failures"]} == {"web"}
     assert any("web failed" in e and "batches in a row" in e for e in job["errors"])
     assert KEY not in result.stdout + result.stderr and SECRET not in result.stdout + result.stderr
+
+
+def test_a_push_that_raises_counts_and_the_threshold_is_the_configs(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """WooCommerce goes down between the pull and the push: the stock re-read before writing gives
+    up and the push raises. With ``push_failures_to_trip: 1`` that one batch opens the breaker."""
+    shop.config.write_text(
+        shop.config.read_text().replace("currency: EUR}", "currency: EUR, push_failures_to_trip: 1}")
+    )
+    real_push = WooCommerceConnector.push
+
+    async def push_into_an_outage(
+        self: WooCommerceConnector, entity: Entity, changes: list[Change]
+    ) -> list[PushResult]:
+        if self.name == "web" and not shop.web.app.state.faults.describe():
+            shop.web.app.state.faults.add(Fault(kind="status", status=503, method="GET", times=None))
+        return await real_push(self, entity, changes)
+
+    monkeypatch.setattr(WooCommerceConnector, "push", push_into_an_outage)
+    report, store = _sync(shop.config, "stock")
+    assert shop.posts(shop.web) == 0
+    assert report.status == "failed" and report.pushed == {"other": SKUS}
+    codes = [r["error_code"] for r in store.outbox_rows("web")]
+    assert codes == ["unavailable"] * 500 + ["circuit_open"] * 500  # the second hand-over was not made
+    assert report.errors[-1].startswith("push to web stopped: not sent: web failed 1 batch in a row (GET ")
+    store.close()
