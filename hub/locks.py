@@ -50,6 +50,7 @@ __all__ = [
     "JobAlreadyRunning",
     "LockOwner",
     "LockTimeout",
+    "MigrationError",
     "job_lock",
     "migration_transaction",
     "process_alive",
@@ -72,8 +73,12 @@ _HOST = socket.gethostname()
 _HELD: set[str] = set()
 
 
-class LockTimeout(OmnihubError):
-    """Another process held a lock in the state database for longer than this one may wait."""
+class MigrationError(OmnihubError):
+    """The database could not be migrated; nothing of the migration was kept."""
+
+
+class LockTimeout(MigrationError):
+    """Another process held the database for longer than this one may wait to migrate it."""
 
 
 @dataclass(frozen=True)
@@ -147,22 +152,34 @@ def migration_transaction(engine: Engine, *, wait_s: float | None = None) -> Ite
             try:
                 conn.execute(select(func.pg_advisory_xact_lock(_advisory_key(conn, "migrate"))))
             except OperationalError:
-                raise LockTimeout(f"another process has been migrating the database for over {wait_s:.0f}s") from None
+                raise LockTimeout(
+                    f"another process has been migrating the database for over {wait_s:.0f}s; try again once it is done"
+                ) from None
             yield conn
         return
     with engine.connect() as conn:
         driver = conn.connection.driver_connection
         level = driver.isolation_level  # type: ignore[union-attr]
         driver.isolation_level = None  # type: ignore[union-attr]  # no implicit commits: our BEGIN only
+        # Off before the transaction (SQLite ignores it inside one): a table rebuilt in batch mode is
+        # dropped while other tables still refer to it. The references are checked before commit.
+        conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
         try:
             _begin_immediate(conn, wait_s)
             yield conn
+            broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+            if broken:
+                raise MigrationError(
+                    f"the migration left {len(broken)} row(s) of {broken[0][0]} referring to missing rows; nothing"
+                    " of it was kept"
+                )
         except BaseException:
             conn.rollback()
             raise
         else:
             conn.commit()
         finally:
+            conn.exec_driver_sql("PRAGMA foreign_keys=ON")
             driver.isolation_level = level  # type: ignore[union-attr]
 
 
@@ -179,7 +196,8 @@ def _begin_immediate(conn: Connection, wait_s: float) -> None:
                 raise
             if time.monotonic() >= deadline:
                 raise LockTimeout(
-                    f"another process has been writing to the database (or migrating it) for over {wait_s:.0f}s"
+                    f"another process has been writing to the database (or migrating it) for over {wait_s:.0f}s;"
+                    " try again once it is done"
                 ) from None
 
 

@@ -27,7 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from hub import schema as t
 from hub.errors import OmnihubError
-from hub.locks import LockTimeout, migration_transaction, process_alive
+from hub.locks import MigrationError, migration_transaction, process_alive
 
 __all__ = ["Store", "StoreError", "utcnow"]
 
@@ -106,8 +106,8 @@ class Store:
             with migration_transaction(self.engine) as conn:
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
-        except LockTimeout as exc:
-            raise StoreError(f"{where}: {exc}; try again once it is done") from None
+        except MigrationError as exc:
+            raise StoreError(f"{where}: {exc}") from None
         except SQLAlchemyError as exc:
             raise StoreError(f"{where}: {getattr(exc, 'orig', None) or exc}") from None
 

@@ -21,6 +21,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+from alembic.operations import Operations
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, select, text
 
 from hub import locks
@@ -297,6 +300,31 @@ def sqlite_store(tmp_path: Path) -> Iterator[Store]:
         yield s
     finally:
         s.close()
+
+
+def test_sqlite_a_migration_may_rebuild_a_table_that_others_refer_to(sqlite_store: Store) -> None:
+    """Alembic's batch mode rebuilds a table by copying it and dropping the original, which
+    SQLite's foreign keys refuse while other rows refer to it (the outbox to its run): they are
+    off during a migration, and every reference is checked before it commits."""
+    run_id = sqlite_store.start_run("stock", "stock", "enforce", False)
+    change = {"job": "stock", "connector": "web", "entity": "stock", "key": "A@m", "decision": "d", "payload": "{}"}
+    sqlite_store.journal([{**change, "run_id": run_id, "idempotency_key": "k"}])
+    with locks.migration_transaction(sqlite_store.engine) as conn:
+        operations = Operations(MigrationContext.configure(conn))
+        with operations.batch_alter_table("runs", recreate="always") as batch:
+            batch.add_column(sa.Column("probe", sa.Integer()))
+    assert "probe" in {c["name"] for c in inspect(sqlite_store.engine).get_columns("runs")}
+    assert [r["run_id"] for r in sqlite_store.outbox_rows()] == [run_id]
+    with sqlite_store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1  # back on for the store
+
+    # A migration that leaves a reference dangling is refused, and nothing of it is kept.
+    with pytest.raises(locks.MigrationError) as broken, locks.migration_transaction(sqlite_store.engine) as conn:
+        conn.execute(t.runs.delete())
+    assert str(broken.value) == (
+        "the migration left 1 row(s) of outbox referring to missing rows; nothing of it was kept"
+    )
+    assert [r["id"] for r in sqlite_store.list_runs()] == [run_id]
 
 
 def _plant(store: Store, *, host: str, pid: int, token: str, heartbeat_at: datetime) -> None:
