@@ -19,9 +19,22 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, and_, create_engine, delete, event, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    inspect,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -100,7 +113,7 @@ class Store:
         where = f"cannot open database {_safe_url(str(self.engine.url))}"
         try:
             with self.engine.connect() as conn:
-                current = set(MigrationContext.configure(conn).get_current_heads())
+                current = _current_heads(conn)
             if current == set(ScriptDirectory.from_config(cfg).get_heads()):
                 return
             with migration_transaction(self.engine) as conn:
@@ -795,6 +808,14 @@ class Store:
 #: and the times.
 _FINDING_COLUMNS = ("key", "grp", "field", "connector", "expected", "actual", "detail")
 _MISMATCH_COLUMNS = ("job", "entity", *_FINDING_COLUMNS, "status", "first_seen", "last_seen")
+
+
+def _current_heads(conn: Any) -> set[str]:
+    """The revisions a database is at, read from Alembic's own table without configuring a
+    migration context (which logs its setup: once per process is enough, for the upgrade)."""
+    if not inspect(conn).has_table("alembic_version"):
+        return set()
+    return {row[0] for row in conn.execute(text("SELECT version_num FROM alembic_version"))}
 
 
 def _sqlite_pragmas(dbapi_connection: Any, record: Any) -> None:
