@@ -20,6 +20,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import (
     Connection,
     Engine,
@@ -121,6 +122,8 @@ class Store:
                 command.upgrade(cfg, "head")
         except MigrationError as exc:
             raise StoreError(f"{where}: {exc}") from None
+        except CommandError as exc:  # a revision this omnihub does not know: a newer one migrated it
+            raise StoreError(f"{where}: {exc}; it was migrated by a newer omnihub, so run that version") from None
         except SQLAlchemyError as exc:
             raise StoreError(f"{where}: {getattr(exc, 'orig', None) or exc}") from None
 

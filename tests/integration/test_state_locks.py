@@ -169,6 +169,21 @@ def test_a_migration_that_waits_too_long_for_another_one_says_so(db_url: str, mo
     assert str(info.value).startswith("cannot open database postgresql+psycopg://")
 
 
+def test_a_database_migrated_by_a_newer_omnihub_is_a_clear_error(db_url: str) -> None:
+    Store.open(db_url).close()
+    other = create_engine(db_url)
+    try:
+        with other.begin() as conn:
+            conn.execute(text("update alembic_version set version_num = '9999'"))
+    finally:
+        other.dispose()
+    with pytest.raises(StoreError) as info:
+        Store.open(db_url)
+    assert str(info.value).endswith(
+        ": Can't locate revision identified by '9999'; it was migrated by a newer omnihub, so run that version"
+    )
+
+
 # ---------------------------------------------------------------------- job runs
 
 
