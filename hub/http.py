@@ -517,7 +517,7 @@ class Transport:
         headers: Mapping[str, str],
         cost: float,
         ok: frozenset[int] | set[int],
-        breaker: Breaker | None = None,
+        breaker: Breaker | None,
     ) -> Reply:
         if self.limiter is not None:
             await self.limiter.acquire(cost)
