@@ -8,24 +8,33 @@ dialect:
 * a ``THROTTLED`` answer (HTTP 200 with ``errors[].extensions.code``, or a 429) becomes
   ``RateLimited`` with the wait the cost block implies, and is retried (nothing was executed);
 * any other top-level ``errors`` in a 200 is an error, never data;
-* a 401/403 becomes an ``AuthError`` that names the ``access_token`` setting.
+* a 401/403 becomes an ``AuthError`` that names the ``access_token`` setting;
+* the points each answer charged (``extensions.cost.actualQueryCost``) are added up in ``stats``,
+  so a job can report what it spent of the store's bucket, not only how many requests it sent;
+* an answer served by another API version than the one asked for (``X-Shopify-API-Version``:
+  Shopify answers a retired version as the oldest supported one) is logged once, since the
+  documents chosen for the configured version may then be refused.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from connectors.shopify.cost import query_cost
 from connectors.shopify.queries import Document
-from connectors.shopify.settings import ShopifySettings
+from connectors.shopify.settings import DEFAULT_API_VERSION, ShopifySettings
 from hub.connector import secret_value
 from hub.errors import FatalError, RateLimited, RetriableError
 from hub.http import CostBucket, Reply, Transport, TransportSettings, TransportStats, dig
 
-__all__ = ["ShopifyClient", "merge_stats", "throttle_wait"]
+__all__ = ["ShopifyClient", "ShopifyStats", "merge_stats", "throttle_wait"]
+
+log = logging.getLogger("omnihub.connectors.shopify")
 
 #: GraphQL error codes that say "try again": nothing was executed.
 _RETRIABLE_CODES = frozenset({"INTERNAL_SERVER_ERROR", "SERVICE_UNAVAILABLE", "TIMEOUT"})
@@ -70,6 +79,19 @@ def _error_parser(response: httpx.Response, data: Any) -> tuple[str | None, str 
     return code, message
 
 
+@dataclass
+class ShopifyStats(TransportStats):
+    """The transports' figures plus the cost points the store charged (its own ``actualQueryCost``)."""
+
+    points: int = 0
+
+
+def _charged(data: Any) -> int:
+    """Points an answer says it charged: ``actualQueryCost`` (``null`` when throttled, so 0)."""
+    actual = dig(data, "extensions.cost.actualQueryCost")
+    return int(actual) if isinstance(actual, int | float) else 0
+
+
 class ShopifyClient:
     """One store's GraphQL endpoint, and a plain transport for bulk result files."""
 
@@ -107,6 +129,9 @@ class ShopifyClient:
             ),
             http_transport=http_transport,
         )
+        #: Cost points charged by the store so far.
+        self.points = 0
+        self._version_warned = False
 
     def __repr__(self) -> str:
         return f"ShopifyClient(name={self.name!r}, shop={self.settings.shop!r})"
@@ -116,10 +141,28 @@ class ShopifyClient:
         await self.files.aclose()
 
     @property
-    def stats(self) -> TransportStats:
-        return merge_stats(self.transport.stats, self.files.stats)
+    def stats(self) -> ShopifyStats:
+        total = merge_stats(self.transport.stats, self.files.stats)
+        total.points = self.points
+        return total
+
+    def _check_version(self, reply: Reply) -> None:
+        served = reply.response.headers.get("X-Shopify-API-Version")
+        asked = self.settings.api_version
+        if served and served != asked and not self._version_warned:
+            self._version_warned = True
+            log.warning(
+                "%s: asked for Shopify API version %s, answered as %s (Shopify serves a retired version as the "
+                "oldest supported one); set `api_version` to a supported version, such as the latest stable %s",
+                self.name,
+                asked,
+                served,
+                DEFAULT_API_VERSION,
+            )
 
     def _check_reply(self, reply: Reply) -> None:
+        self._check_version(reply)
+        self.points += _charged(reply.data)
         errors = reply.data.get("errors") if isinstance(reply.data, Mapping) else None
         if not errors:
             return
@@ -159,9 +202,9 @@ class ShopifyClient:
         return reply.response.content
 
 
-def merge_stats(*parts: TransportStats) -> TransportStats:
+def merge_stats(*parts: TransportStats) -> ShopifyStats:
     """One figure for a connector that talks through more than one transport."""
-    total = TransportStats()
+    total = ShopifyStats()
     for part in parts:
         total.requests += part.requests
         total.retries += part.retries

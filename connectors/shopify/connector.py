@@ -23,6 +23,7 @@ from connectors.shopify.queries import (
     PAGE_SIZE,
     PING,
     VARIANTS,
+    VARIANTS_COUNT,
     Document,
     customers_for,
 )
@@ -160,30 +161,35 @@ class ShopifyConnector(ClientConnector[ShopifyClient]):
             if cursor in seen:
                 raise FatalError(f"pagination loop: cursor {cursor!r} came back", connector=self.name)
             seen.add(cursor)
-            variables = {**variables, "after": cursor, "withCount": False}
+            variables = {**variables, "after": cursor}
+            if "withCount" in variables:  # the count rides on the first page only
+                variables["withCount"] = False
 
     def _wants_bulk(self, since: str | None, data: dict[str, Any]) -> bool:
         count = dig(data, "productVariantsCount.count")
         return since is None and isinstance(count, int) and count > self.settings.bulk_threshold
 
     async def _pull_variants(self, entity: Entity, since: str | None) -> AsyncIterator[PullPage]:
+        """A full pull counts first (a point or two) and exports in bulk above ``bulk_threshold``;
+        an incremental pull pages at once, since what changed since the cursor is usually little."""
         query = updated_since(since)
         cursor = since
-        first = True
-        async for data in self._pages(VARIANTS, "productVariants", {"query": query, "withCount": True}):
-            if first and self._wants_bulk(since, data):
+        total: int | None = None
+        if since is None:
+            counted = await self.client.execute(VARIANTS_COUNT, {"query": None})
+            if self._wants_bulk(since, counted):
                 self.read_mode[entity] = "bulk"
-                async for page in self._bulk_variants(int(dig(data, "productVariantsCount.count"))):
+                async for page in self._bulk_variants(int(dig(counted, "productVariantsCount.count"))):
                     yield page
                 return
-            if first:
-                self.read_mode[entity] = "pages"
-            total = dig(data, "productVariantsCount.count") if first else None
-            first = False
+            total = dig(counted, "productVariantsCount.count")
+        self.read_mode[entity] = "pages"
+        async for data in self._pages(VARIANTS, "productVariants", {"query": query}):
             nodes = dig(data, "productVariants.nodes") or []
             for node in nodes:
                 cursor = _newest(cursor, node.get("updatedAt"))
             yield PullPage([variant_row(n) for n in nodes], cursor=cursor, total=total, complete=since is None)
+            total = None
 
     async def _bulk_variants(self, total: int) -> AsyncIterator[PullPage]:
         body = await self._run_bulk(BULK_VARIANTS)

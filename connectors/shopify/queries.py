@@ -3,7 +3,7 @@
 Documents are plain constants so that one test can validate each of them against Shopify's
 published schema (``admin-2025-01`` introspection). A few forms exist only in later versions
 (the ``defaultEmailAddress`` customer field from 2025-04; ``changeFromQuantity`` with the
-``@idempotent`` directive on ``inventorySetQuantities`` from 2026-04); they are kept apart in
+``@idempotent`` directive on ``inventorySetQuantities`` from 2026-01); they are kept apart in
 ``LATER_DOCUMENTS`` and chosen only by the ``*_for(version)`` functions below.
 """
 
@@ -32,6 +32,7 @@ __all__ = [
     "PRICE_UPDATE",
     "STOCK_LEVEL",
     "VARIANTS",
+    "VARIANTS_COUNT",
     "Document",
     "customers_for",
     "stock_set_for",
@@ -41,8 +42,11 @@ __all__ = [
 PAGE_SIZE = 250
 #: The version that added ``Customer.defaultEmailAddress`` (``email`` is deprecated from then on).
 DEFAULT_EMAIL_SINCE = "2025-04"
-#: The version from which ``inventorySetQuantities`` takes ``changeFromQuantity`` and ``@idempotent``.
-IDEMPOTENT_STOCK_SINCE = "2026-04"
+#: The version from which stock writes use ``changeFromQuantity`` and ``@idempotent(key:)`` on the
+#: mutation field. 2026-01 has both ``compareQuantity`` and ``changeFromQuantity`` (the directive is
+#: optional there); 2026-04 drops ``compareQuantity`` and requires the directive. Switching at 2026-01
+#: sends the style every later version accepts.
+IDEMPOTENT_STOCK_SINCE = "2026-01"
 
 
 @dataclass(frozen=True)
@@ -65,7 +69,7 @@ PING = Document("Ping", "query Ping { shop { name } }")
 VARIANTS = Document(
     "Variants",
     """
-query Variants($first: Int!, $after: String, $query: String, $withCount: Boolean!) {
+query Variants($first: Int!, $after: String, $query: String) {
   productVariants(first: $first, after: $after, query: $query) {
     nodes {
       id sku barcode title displayName price compareAtPrice updatedAt
@@ -74,7 +78,16 @@ query Variants($first: Int!, $after: String, $query: String, $withCount: Boolean
     }
     pageInfo { hasNextPage endCursor }
   }
-  productVariantsCount(query: $query) @include(if: $withCount) { count }
+}""",
+)
+
+#: How many variants a full pull would read: a point or two, where a first page costs ~750, so the
+#: choice between paging and a bulk export is made before any page is read.
+VARIANTS_COUNT = Document(
+    "VariantsCount",
+    """
+query VariantsCount($query: String) {
+  productVariantsCount(query: $query) { count precision }
 }""",
 )
 
@@ -255,6 +268,7 @@ mutation CustomerConsentUpdate($input: CustomerEmailMarketingConsentUpdateInput!
 DOCUMENTS: tuple[Document, ...] = (
     PING,
     VARIANTS,
+    VARIANTS_COUNT,
     LOCATIONS,
     LOCATION_LEVELS,
     STOCK_LEVEL,
@@ -279,5 +293,5 @@ def customers_for(version: str) -> Document:
 
 
 def stock_set_for(version: str) -> Document:
-    """``compareQuantity`` before 2026-04; ``changeFromQuantity`` and ``@idempotent`` from then on."""
+    """``compareQuantity`` up to 2025-10; ``changeFromQuantity`` and ``@idempotent`` from 2026-01 on."""
     return STOCK_SET_IDEMPOTENT if version_at_least(version, IDEMPOTENT_STOCK_SINCE) else STOCK_SET

@@ -1,10 +1,14 @@
 """A local Shopify Admin GraphQL API: ``omnihub sandbox shopify``, the tests and the benchmark.
 
-``POST /admin/api/{version}/graphql.json`` executes documents with graphql-core against the slice
-of the schema in ``sandbox_schema`` and answers as Shopify does:
+``POST /admin/api/{version}/graphql.json`` executes documents with graphql-core, with the
+sandbox's own resolvers, against Shopify's published schema of the version served
+(``sandbox_schema``), and answers as Shopify does:
 
-* every answer carries ``extensions.cost`` (requested and actual cost, ``throttleStatus``), costs
-  computed from the document with Shopify's rules (``connectors.shopify.cost``);
+* a request for a version older than the oldest supported one (``oldest_supported``) is served
+  as that one, and every answer names the version served in ``X-Shopify-API-Version``;
+* every answer carries ``extensions.cost`` (requested and actual cost, ``throttleStatus``),
+  computed by the sandbox itself from the parsed document and the schema (``sandbox_cost``);
+  a query requesting more than 1,000 points is refused as Shopify refuses it;
 * a leaky bucket (``bucket_size``, ``restore_rate``) refuses a query whose requested cost exceeds
   what it holds: HTTP 200, ``errors[].extensions.code = "THROTTLED"``, no ``data``;
 * connections page by cursor, at most 250 per page, and filter with ``updated_at:>'...'``;
@@ -23,15 +27,15 @@ import time
 from typing import Any
 
 import orjson
-from graphql import GraphQLError, parse, validate
+from graphql import DocumentNode, GraphQLError, GraphQLSchema, parse, validate
 from graphql.execution import execute
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from connectors.shopify.cost import query_cost
+from connectors.shopify.sandbox_cost import MAX_SINGLE_QUERY_COST, actual_cost, requested_cost
 from connectors.shopify.sandbox_resolvers import Resolvers
-from connectors.shopify.sandbox_schema import schema_for
+from connectors.shopify.sandbox_schema import OLDEST_SUPPORTED, UnknownVersion, schema_for, served_version
 from connectors.shopify.sandbox_state import ShopState, location_gids
 from hub.sandbox import sandbox_app
 from hub.seed import Catalogue, demo_store
@@ -40,7 +44,6 @@ __all__ = ["DEFAULT_TOKEN", "LeakyBucket", "create_app", "location_gids"]
 
 #: The token the sandbox accepts unless told otherwise (a fake, never a real credential).
 DEFAULT_TOKEN = "shpat_sandbox_token_0000"
-_MAX_QUERY_COST = 1000
 _AUTH_ERROR = {"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"}
 
 
@@ -72,21 +75,15 @@ class LeakyBucket:
         }
 
 
-def _returned_counts(data: Any, path: str = "", depth: int = 0) -> dict[str, int]:
-    """How many nodes each connection outside a list returned (for the actual cost)."""
-    counts: dict[str, int] = {}
-    if not isinstance(data, dict) or depth > 3:
-        return counts
-    for key, value in data.items():
-        here = f"{path}.{key}" if path else key
-        if isinstance(value, dict):
-            if isinstance(value.get("nodes"), list):
-                counts[here] = len(value["nodes"])
-            elif isinstance(value.get("edges"), list):
-                counts[here] = len(value["edges"])
-            else:
-                counts.update(_returned_counts(value, here, depth + 1))
-    return counts
+def _too_costly(requested: int) -> dict[str, Any]:
+    message = f"Query cost is {requested}, which exceeds the single query max cost limit ({MAX_SINGLE_QUERY_COST})."
+    extensions = {"code": "MAX_COST_EXCEEDED", "cost": requested, "maxCost": MAX_SINGLE_QUERY_COST}
+    return {"errors": [{"message": message, "extensions": extensions}]}
+
+
+def _charged(schema: GraphQLSchema, document: DocumentNode, variables: dict[str, Any], data: Any) -> int:
+    """The actual cost; an operation that returned no data at all is not charged."""
+    return actual_cost(schema, document, variables, data) if data else 0
 
 
 def create_app(
@@ -98,8 +95,12 @@ def create_app(
     shop: str = "demo.myshopify.com",
     bulk_delay: float = 0.0,
     seed: int = 7,
+    oldest_supported: str = OLDEST_SUPPORTED,
 ) -> Any:
-    """The sandbox app; ``app.state.sandbox`` is the ``ShopState`` (with ``bucket`` and ``sale``)."""
+    """The sandbox app; ``app.state.sandbox`` is the ``ShopState`` (with ``bucket`` and ``sale``).
+
+    ``oldest_supported`` moves the support window (``"2026-07"`` plays a date when 2025-10 is gone).
+    """
     state = ShopState(catalogue if catalogue is not None else demo_store(), shop=shop)
     bucket = LeakyBucket(bucket_size, restore_rate)
     state.bucket = bucket  # type: ignore[attr-defined]
@@ -119,17 +120,9 @@ def create_app(
         if problems:
             return {"errors": [p.formatted for p in problems]}
         with state.lock:
-            requested = query_cost(query, variables)
-            if requested > _MAX_QUERY_COST:
-                return {
-                    "errors": [
-                        {
-                            "message": f"Query cost is {requested}, which exceeds the single query max cost limit "
-                            f"({_MAX_QUERY_COST}).",
-                            "extensions": {"code": "MAX_COST_EXCEEDED", "cost": requested, "maxCost": _MAX_QUERY_COST},
-                        }
-                    ]
-                }
+            requested = requested_cost(schema, document, variables)
+            if requested > MAX_SINGLE_QUERY_COST:
+                return _too_costly(requested)
             if requested > bucket.available():
                 bucket.throttled += 1
                 return {
@@ -162,7 +155,7 @@ def create_app(
                 out["errors"] = [e.formatted for e in result.errors]
             if result.data is not None:
                 out["data"] = result.data
-            actual = query_cost(query, variables, returned=_returned_counts(result.data)) if result.data else 0
+            actual = _charged(schema, document, variables, result.data)
             bucket.charge(actual)
             out["extensions"] = {
                 "cost": {"requestedQueryCost": requested, "actualQueryCost": actual, "throttleStatus": bucket.status()}
@@ -176,8 +169,14 @@ def create_app(
             body = orjson.loads(await request.body())
         except orjson.JSONDecodeError:
             return JSONResponse({"errors": "Invalid JSON in request body"}, status_code=400)
-        payload = answer(request.path_params["version"], body, str(request.base_url).rstrip("/"))
-        return Response(orjson.dumps(payload), media_type="application/json")
+        try:
+            version = served_version(request.path_params["version"], oldest_supported)
+        except UnknownVersion as exc:
+            return JSONResponse({"errors": f"Not Found: the sandbox serves no API version {exc}"}, status_code=404)
+        payload = answer(version, body, str(request.base_url).rstrip("/"))
+        return Response(
+            orjson.dumps(payload), media_type="application/json", headers={"X-Shopify-API-Version": version}
+        )
 
     async def bulk_file(request: Request) -> Response:
         op = state.bulk_ops.get(f"gid://shopify/BulkOperation/{request.path_params['n']}")

@@ -19,7 +19,7 @@ import orjson
 from graphql import GraphQLError, GraphQLResolveInfo, GraphQLSchema, parse, validate
 from graphql.execution import execute
 
-from connectors.shopify.queries import IDEMPOTENT_STOCK_SINCE, PAGE_SIZE
+from connectors.shopify.sandbox_bulk import bulk_limit_problem
 from connectors.shopify.sandbox_schema import schema_for
 from connectors.shopify.sandbox_state import (
     BulkOp,
@@ -31,10 +31,14 @@ from connectors.shopify.sandbox_state import (
     Variant,
     gid,
 )
-from connectors.shopify.settings import version_at_least
 
 __all__ = ["Resolvers", "flatten_bulk"]
 
+#: Shopify's largest page.
+PAGE_SIZE = 250
+#: From this version ``inventorySetQuantities`` refuses a call without ``@idempotent(key:)``
+#: (optional in 2026-01, where the directive first exists).
+IDEMPOTENT_REQUIRED_SINCE = "2026-04"
 _UPDATED_AFTER = re.compile(r"updated_at:\s*>\s*'?([0-9T:\-.+Z]+)'?")
 _REASONS = frozenset(
     {
@@ -139,10 +143,10 @@ def _install(schema: GraphQLSchema) -> None:
     def levels_of_item(item: InventoryItem, info: GraphQLResolveInfo, **args: Any) -> dict[str, Any]:
         return connection(info, list(item.levels.values()), lambda lvl: lvl.updatedAt, **args)
 
-    def level_of_item(item: InventoryItem, info: GraphQLResolveInfo, locationId: str) -> Level | None:
+    def level_of_item(item: InventoryItem, info: GraphQLResolveInfo, locationId: str, **_: Any) -> Level | None:
         return item.levels.get(locationId)
 
-    def quantities(level: Level, info: GraphQLResolveInfo, names: list[str]) -> list[dict[str, Any]]:
+    def quantities(level: Level, info: GraphQLResolveInfo, names: list[str], **_: Any) -> list[dict[str, Any]]:
         values = {"available": level.available, "on_hand": level.on_hand, "committed": level.on_hand - level.available}
         return [
             {"id": f"{level.id}&name={n}", "name": n, "quantity": values.get(n, 0), "updatedAt": level.updatedAt}
@@ -203,10 +207,10 @@ class _Root:
 
     # -------------------------------------------------------------- queries
 
-    def shop(self, info: GraphQLResolveInfo) -> dict[str, str]:
+    def shop(self, info: GraphQLResolveInfo, **_: Any) -> dict[str, str]:
         return {"name": self.state.shop.split(".")[0], "myshopifyDomain": self.state.shop}
 
-    def node(self, info: GraphQLResolveInfo, id: str) -> Any:
+    def node(self, info: GraphQLResolveInfo, id: str, **_: Any) -> Any:
         found = self.state.nodes.get(id) or self.state.bulk_ops.get(id)
         if isinstance(found, BulkOp):
             self.r.refresh(found)
@@ -215,31 +219,35 @@ class _Root:
     def productVariants(self, info: GraphQLResolveInfo, **args: Any) -> dict[str, Any]:
         return connection(info, self.state.variants, lambda v: v.updatedAt, **args)
 
-    def productVariantsCount(self, info: GraphQLResolveInfo, query: str | None = None) -> dict[str, Any]:
+    def productVariantsCount(
+        self, info: GraphQLResolveInfo, query: str | None = None, limit: int | None = 10000, **_: Any
+    ) -> dict[str, Any]:
         items = self.state.variants
         if query and (m := _UPDATED_AFTER.search(query)):
             items = [v for v in items if v.updatedAt > m.group(1)]
-        return {"count": min(len(items), 10000), "precision": "EXACT" if len(items) <= 10000 else "AT_LEAST"}
+        if limit is None or len(items) <= limit:
+            return {"count": len(items), "precision": "EXACT"}
+        return {"count": limit, "precision": "AT_LEAST"}
 
     def locations(self, info: GraphQLResolveInfo, **args: Any) -> dict[str, Any]:
         args.pop("includeInactive", None)
         args.pop("includeLegacy", None)
         return connection(info, self.state.locations, lambda loc: "", **args)
 
-    def location(self, info: GraphQLResolveInfo, id: str | None = None) -> Location | None:
+    def location(self, info: GraphQLResolveInfo, id: str | None = None, **_: Any) -> Location | None:
         return self.state.location_by_id.get(id) if id else self.state.locations[0]
 
-    def inventoryItem(self, info: GraphQLResolveInfo, id: str) -> InventoryItem | None:
+    def inventoryItem(self, info: GraphQLResolveInfo, id: str, **_: Any) -> InventoryItem | None:
         found = self.state.nodes.get(id)
         return found if isinstance(found, InventoryItem) else None
 
     def customers(self, info: GraphQLResolveInfo, **args: Any) -> dict[str, Any]:
         return connection(info, self.state.customers, lambda c: c.updatedAt, **args)
 
-    def customersCount(self, info: GraphQLResolveInfo, query: str | None = None) -> dict[str, Any]:
+    def customersCount(self, info: GraphQLResolveInfo, query: str | None = None, **_: Any) -> dict[str, Any]:
         return {"count": len(self.state.customers), "precision": "EXACT"}
 
-    def currentBulkOperation(self, info: GraphQLResolveInfo, type: str | None = None) -> BulkOp | None:
+    def currentBulkOperation(self, info: GraphQLResolveInfo, type: str | None = None, **_: Any) -> BulkOp | None:
         if not self.state.bulk_ops:
             return None
         op = list(self.state.bulk_ops.values())[-1]
@@ -254,6 +262,7 @@ class _Root:
         productId: str,
         variants: list[dict[str, Any]],
         allowPartialUpdates: bool = False,
+        **_: Any,
     ) -> dict[str, Any]:
         product = self.state.nodes.get(productId)
         if product is None or type(product).__name__ != "Product":
@@ -303,10 +312,11 @@ class _Root:
             variant.updatedAt = self.state.tick()
         return {"product": product, "productVariants": [v for v, _ in valid], "userErrors": errors}
 
-    def inventorySetQuantities(self, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:
-        new_style = version_at_least(self.version, IDEMPOTENT_STOCK_SINCE)
+    def inventorySetQuantities(self, info: GraphQLResolveInfo, input: dict[str, Any], **_: Any) -> dict[str, Any]:
+        # The served schema says which compare field exists: ``changeFromQuantity`` from 2026-01.
+        new_style = "changeFromQuantity" in info.schema.type_map["InventoryQuantityInput"].fields  # type: ignore[union-attr]
         key = _directive_argument(info, "idempotent", "key")
-        if new_style and key is None:
+        if self.version >= IDEMPOTENT_REQUIRED_SINCE and key is None:
             raise GraphQLError("The @idempotent directive is required for this mutation.")
         if key is not None and key in self.state.idempotency:
             return self.state.idempotency[key]
@@ -392,7 +402,7 @@ class _Root:
         group = {"id": gid("InventoryAdjustmentGroup", int(time.time() * 1000)), "reason": data["reason"]}
         return {"inventoryAdjustmentGroup": group, "userErrors": []}
 
-    def customerCreate(self, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:
+    def customerCreate(self, info: GraphQLResolveInfo, input: dict[str, Any], **_: Any) -> dict[str, Any]:
         email = (input.get("email") or "").strip().lower() or None
         if email and any(c.email == email for c in self.state.customers):
             return {"customer": None, "userErrors": [{"field": ["email"], "message": "Email has already been taken"}]}
@@ -416,7 +426,7 @@ class _Root:
         self.state.nodes[customer.id] = customer
         return {"customer": customer, "userErrors": []}
 
-    def customerUpdate(self, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:
+    def customerUpdate(self, info: GraphQLResolveInfo, input: dict[str, Any], **_: Any) -> dict[str, Any]:
         customer = self.state.nodes.get(input.get("id") or "")
         if not isinstance(customer, Customer):
             return {"customer": None, "userErrors": [{"field": ["id"], "message": "Customer does not exist"}]}
@@ -439,7 +449,9 @@ class _Root:
         customer.updatedAt = self.state.tick()
         return {"customer": customer, "userErrors": []}
 
-    def customerEmailMarketingConsentUpdate(self, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:
+    def customerEmailMarketingConsentUpdate(
+        self, info: GraphQLResolveInfo, input: dict[str, Any], **_: Any
+    ) -> dict[str, Any]:
         customer = self.state.nodes.get(input["customerId"])
         if not isinstance(customer, Customer):
             return {"customer": None, "userErrors": [_error("INVALID", ["input", "customerId"], "Customer not found")]}
@@ -451,7 +463,7 @@ class _Root:
         customer.updatedAt = self.state.tick()
         return {"customer": customer, "userErrors": []}
 
-    def bulkOperationRunQuery(self, info: GraphQLResolveInfo, query: str) -> dict[str, Any]:
+    def bulkOperationRunQuery(self, info: GraphQLResolveInfo, query: str, **_: Any) -> dict[str, Any]:
         for op in self.state.bulk_ops.values():
             self.r.refresh(op)
         running = [op for op in self.state.bulk_ops.values() if not op.done and not op.failed]
@@ -509,6 +521,8 @@ class Resolvers:
         problems = validate(schema, document)
         if problems:
             return {"bulkOperation": None, "userErrors": [_error("INVALID", ["query"], problems[0].message)]}
+        if limit := bulk_limit_problem(schema, document):
+            return {"bulkOperation": None, "userErrors": [_error("INVALID", ["query"], limit)]}
         result = execute(
             schema, document, root_value=self.root(version, base_url), context_value=self.context(version, bulk=True)
         )

@@ -10,8 +10,9 @@ from hub.connector import HttpConnectorSettings
 
 __all__ = ["DEFAULT_API_VERSION", "ShopifySettings", "version_at_least"]
 
-#: The Admin API version used when the YAML does not name one.
-DEFAULT_API_VERSION = "2025-01"
+#: The Admin API version used when the YAML does not name one: the latest stable version (November
+#: 2026). Shopify serves a version for 12 months; an older one is answered as the oldest supported.
+DEFAULT_API_VERSION = "2026-07"
 _VERSION = re.compile(r"^\d{4}-(01|04|07|10)$")
 _SHOP = re.compile(r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$")
 
@@ -57,7 +58,7 @@ class ShopifySettings(HttpConnectorSettings):
     @classmethod
     def _version(cls, value: str) -> str:
         if not _VERSION.match(value):
-            raise ValueError(f"{value!r} is not a Shopify API version such as 2025-01 (YYYY-01/04/07/10)")
+            raise ValueError(f"{value!r} is not a Shopify API version such as 2026-07 (YYYY-01/04/07/10)")
         return value
 
     @property

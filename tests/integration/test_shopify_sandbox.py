@@ -21,7 +21,7 @@ from hub.seed import Catalogue, demo_store, synthetic
 from tests.conftest import TEST_SECRETS
 
 TOKEN = TEST_SECRETS[0]
-GRAPHQL = "/admin/api/2025-01/graphql.json"
+GRAPHQL = "/admin/api/2026-07/graphql.json"
 
 
 @pytest.fixture
@@ -151,7 +151,7 @@ async def test_price_push_reports_user_errors_per_record(served: ServedApp, cata
     state = served.app.state.sandbox
     assert state.variant("JKT-ALPINE-S").price == "99.00" and state.variant("JKT-ALPINE-M").price == "89.00"
     assert (state.variant("CAP-WOOL").price, state.variant("CAP-WOOL").compareAtPrice) == ("25.00", "30.00")
-    assert requests == 1 + 2  # the pull, then one call per product
+    assert requests == 2 + 2  # the count and one page, then one call per product
 
 
 async def test_stock_push_racing_a_sale_keeps_the_sale(served: ServedApp, catalogue: Catalogue) -> None:
@@ -214,8 +214,16 @@ async def test_stock_push_to_an_unstocked_location_fails_that_record_only(catalo
         assert results[1].ok and served.app.state.sandbox.available("TEE-BASIC-S", "milano-store") == 7
 
 
-async def test_newer_api_versions_use_their_own_documents(served: ServedApp, catalogue: Catalogue) -> None:
-    async with make(served, catalogue, api_version="2026-04") as connector:
+@pytest.mark.parametrize(
+    ("version", "stale_code", "idempotency_keys"),
+    [("2025-10", "COMPARE_QUANTITY_STALE", 0), ("2026-07", "CHANGE_FROM_QUANTITY_STALE", 2)],
+)
+async def test_each_api_version_gets_its_own_stock_write(
+    served: ServedApp, catalogue: Catalogue, version: str, stale_code: str, idempotency_keys: int
+) -> None:
+    """2025-10 takes ``compareQuantity``; 2026-07 refuses it and needs ``changeFromQuantity`` with
+    ``@idempotent`` on the mutation field. The sandbox runs each against that version's real schema."""
+    async with make(served, catalogue, api_version=version) as connector:
         customers, _ = await pull_all(connector, Entity.customers)
         stock, _ = await pull_all(connector, Entity.stock)
         level, raw = next((s, r) for s, r in stock if s.key == "JNS-SLIM-32@web-warehouse")
@@ -224,9 +232,9 @@ async def test_newer_api_versions_use_their_own_documents(served: ServedApp, cat
             Entity.stock, [change(Entity.stock, level.key, {"available": 50}, {"available": level.available}, raw.link)]
         )
     assert len(customers) == 4
-    assert result.stale and result.code == "CHANGE_FROM_QUANTITY_STALE"
+    assert result.stale and result.code == stale_code
     assert served.app.state.sandbox.available(level.sku, level.location) == 49
-    assert len(served.app.state.sandbox.idempotency) == 2  # both calls carried an @idempotent key
+    assert len(served.app.state.sandbox.idempotency) == idempotency_keys  # each call's @idempotent key
 
 
 async def test_customers_push_protects_consent(served: ServedApp, catalogue: Catalogue) -> None:
@@ -266,19 +274,23 @@ async def test_customers_push_protects_consent(served: ServedApp, catalogue: Cat
     assert final["nuovo@example.com"].email_marketing is Consent.subscribed
 
 
-async def test_a_small_bucket_is_never_throttled_twice_in_a_row() -> None:
+@pytest.mark.parametrize("since", [None, "2000-01-01T00:00:00Z"], ids=["full", "incremental"])
+async def test_a_spent_bucket_is_throttled_at_most_once(since: str | None) -> None:
     catalogue = synthetic(600, locations=1)
     app = create_app(catalogue, access_token=TOKEN, bucket_size=1000, restore_rate=2000)
     with serve(app) as served:
-        # Another app of the same store has just spent most of the bucket: the connector, which
-        # believes it full, is answered THROTTLED once, then waits by the store's own figures.
+        # Another app of the same store has just spent most of the bucket. A full pull learns the
+        # store's level from the count's answer (1 point) and waits before its first page; an
+        # incremental one, which pages at once, is answered THROTTLED once, then waits by the
+        # store's own figures.
         app.state.sandbox.bucket.charge(950)
         async with make(served, catalogue, bulk_threshold=10**6) as connector:
-            prices, _ = await pull_all(connector, Entity.prices)
+            prices, _ = await pull_all(connector, Entity.prices, since)
             stats = connector.transport_stats
+    throttled, counts = (0, 1) if since is None else (1, 0)
     assert len(prices) == 600
-    assert stats is not None and stats.throttled == 1 and stats.throttled_in_a_row_max == 1
-    assert app.state.sandbox.bucket.throttled == 1 and stats.requests == 3 + 1
+    assert stats is not None and stats.throttled == throttled and stats.throttled_in_a_row_max == throttled
+    assert app.state.sandbox.bucket.throttled == throttled and stats.requests == counts + 3 + throttled
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,8 @@ from hub.model import Consent, Entity
 from tests.conftest import TEST_SECRETS
 
 TOKEN = TEST_SECRETS[0]
-URL = "https://demo.myshopify.com/admin/api/2025-01/graphql.json"
+URL = "https://demo.myshopify.com/admin/api/2026-07/graphql.json"
+URL_2025_10 = URL.replace("2026-07", "2025-10")
 LOCATIONS = {"gid://shopify/Location/1": "milano-store"}
 
 
@@ -113,7 +114,7 @@ async def test_throttled_200_is_retried_after_the_wait_the_cost_block_implies() 
     }
     route = respx.post(URL).mock(side_effect=[httpx.Response(200, json=throttled), ok(PAGE)])
     async with connector() as c:
-        rows = await pull(c, Entity.prices)
+        rows = await pull(c, Entity.prices, since="2026-01-01T00:00:00Z")
         stats = c.transport_stats
     assert len(rows) == 1 and route.call_count == 2
     assert stats is not None and stats.throttled == 1 and stats.throttled_in_a_row_max == 1
@@ -129,7 +130,7 @@ async def test_429_and_5xx_are_retried() -> None:
         ]
     )
     async with connector() as c:
-        rows = await pull(c, Entity.prices)
+        rows = await pull(c, Entity.prices, since="2026-01-01T00:00:00Z")
         assert c.transport_stats is not None and c.transport_stats.retries == 2
     assert len(rows) == 1 and route.call_count == 3
 
@@ -218,10 +219,10 @@ async def test_stale_compare_rereads_and_keeps_the_sale_once() -> None:
     }
     level = {"inventoryItem": {"id": "i", "inventoryLevel": {"quantities": [{"name": "available", "quantity": 8}]}}}
     done = {"inventorySetQuantities": {"userErrors": []}}
-    route = respx.post(URL).mock(side_effect=[ok(stale), ok(level), ok(done)])
+    route = respx.post(URL_2025_10).mock(side_effect=[ok(stale), ok(level), ok(done)])
     link = {"inventory_item_id": "gid://shopify/InventoryItem/1", "location_id": "gid://shopify/Location/1"}
     change = Change(Entity.stock, "A@milano-store", "shop", {"available": 15}, {"available": 10}, None, link, "k")
-    async with connector() as c:
+    async with connector(api_version="2025-10") as c:
         [result] = await c.push(Entity.stock, [change])
     first, retry = (json.loads(route.calls[i].request.content)["variables"]["input"] for i in (0, 2))
     assert first["quantities"][0] | {} == {**first["quantities"][0], "quantity": 15, "compareQuantity": 10}
@@ -235,14 +236,15 @@ async def test_stale_compare_rereads_and_keeps_the_sale_once() -> None:
     )
 
 
+@pytest.mark.parametrize("version", ["2026-01", "2026-04", "2026-07"])
 @respx.mock
-async def test_version_2026_04_sends_change_from_quantity_with_an_idempotency_key() -> None:
-    route = respx.post(URL.replace("2025-01", "2026-04")).mock(
+async def test_from_2026_01_stock_writes_send_change_from_quantity_with_an_idempotency_key(version: str) -> None:
+    route = respx.post(URL.replace("2026-07", version)).mock(
         return_value=ok({"inventorySetQuantities": {"userErrors": []}})
     )
     link = {"inventory_item_id": "gid://shopify/InventoryItem/1", "location_id": "gid://shopify/Location/1"}
     change = Change(Entity.stock, "A@milano-store", "shop", {"available": 15}, {"available": 10}, None, link, "k")
-    async with connector(api_version="2026-04") as c:
+    async with connector(api_version=version) as c:
         [result] = await c.push(Entity.stock, [change])
     body = json.loads(route.calls[0].request.content)
     assert result.ok and "@idempotent(key: $idempotencyKey)" in body["query"] and body["variables"]["idempotencyKey"]
@@ -274,5 +276,5 @@ def test_settings_validate_shop_and_version() -> None:
     settings = ShopifySettings(
         shop="demo.myshopify.com", access_token=TOKEN, base_url="http://127.0.0.1:9", verify_tls=False
     )
-    assert settings.root_url == "http://127.0.0.1:9" and settings.graphql_path == "/admin/api/2025-01/graphql.json"
+    assert settings.root_url == "http://127.0.0.1:9" and settings.graphql_path == "/admin/api/2026-07/graphql.json"
     assert TOKEN not in repr(settings) and TOKEN not in str(settings.model_dump())
