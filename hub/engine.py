@@ -26,6 +26,7 @@ from typing import Any
 
 import orjson
 import xxhash
+from pydantic import ValidationError
 
 from hub.breaker import Breaker, CircuitOpen
 from hub.config import JobConfig, LoadedConfig
@@ -152,10 +153,11 @@ class PullOutcome:
         self.links = {}
         self.written = set()
 
-    @property
-    def unreadable(self) -> frozenset[str]:
-        """Keys this connector has but could not read this run (quarantined, or duplicated)."""
-        return frozenset(self.duplicates).union(q[2] for q in self.quarantine if q[2] is not None)
+    #: Keys this connector has but could not read this run (quarantined, duplicated, or stored
+    #: under looser rules than today's): never reported missing. Grows while the run reads back.
+    unreadable: set[str] = field(default_factory=set)
+    #: Stored records that no longer validate (key, reason): quarantined once the run has decided.
+    stale: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def all_in_memory(self) -> bool:
@@ -188,6 +190,25 @@ def _blind_reason(job: JobConfig, source: str, targets: Sequence[str], outcomes:
         f"and no key of theirs is known to the truth; check that they name records the same way"
         + (f" (for example {examples})" if examples else "")
     )
+
+
+def _stored(model: type[Record], outcome: PullOutcome, key: str, data: str) -> Record | None:
+    """A stored record read back, or ``None`` when it no longer passes today's rules (stored by an
+    older omnihub, before a value rule got stricter): it is then unreadable, as a quarantined row
+    is, instead of failing the job. The platform's next change to it is read and checked anew."""
+    try:
+        return model.model_validate_json(data)
+    except ValidationError as exc:
+        outcome.unreadable.add(key)
+        reason = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'record'}: {e['msg']}" for e in exc.errors())
+        outcome.stale.append(
+            (
+                key,
+                f"stored record no longer valid ({reason}); not compared until {outcome.connector} "
+                "changes it or the next full read",
+            )
+        )
+        return None
 
 
 class Engine:
@@ -413,7 +434,7 @@ class Engine:
             fields={t: self._fields(job, connectors[t]) for t in targets},
             merge=job.merge,
             sources=job.sources,
-            unreadable={n: o.unreadable for n, o in outcomes.items()},
+            unreadable={n: o.unreadable for n, o in outcomes.items()},  # live: read-backs add to them
         )
         if entity is Entity.stock:
             located = {n: o.locations for n, o in outcomes.items()}
@@ -422,6 +443,11 @@ class Engine:
             report.warnings += location_gaps(job, source, targets, located)
         findings, plans, report.compared = self._reconcile(job_input, outcomes, groups)
         findings += self._identity_conflicts(entity, outcomes)
+        stale = [(n, entity.value, key, "the state store", why) for n, o in outcomes.items() for key, why in o.stale]
+        if stale:
+            report.quarantined += len(stale)
+            if not dry_run:
+                self.store.quarantine(run_id, stale)
         blind = groups is None and _compared_nothing(report.compared, source, targets, outcomes)
         if blind:
             report.status = "failed"
@@ -662,6 +688,7 @@ class Engine:
                         " neither record is used until the source has one",
                     )
                 )
+        out.unreadable = set(out.duplicates).union(q[2] for q in out.quarantine if q[2] is not None)
         if out.complete and stored is None:
             stored = self.store.load_hashes(conn.name, entity.value)  # an empty feed: were records deleted?
         if out.complete and stored:
@@ -746,8 +773,8 @@ class Engine:
         for grp, rows in self.store.iter_groups(list(outcomes), entity.value, groups):
             by_connector: dict[str, list[Record]] = {}
             for name, key, data in rows:
-                if (name, key) not in duplicates:
-                    by_connector.setdefault(name, []).append(model.model_validate_json(data))
+                if (name, key) not in duplicates and (record := _stored(model, outcomes[name], key, data)):
+                    by_connector.setdefault(name, []).append(record)
             if by_connector:
                 yield grp, by_connector
 
@@ -784,8 +811,8 @@ class Engine:
                 else self.store.fetch_records(conn_name, entity.value, groups)
             )
             for key, grp, data in rows:
-                if key not in skip:
-                    records.setdefault(grp, {}).setdefault(conn_name, []).append(model.model_validate_json(data))
+                if key not in skip and (record := _stored(model, outcome, key, data)):
+                    records.setdefault(grp, {}).setdefault(conn_name, []).append(record)
         return records
 
     def _fields(self, job: JobConfig, target: Connector) -> list[str]:

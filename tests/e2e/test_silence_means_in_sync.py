@@ -10,6 +10,7 @@ import email
 import email.policy
 import json
 import os
+import sqlite3
 from pathlib import Path
 
 from hub.demo import CREDENTIALS, DemoShop
@@ -243,3 +244,26 @@ def test_negative_stock_from_the_truth_is_quarantined_and_the_rest_is_pushed(cli
     (row,) = json.loads(cli("--config", str(config), "quarantine", "--json").stdout)
     assert row["key"] == "B@wh" and "negative" in row["reason"] and row["origin"].endswith("wms.csv:3")
     assert (tmp_path / "web.csv").read_text().splitlines()[1:] == ["A,wh,5", "B,wh,1", "C,wh,7"]
+
+
+def test_a_stored_record_stricter_rules_refuse_is_quarantined_not_an_internal_error(cli: Cli, tmp_path: Path) -> None:
+    _write(tmp_path / "wms.csv", "sku,location,available\nA,wh,5\nB,wh,6\nC,wh,7\n")
+    _write(tmp_path / "web.csv", "sku,location,available\nA,wh,5\nB,wh,6\nC,wh,7\n")
+    config = _write(tmp_path / "omnihub.yaml", _STOCK.replace("RULES", ""))
+    assert cli("--config", str(config), "sync").returncode == 0
+    # what an older omnihub stored under looser rules: a count no platform holds
+    with sqlite3.connect(tmp_path / "state.db") as db:
+        db.execute(
+            "UPDATE observations SET data = ? WHERE connector = 'wms' AND key = 'B@wh'",
+            ('{"sku":"B","location":"wh","available":2147483648,"on_hand":null,"in_stock":null}',),
+        )
+    _write(tmp_path / "web.csv", "sku,location,available\nA,wh,5\nB,wh,1\nC,wh,1\n")  # B's group is read back
+    result = cli("--config", str(config), "sync", "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "internal error" not in result.stdout + result.stderr
+    job = _jobs(result.stdout)["stock"]
+    assert job["status"] == "ok" and job["quarantined"] == 1 and job["pushed"] == {"web": 1}  # C corrected
+    listed = json.loads(cli("--config", str(config), "mismatches", "--json").stdout)
+    assert [m for m in listed if m["key"] == "B@wh"] == []  # unreadable is not missing
+    (row,) = json.loads(cli("--config", str(config), "quarantine", "--json").stdout)
+    assert row["key"] == "B@wh" and "stored record no longer valid" in row["reason"]
