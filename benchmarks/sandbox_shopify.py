@@ -2,7 +2,9 @@
 
     python benchmarks/sync_sandbox.py --platform shopify --skus 10000
 
-The sandbox runs at Shopify's default limits (bucket 1,000 points, 100 points/s). ``minimum`` is
+The sandbox runs at Shopify's default limits (bucket 1,000 points, 100 points/s) and charges each
+query the cost it computes itself; ``prices_pull_points`` and ``points`` are what it charged for
+the prices pull and for the whole run. ``minimum`` is
 what the platform allows at best: for reads, one page of 250 per pulled connection page, or, above
 the bulk threshold, one bulk operation (start, one status poll, one download: 3 requests); for
 writes, one ``productVariantsBulkUpdate`` per product with a changed price plus
@@ -66,6 +68,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         context = ConnectorContext(mapping=load_mapping("shopify", settings={"locations": settings.locations}))
         async with ShopifyConnector("shop", settings, context) as connector:
             prices, minimum_prices = await _pull(connector, Entity.prices)
+            prices_points = connector.client.points
             stock, minimum_stock = await _pull(connector, Entity.stock)
 
             price_changes = []
@@ -117,6 +120,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         minimum_writes = len(products) + math.ceil(len(stock_changes) / connector.batch_size(Entity.stock))
         return {
             "requests": stats.requests,
+            "prices_pull_points": prices_points,
+            "points": stats.points,
             "minimum": minimum_prices + minimum_stock + minimum_writes,
             "reads": f"prices:{connector.read_mode[Entity.prices]},stock:{connector.read_mode[Entity.stock]}",
             "price_changes": len(price_changes),

@@ -82,6 +82,8 @@ class JobReport:
     #: Requests sent per connector, and throttled answers, from the transports.
     requests: dict[str, int] = field(default_factory=dict)
     throttled: dict[str, int] = field(default_factory=dict)
+    #: Cost points charged per connector by platforms that bill in points (Shopify's bucket).
+    points: dict[str, int] = field(default_factory=dict)
     run_id: int | None = None
 
     def fail(self, connector: str, key: str, fields: list[str], code: str | None, message: str) -> None:

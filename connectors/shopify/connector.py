@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import httpx
 
 from connectors.shopify.bulk import iter_jsonl, reassemble, run_bulk_query
-from connectors.shopify.client import ShopifyClient
+from connectors.shopify.client import ShopifyClient, ShopifyStats
 from connectors.shopify.queries import (
     BULK_STOCK,
     BULK_VARIANTS,
@@ -31,7 +31,7 @@ from connectors.shopify.settings import ShopifySettings
 from connectors.shopify.writes import Writer
 from hub.connector import READ, READ_WRITE, Change, ClientConnector, ConnectorContext, PullPage, PushResult, RawRecord
 from hub.errors import FatalError
-from hub.http import TransportStats, dig
+from hub.http import dig
 from hub.limits import ValueLimits
 from hub.model import Entity
 
@@ -127,7 +127,7 @@ class ShopifyConnector(ClientConnector[ShopifyClient]):
         return 1000
 
     @property
-    def transport_stats(self) -> TransportStats | None:
+    def transport_stats(self) -> ShopifyStats | None:
         """The GraphQL endpoint's figures and the bulk result downloads', together."""
         return self._client.stats if self._client is not None else None
 

@@ -264,7 +264,7 @@ mutation CustomerConsentUpdate($input: CustomerEmailMarketingConsentUpdateInput!
 }""",
 )
 
-#: Documents valid in the oldest supported version (2025-01): validated against its schema.
+#: Documents valid from 2025-01 (the oldest schema shipped) on: validated against every shipped schema.
 DOCUMENTS: tuple[Document, ...] = (
     PING,
     VARIANTS,

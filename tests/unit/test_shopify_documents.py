@@ -9,6 +9,7 @@ import pytest
 from connectors.shopify import queries
 from connectors.shopify.cost import query_cost
 from connectors.shopify.schemas import VERSIONS, published_schema
+from connectors.shopify.settings import DEFAULT_API_VERSION
 
 
 def sent_to(version: str) -> set[queries.Document]:
@@ -73,3 +74,23 @@ def test_cost_follows_shopifys_rules() -> None:
     assert query_cost(text, {"n": 10}, returned={"a": 3}) == 2 + 3 * 2
     assert query_cost("mutation { x(a: 1) { userErrors { code } } y { z } }") == 20
     assert query_cost("{ shop { name } c: productVariantsCount @skip(if: true) { count } }") == 1
+
+
+def test_the_default_version_is_the_latest_shipped_and_every_document_sent_to_it_is_valid() -> None:
+    """A connector whose YAML names no version talks to the latest stable version, whose schema ships."""
+    assert VERSIONS[-1] == DEFAULT_API_VERSION
+    for document in sent_to(DEFAULT_API_VERSION):
+        errors = graphql.validate(published_schema(DEFAULT_API_VERSION), graphql.parse(document.text))
+        assert errors == [], (document.name, [e.message for e in errors])
+
+
+@pytest.mark.parametrize(
+    ("version", "compare_field"),
+    [("2025-01", "compareQuantity"), ("2025-10", "compareQuantity"), ("2026-07", "changeFromQuantity")],
+)
+def test_the_stock_write_uses_the_compare_field_of_its_version(version: str, compare_field: str) -> None:
+    """The compare field a version's schema takes is the one the chosen stock write is for."""
+    document = queries.stock_set_for(version)
+    fields = published_schema(version).type_map["InventoryQuantityInput"].fields  # type: ignore[union-attr]
+    assert compare_field in fields
+    assert ("@idempotent" in document.text) == (compare_field == "changeFromQuantity")
