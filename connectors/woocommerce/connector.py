@@ -1,11 +1,16 @@
 """The ``woocommerce`` connector: products, prices, stock and customers over REST wc/v3.
 
-Pulls walk ``/products`` 100 at a time and, for each variable product on a page, its variations
-(wc/v3 has no listing of variations across products, so a full pull costs one listing page per
-100 products plus one variations page per variable product; measured in
-``benchmarks/sandbox_woocommerce.py``). Incremental pulls ask only for products modified after the
-cursor (``modified_after`` + ``dates_are_gmt=true``); WooCommerce re-saves a variable product when
-one of its variations changes, so only the variations of the parents that come back are read.
+Pulls walk ``/products`` 100 at a time, then ``/variations`` 100 at a time: WooCommerce 10.3 and
+newer list every variation of every product there, so a full pull costs ceil(products/100) +
+ceil(variations/100) pages (measured in ``benchmarks/sandbox_woocommerce.py``). A store without the
+route answers 404 ``rest_no_route`` once; the connector remembers it and reads each variable
+product's variations instead. Incremental pulls ask both listings only for what was modified after
+the cursor (``modified_after`` + ``dates_are_gmt=true``); on an older store WooCommerce's re-save of
+a variable product when one of its variations changes says which parents to read.
+
+A variable product that manages stock holds one pool for its variations that do not (they show
+``manage_stock: "parent"``): the pool is read and written as the parent's own stock row, and
+those variations have none of their own (``rows.holds_pool``).
 
 Pushes write through ``/products/batch`` and ``/products/{parent}/variations/batch``, grouped by
 parent, 100 items per call; stock re-reads first (``connectors.woocommerce.stock``).
@@ -19,17 +24,27 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from connectors.woocommerce.batches import BatchItem, send_batches
-from connectors.woocommerce.client import WooClient
-from connectors.woocommerce.rows import SELLABLE_TYPES, customer_row, item_row, price_fields, untracked_reason
+from connectors.woocommerce.client import PAGE_SIZE, WooClient, chunks
+from connectors.woocommerce.rows import (
+    SELLABLE_TYPES,
+    customer_row,
+    holds_pool,
+    item_row,
+    price_fields,
+    untracked_reason,
+)
 from connectors.woocommerce.settings import WooCommerceSettings
 from connectors.woocommerce.stock import StockWriter
+from connectors.woocommerce.values import price_text, unstored
 from hub.connector import READ, READ_WRITE, Change, ClientConnector, PullPage, PushResult, RawRecord
+from hub.errors import FatalError
 from hub.mapping import Mapping as FieldMapping
 from hub.model import Entity
 
 __all__ = ["WooCommerceConnector"]
 
 _CURSOR_FORMAT = "%Y-%m-%dT%H:%M:%S"
+_PRICE_FIELDS = ("regular_price", "sale_price")
 
 
 class WooCommerceConnector(ClientConnector[WooClient]):
@@ -47,6 +62,9 @@ class WooCommerceConnector(ClientConnector[WooClient]):
 
     client_class = WooClient
     settings: WooCommerceSettings
+    #: Whether the store lists all variations at ``GET /variations`` (WooCommerce 10.3+); ``None``
+    #: until the first pull asks.
+    _variations_route: bool | None = None
 
     def batch_size(self, entity: Entity) -> int:
         """Prices and stock take 500 changes per push: the connector groups them by parent product
@@ -75,19 +93,60 @@ class WooCommerceConnector(ClientConnector[WooClient]):
         if since:
             params = {"modified_after": self._after(since), "dates_are_gmt": "true"}
         cursor = since
+        parents: dict[str, Mapping[str, Any]] = {}
         async for products, _reply in self.client.list("products", params):
             variable = [p for p in products if p.get("type") == "variable"]
-            if since and self.settings.variation_scan == "all_parents":
-                variable = []  # read below, from the unfiltered list of variable products
+            parents.update((str(p.get("id")), p) for p in variable)
             rows = [self._row(p) for p in products if p.get("type") in SELLABLE_TYPES]
-            rows += await self._variation_rows(variable)
+            if entity is Entity.stock:
+                rows += [self._row(p) for p in variable if holds_pool(p)]
             cursor = _newest(cursor, products, rows)
             yield self._page(entity, rows, cursor, since)
+        if self._variations_route is not False:
+            try:
+                async for rows in self._listed_variations(params, parents):
+                    cursor = _newest(cursor, [], rows)
+                    yield self._page(entity, rows, cursor, since)
+                self._variations_route = True
+                return
+            except FatalError as exc:
+                if self._variations_route or exc.status != 404 or exc.platform_code != "rest_no_route":
+                    raise
+                self._variations_route = False  # a store older than WooCommerce 10.3: asked once
+        async for page in self._variations_by_parent(entity, since, params, list(parents.values()), cursor):
+            yield page
+
+    async def _listed_variations(
+        self, params: Mapping[str, Any], parents: dict[str, Mapping[str, Any]]
+    ) -> AsyncIterator[list[RawRecord]]:
+        """Every variation (changed since the cursor, with ``params``) from ``GET /variations``,
+        100 a page whatever its parent; parents not read with the products are read by id."""
+        async for variations, _reply in self.client.list("variations", params):
+            unknown = sorted({str(v.get("parent_id")) for v in variations} - parents.keys())
+            for part in chunks(unknown, PAGE_SIZE):
+                found = await self.client.get_list("products", {"include": ",".join(part)})
+                parents.update((str(p.get("id")), p) for p in found)
+            yield [self._row(v, parents.get(str(v.get("parent_id")), {"id": v.get("parent_id")})) for v in variations]
+
+    async def _variations_by_parent(
+        self,
+        entity: Entity,
+        since: str | None,
+        params: Mapping[str, Any],
+        variable: list[Mapping[str, Any]],
+        cursor: str | None,
+    ) -> AsyncIterator[PullPage]:
+        """Stores without ``GET /variations``: one listing per variable product."""
         if since and self.settings.variation_scan == "all_parents":
             async for parents, _reply in self.client.list("products", {"type": "variable"}):
                 rows = await self._variation_rows(parents, params)
                 cursor = _newest(cursor, [], rows)
                 yield self._page(entity, rows, cursor, since)
+            return
+        for part in chunks(variable, PAGE_SIZE):
+            rows = await self._variation_rows(part)
+            cursor = _newest(cursor, [], rows)
+            yield self._page(entity, rows, cursor, since)
 
     async def _variation_rows(
         self, parents: Sequence[Mapping[str, Any]], params: Mapping[str, Any] | None = None
@@ -111,6 +170,8 @@ class WooCommerceConnector(ClientConnector[WooClient]):
         if entity is Entity.stock:
             kept = []
             for row in rows:
+                if row.data.get("manage_stock") == "parent":
+                    continue  # its stock is its parent's pool, read as the parent's row
                 reason = untracked_reason(row.data)
                 if reason is None:
                     kept.append(row)
@@ -171,11 +232,12 @@ class WooCommerceConnector(ClientConnector[WooClient]):
         outcomes = await send_batches(self.client, items)
         for item in items:
             outcome = outcomes[item.ref]
+            wrong = unstored(item.body, outcome.record, _PRICE_FIELDS) if outcome.ok else None
             results[item.ref] = PushResult(
                 changes[item.ref].key,
-                ok=outcome.ok,
-                code=outcome.code,
-                message=outcome.message,
+                ok=outcome.ok and wrong is None,
+                code="not_stored" if wrong else outcome.code,
+                message=wrong or outcome.message,
                 retriable=outcome.uncertain,
             )
         return [results[ref] for ref in range(len(changes))]
@@ -223,10 +285,14 @@ def _whole_price(change: Change) -> dict[str, Any]:
 
 
 def _price_payload(platform: dict[str, Any]) -> dict[str, Any]:
-    """The mapping's output with the derived ``pricing`` turned into ``regular_price``/``sale_price``."""
+    """The mapping's output with the derived ``pricing`` turned into ``regular_price``/``sale_price``,
+    each checked (``ValueError``) and written in the one form WooCommerce stores as meant."""
     pricing = platform.pop("pricing", None)
     if isinstance(pricing, dict):
         platform.update(price_fields(pricing.get("amount"), pricing.get("compare_at")))
+    for field in _PRICE_FIELDS:
+        if field in platform:
+            platform[field] = price_text(platform[field], field)
     return platform
 
 

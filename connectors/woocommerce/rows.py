@@ -11,6 +11,12 @@ WooCommerce's field names and adds a few derived ones the mapping cannot compute
 * ``title`` (the parent's name and the variation's name), ``group`` (the parent's SKU), ``options``
   (attribute name -> chosen option) and ``location`` (the connector's configured location).
 
+Stock shared by variations: a variable product whose ``manage_stock`` is on holds one pool for
+every variation that does not manage its own (WooCommerce shows those with ``manage_stock:
+"parent"`` and the parent's quantity, and a sale of any of them takes from the pool). The pool is
+one stock row, the parent's (its SKU, written through ``/products/batch``); the variations have no
+stock row of their own, so the pool is neither read as several pools nor written several times.
+
 Stock: a product whose ``manage_stock`` is off has ``stock_quantity: null`` and no quantity at
 all in WooCommerce (only an in/out-of-stock flag). It is not turned into a number: it is
 reported as rejected with what to change, so the hub neither invents 0 nor overwrites it unasked.
@@ -24,7 +30,7 @@ from typing import Any
 
 from hub.connector import RawRecord
 
-__all__ = ["SELLABLE_TYPES", "customer_row", "item_row", "price_fields", "untracked_reason"]
+__all__ = ["SELLABLE_TYPES", "customer_row", "holds_pool", "item_row", "price_fields", "untracked_reason"]
 
 #: Product types with a price and a stock of their own (``variable`` has variations, ``grouped`` children).
 SELLABLE_TYPES = frozenset({"simple", "external", "variation"})
@@ -85,6 +91,11 @@ def item_row(data: Mapping[str, Any], *, location: str, parent: Mapping[str, Any
         link = {"product_id": item_id}
         origin = f"woocommerce product {item_id}"
     return RawRecord(data=row, link=link, origin=origin)
+
+
+def holds_pool(data: Mapping[str, Any]) -> bool:
+    """A variable product that keeps the stock of its variations that do not keep their own."""
+    return data.get("type") == "variable" and data.get("manage_stock") is True
 
 
 def untracked_reason(data: Mapping[str, Any]) -> str | None:

@@ -2,9 +2,19 @@
 
 Seeded from a platform-neutral ``hub.seed.Catalogue``: the items of a group with several variants
 become one variable product with variations (``variable_products=True``), the others simple
-products; stock comes from one catalogue location. Like WooCommerce (seen in the real captures),
-a change to a variation also moves its parent's ``date_modified_gmt``. Thread-safe: tests call
-``sale`` from their own thread while the server answers in another.
+products; stock comes from one catalogue location. What a write does is what a real WooCommerce
+11.0.1 was seen doing (``tests/fixtures/platforms/woocommerce/real-captures``):
+
+* values are coerced, never refused (``sandbox_values``): ``"abc"`` wipes a price, ``"12,50"`` is
+  stored as ``"1250"``, a quantity ``"abc"`` as 0; a sale price not below the regular one is
+  dropped; a quantity sent to an item that does not manage stock is ignored;
+* a change to a variation also moves its parent's ``date_modified_gmt`` and derived ``price``;
+* a variation that does not manage stock while its parent does shows ``manage_stock: "parent"``
+  and the parent's quantity and status: the parent holds one pool for all of them, and a sale of
+  any of them takes from it (WooCommerce's ``WC_Product_Variation::get_manage_stock``);
+* a deleted product goes to the trash and out of listings; creates get the next id.
+
+Thread-safe: tests call ``sale`` from their own thread while the server answers in another.
 """
 
 from __future__ import annotations
@@ -12,19 +22,22 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from connectors.woocommerce.sandbox_values import is_on_sale, php_intval, price_number, stored_price
 from hub.seed import Catalogue, SeedCustomer, SeedItem
 
 __all__ = ["WooStore", "item_error"]
 
 STAMP = "%Y-%m-%dT%H:%M:%S"
+_VARIATION_PATH = "/products/&lt;product_id&gt;/variations/&lt;id&gt;"
+#: Fields a product or variation write sets as given (prices and stock have rules of their own).
+_PLAIN_FIELDS = ("name", "status", "global_unique_id", "attributes")
 
 
-def item_error(item_id: Any, code: str, message: str, **data: Any) -> dict[str, Any]:
+def item_error(item_id: Any, code: str, message: str, status: int = 400, **data: Any) -> dict[str, Any]:
     """A failed batch item, as WooCommerce answers it inside a 200."""
-    return {"id": item_id, "error": {"code": code, "message": message, "data": {"status": 400, **data}}}
+    return {"id": item_id, "error": {"code": code, "message": message, "data": {"status": status, **data}}}
 
 
 def _common_words(titles: list[str]) -> str:
@@ -37,10 +50,17 @@ def _common_words(titles: list[str]) -> str:
     return " ".join(common)
 
 
-def _price_fields(item: SeedItem) -> dict[str, Any]:
-    if item.compare_at and Decimal(item.compare_at) > Decimal(item.price):
+def _seed_prices(item: SeedItem) -> dict[str, Any]:
+    if item.compare_at and is_on_sale(item.compare_at, item.price):
         return {"regular_price": item.compare_at, "sale_price": item.price}
     return {"regular_price": item.price, "sale_price": ""}
+
+
+def _as_int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
 
 
 class WooStore:
@@ -53,6 +73,7 @@ class WooStore:
         location_code: str | None = None,
         variable_products: bool = True,
         clock: Callable[[], datetime] | None = None,
+        first_id: int = 10,
     ) -> None:
         self.location_code = location_code or (catalogue.locations[0] if catalogue.locations else "web-warehouse")
         self._clock = clock or (lambda: datetime.now(UTC))
@@ -60,15 +81,15 @@ class WooStore:
         self.products: dict[int, dict[str, Any]] = {}
         self.variations: dict[int, dict[str, Any]] = {}
         self.customers: dict[int, dict[str, Any]] = {}
-        self.by_sku: dict[str, tuple[str, int]] = {}
-        self._next_id = 10
+        self._next_id = first_id
         self._seed(catalogue, variable_products)
 
     # ------------------------------------------------------------------ seeding
 
     def _new_id(self) -> int:
+        item_id = self._next_id
         self._next_id += 1
-        return self._next_id
+        return item_id
 
     def _seed(self, catalogue: Catalogue, variable_products: bool) -> None:
         groups: dict[str, list[SeedItem]] = {}
@@ -105,7 +126,7 @@ class WooStore:
             "type": "simple",
             "status": "publish" if item.status == "active" else item.status,
             "sku": item.sku,
-            **_price_fields(item),
+            **_seed_prices(item),
             "manage_stock": True,
             "stock_quantity": self._quantity(item.sku, catalogue),
             "parent_id": 0,
@@ -113,9 +134,8 @@ class WooStore:
             "variations": [],
             "global_unique_id": item.barcode or "",
         }
-        self._settle(record)
         self.products[item_id] = record
-        self.by_sku[item.sku] = ("product", item_id)
+        self._settle(record)
 
     def _seed_variable(self, group: str, items: list[SeedItem], catalogue: Catalogue) -> None:
         parent_id = self._new_id()
@@ -143,17 +163,16 @@ class WooStore:
             "variations": [],
         }
         self.products[parent_id] = parent
-        self.by_sku[group] = ("product", parent_id)
         for item in items:
             variation_id = self._new_id()
             own = item.title[len(name) :].strip() if item.title.startswith(name) else item.title
-            variation = {
+            self.variations[variation_id] = {
                 **self._base(variation_id, item.updated_at),
                 "name": own,
                 "type": "variation",
                 "status": "publish" if item.status == "active" else item.status,
                 "sku": item.sku,
-                **_price_fields(item),
+                **_seed_prices(item),
                 "manage_stock": True,
                 "stock_quantity": self._quantity(item.sku, catalogue),
                 "parent_id": parent_id,
@@ -163,11 +182,9 @@ class WooStore:
                 ],
                 "global_unique_id": item.barcode or "",
             }
-            self._settle(variation)
-            self.variations[variation_id] = variation
             parent["variations"].append(variation_id)
-            self.by_sku[item.sku] = ("variation", variation_id)
-        parent["price"] = min((self.variations[v]["price"] for v in parent["variations"]), default="")
+            self._settle(self.variations[variation_id])
+        self._settle(parent)
 
     def _seed_customer(self, person: SeedCustomer) -> None:
         customer_id = self._new_id()
@@ -195,17 +212,39 @@ class WooStore:
     def now(self) -> str:
         return self._clock().astimezone(UTC).strftime(STAMP)
 
+    def _find(self, sku: str) -> dict[str, Any]:
+        for record in (*self.products.values(), *self.variations.values()):
+            if record.get("sku") == sku and record.get("status") != "trash":
+                return record
+        raise KeyError(sku)
+
+    def by_sku(self, skus: Iterable[str]) -> list[dict[str, Any]]:
+        """Products, variable parents and variations whose SKU is one of ``skus``, case ignored."""
+        wanted = {s.casefold() for s in skus}
+        items = [*self.products.values(), *self.variations.values()]
+        return [r for r in items if r.get("sku") and r["sku"].casefold() in wanted]
+
+    def view(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """A record as the API shows it: a variation whose parent holds the stock shows the pool."""
+        out = dict(record)
+        if record.get("type") == "variation" and not record.get("manage_stock"):
+            parent = self.products.get(record.get("parent_id", 0))
+            if parent is not None and parent.get("manage_stock"):
+                out["manage_stock"] = "parent"
+                out["stock_quantity"] = parent.get("stock_quantity")
+                out["stock_status"] = parent.get("stock_status")
+        return out
+
     def item(self, sku: str) -> dict[str, Any]:
-        """The product or variation with ``sku`` (``KeyError`` if none)."""
+        """The product or variation with ``sku`` as the API shows it (``KeyError`` if none)."""
         with self.lock:
-            kind, item_id = self.by_sku[sku]
-            return dict((self.products if kind == "product" else self.variations)[item_id])
+            return self.view(self._find(sku))
 
     def quantities(self) -> dict[str, int | None]:
-        """SKU -> stock quantity of every sellable item (benchmarks and tests check final state)."""
+        """SKU -> stock quantity of every sellable item as shown (a pooled variation shows its pool)."""
         with self.lock:
             items = [*self.products.values(), *self.variations.values()]
-            return {i["sku"]: i["stock_quantity"] for i in items if i["type"] != "variable"}
+            return {i["sku"]: self.view(i)["stock_quantity"] for i in items if i["type"] != "variable"}
 
     def prices(self) -> dict[str, tuple[str, str]]:
         """SKU -> (regular_price, sale_price) of every sellable item."""
@@ -213,10 +252,26 @@ class WooStore:
             items = [*self.products.values(), *self.variations.values()]
             return {i["sku"]: (i["regular_price"], i["sale_price"]) for i in items if i["type"] != "variable"}
 
-    # ------------------------------------------------------------------ writing
+    def children(self, parent_id: int) -> list[dict[str, Any]]:
+        parent = self.products.get(parent_id)
+        return [self.variations[v] for v in (parent or {}).get("variations", ()) if v in self.variations]
+
+    # ------------------------------------------------------------------ derived fields
 
     def _settle(self, record: dict[str, Any]) -> None:
-        """Derived fields: ``price``, ``on_sale``, ``stock_status``."""
+        """Derived fields: ``price``, ``on_sale``, ``stock_status``; a variable parent's from its children."""
+        if record.get("type") == "variable":
+            children = self.children(record["id"])
+            prices = [c["price"] for c in children if price_number(c.get("price", "")) is not None]
+            record["price"] = min(prices, key=price_number) if prices else ""
+            if record.get("manage_stock"):
+                record["stock_status"] = "instock" if (record.get("stock_quantity") or 0) > 0 else "outofstock"
+            else:
+                shown = [self.view(c).get("stock_status") for c in children]
+                record["stock_status"] = "instock" if "instock" in shown else "outofstock"
+            return
+        if record.get("sale_price") and not is_on_sale(record.get("regular_price", ""), record["sale_price"]):
+            record["sale_price"] = ""
         sale = record.get("sale_price") or ""
         record["on_sale"] = bool(sale)
         record["price"] = sale or record.get("regular_price") or ""
@@ -228,70 +283,184 @@ class WooStore:
     def _touch(self, record: dict[str, Any]) -> None:
         stamp = self.now()
         record["date_modified"] = record["date_modified_gmt"] = stamp
-        if record.get("type") == "variation" and record.get("parent_id") in self.products:
-            parent = self.products[record["parent_id"]]
+        parent = self.products.get(record.get("parent_id", 0)) if record.get("type") == "variation" else None
+        if parent is not None:
             parent["date_modified"] = parent["date_modified_gmt"] = stamp
+            self._settle(parent)
+
+    # ------------------------------------------------------------------ simulated shop events
 
     def tear(self, sku: str, **fields: Any) -> None:
         """Leave an item half-saved, as a process killed in the middle of a save leaves it on a real
         store (seen on WooCommerce 11.0.1: ``regular_price`` new, the derived ``price`` still the
         old one): ``fields`` are set as given and nothing is derived again."""
         with self.lock:
-            kind, item_id = self.by_sku[sku]
-            record = (self.products if kind == "product" else self.variations)[item_id]
+            record = self._find(sku)
             record.update(fields)
             self._touch(record)
 
-    def sale(self, sku: str, quantity: int = 1) -> int:
-        """A customer buys ``quantity`` of ``sku``: its managed stock goes down. Returns what is left."""
-        with self.lock:
-            kind, item_id = self.by_sku[sku]
-            record = (self.products if kind == "product" else self.variations)[item_id]
-            if not record.get("manage_stock"):
-                raise ValueError(f"{sku} does not manage stock")
-            record["stock_quantity"] = int(record["stock_quantity"] or 0) - int(quantity)
-            self._settle(record)
-            self._touch(record)
-            return int(record["stock_quantity"])
+    def _stock_holder(self, record: dict[str, Any]) -> dict[str, Any] | None:
+        """The record whose quantity a sale of ``record`` takes from (its parent's pool, or its own)."""
+        if record.get("manage_stock"):
+            return record
+        parent = self.products.get(record.get("parent_id", 0)) if record.get("type") == "variation" else None
+        return parent if parent is not None and parent.get("manage_stock") else None
 
-    def update_item(self, table: dict[int, dict[str, Any]], body: Mapping[str, Any]) -> dict[str, Any]:
-        """Apply one batch ``update`` entry to a product or variation of ``table``."""
-        raw_id = body.get("id")
-        try:
-            item_id = int(raw_id)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            item_id = 0
-        record = table.get(item_id)
-        if record is None:
-            return item_error(raw_id or 0, "woocommerce_rest_product_invalid_id", "Invalid ID.")
-        if "sku" in body and body["sku"] != record["sku"]:
-            owner = self.by_sku.get(str(body["sku"]))
+    def sale(self, sku: str, quantity: int = 1) -> int:
+        """A customer buys ``quantity`` of ``sku``: the managed stock goes down. Returns what is left."""
+        with self.lock:
+            record = self._find(sku)
+            holder = self._stock_holder(record)
+            if holder is None:
+                raise ValueError(f"{sku} does not manage stock")
+            holder["stock_quantity"] = int(holder["stock_quantity"] or 0) - int(quantity)
+            self._settle(holder)
+            self._touch(holder)
+            if holder is not record:
+                self._touch(record)
+            return int(holder["stock_quantity"])
+
+    def share_stock(self, parent_sku: str, quantity: int) -> None:
+        """Make a variable product hold one stock pool for all its variations (WooCommerce's
+        'Manage stock' on the parent with the variations' own turned off)."""
+        with self.lock:
+            parent = self._find(parent_sku)
+            if parent.get("type") != "variable":
+                raise ValueError(f"{parent_sku} is not a variable product")
+            parent["manage_stock"], parent["stock_quantity"] = True, int(quantity)
+            for child in self.children(parent["id"]):
+                child["manage_stock"], child["stock_quantity"] = False, None
+                self._settle(child)
+            self._settle(parent)
+            self._touch(parent)
+
+    # ------------------------------------------------------------------ writes
+
+    def _sku_taken(self, sku: str, own_id: int | None) -> dict[str, Any] | None:
+        for record in self.by_sku([sku]):
+            if record["id"] != own_id and record["sku"] == sku and record.get("status") != "trash":
+                return record
+        return None
+
+    def _apply(self, record: dict[str, Any], body: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Set ``body``'s fields on ``record`` as WooCommerce stores them; an error item if refused."""
+        if "sku" in body and body["sku"] != record.get("sku"):
+            sku = str(body["sku"] or "")
+            owner = self._sku_taken(sku, record.get("id")) if sku else None
             if owner is not None:
                 return item_error(
-                    item_id,
+                    record.get("id") or 0,
                     "product_invalid_sku",
                     "Invalid or duplicated SKU.",
-                    resource_id=owner[1],
-                    unique_sku=f"{body['sku']}-1",
+                    resource_id=owner["id"],
+                    unique_sku=f"{sku}-1",
                 )
-        for field in ("regular_price", "sale_price"):
-            if field in body and not _is_price(body[field]):
-                return item_error(
-                    item_id, "rest_invalid_param", f"Invalid parameter(s): {field}", params={field: "not a price"}
-                )
-        if "stock_quantity" in body and body["stock_quantity"] is not None and not _is_int(body["stock_quantity"]):
-            return item_error(item_id, "rest_invalid_param", "Invalid parameter(s): stock_quantity")
-        if "sku" in body:
-            self.by_sku.pop(record["sku"], None)
-            self.by_sku[str(body["sku"])] = ("product" if table is self.products else "variation", item_id)
-        for field in ("name", "status", "sku", "regular_price", "sale_price", "manage_stock", "global_unique_id"):
+            record["sku"] = sku
+        for field in _PLAIN_FIELDS:
             if field in body:
                 record[field] = body[field]
-        if "stock_quantity" in body:
-            record["stock_quantity"] = None if body["stock_quantity"] is None else int(body["stock_quantity"])
+        for field in ("regular_price", "sale_price"):
+            if field in body:
+                record[field] = stored_price(body[field])
+        if "manage_stock" in body:
+            record["manage_stock"] = body["manage_stock"] not in (False, "false", "no", "0", 0, "parent", None)
+        if "stock_quantity" in body and record.get("manage_stock"):
+            record["stock_quantity"] = php_intval(body["stock_quantity"])
+        if not record.get("manage_stock"):
+            record["stock_quantity"] = None
         self._settle(record)
         self._touch(record)
-        return dict(record)
+        return None
+
+    def create_product(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """``POST /products`` or a batch ``create`` entry: a new simple or variable product."""
+        sku = str(body.get("sku") or "")
+        owner = self._sku_taken(sku, None) if sku else None
+        if owner is not None:
+            return item_error(
+                0, "product_invalid_sku", "Invalid or duplicated SKU.", resource_id=owner["id"], unique_sku=f"{sku}-1"
+            )
+        item_id = self._new_id()
+        record = {
+            **self._base(item_id, self._clock()),
+            "name": "",
+            "type": body.get("type") or "simple",
+            "status": "publish",
+            "sku": sku,
+            "regular_price": "",
+            "sale_price": "",
+            "manage_stock": False,
+            "stock_quantity": None,
+            "parent_id": 0,
+            "attributes": [],
+            "variations": [],
+        }
+        self.products[item_id] = record
+        self._apply(record, {k: v for k, v in body.items() if k not in ("sku", "type", "id")})
+        return self.view(record)
+
+    def create_variation(self, parent_id: int, body: Mapping[str, Any]) -> dict[str, Any]:
+        """``POST /products/{parent}/variations`` or a variations batch ``create`` entry."""
+        parent = self.products.get(parent_id)
+        if parent is None or parent.get("type") != "variable":
+            return item_error(0, "woocommerce_rest_product_invalid_id", "Invalid ID.", 404)
+        sku = str(body.get("sku") or "")
+        owner = self._sku_taken(sku, None) if sku else None
+        if owner is not None:
+            return item_error(
+                0, "product_invalid_sku", "Invalid or duplicated SKU.", resource_id=owner["id"], unique_sku=f"{sku}-1"
+            )
+        item_id = self._new_id()
+        record = {
+            **self._base(item_id, self._clock()),
+            "name": "",
+            "type": "variation",
+            "status": "publish",
+            "sku": sku,
+            "regular_price": "",
+            "sale_price": "",
+            "manage_stock": False,
+            "stock_quantity": None,
+            "parent_id": parent_id,
+            "attributes": [],
+        }
+        self.variations[item_id] = record
+        parent["variations"].append(item_id)
+        self._apply(record, {k: v for k, v in body.items() if k not in ("sku", "id")})
+        return self.view(record)
+
+    def update_product(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """A ``/products/batch`` update entry (or ``PUT /products/{id}``)."""
+        item_id = _as_int(body.get("id"))
+        if item_id in self.variations:
+            return item_error(
+                item_id,
+                "woocommerce_rest_invalid_product_id",
+                f"To manipulate product variations you should use the {_VARIATION_PATH} endpoint.",
+                404,
+            )
+        record = self.products.get(item_id)
+        if record is None or record.get("status") == "trash":
+            return item_error(body.get("id") or 0, "woocommerce_rest_product_invalid_id", "Invalid ID.")
+        return self._apply(record, body) or self.view(record)
+
+    def update_variation(self, parent_id: int, body: Mapping[str, Any]) -> dict[str, Any]:
+        """A ``/products/{parent}/variations/batch`` update entry: the variation must be that parent's."""
+        item_id = _as_int(body.get("id"))
+        record = self.variations.get(item_id)
+        if record is None or record.get("parent_id") != parent_id:
+            return item_error(item_id, "woocommerce_rest_product_variation_invalid_id", "Invalid ID.", 404)
+        return self._apply(record, body) or self.view(record)
+
+    def delete_product(self, raw_id: Any) -> dict[str, Any]:
+        """A batch ``delete`` entry without ``force``: the product goes to the trash (answered as it was)."""
+        record = self.products.get(_as_int(raw_id))
+        if record is None or record.get("status") == "trash":
+            return item_error(raw_id, "woocommerce_rest_product_invalid_id", "Invalid ID.")
+        shown = self.view(record)
+        record["status"] = "trash"
+        self._touch(record)
+        return shown
 
     def upsert_customer(self, body: Mapping[str, Any], *, create: bool) -> dict[str, Any]:
         """Apply one customers batch entry (``create`` or ``update``)."""
@@ -328,33 +497,3 @@ class WooStore:
                 record[part] = {**record.get(part, {}), **body[part]}
         record["date_modified_gmt"] = self.now()
         return dict(record)
-
-    def children(self, parent_id: int) -> Iterable[dict[str, Any]]:
-        parent = self.products.get(parent_id)
-        return [self.variations[v] for v in (parent or {}).get("variations", ()) if v in self.variations]
-
-
-def _as_int(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return 0
-
-
-def _is_price(value: Any) -> bool:
-    if value == "":
-        return True
-    if not isinstance(value, str):
-        return False
-    try:
-        return Decimal(value) >= 0
-    except InvalidOperation:
-        return False
-
-
-def _is_int(value: Any) -> bool:
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, int):
-        return True
-    return isinstance(value, str) and value.strip().lstrip("-").isdigit()

@@ -25,6 +25,7 @@ from typing import Any
 
 from connectors.woocommerce.batches import BatchItem, Outcome, send_batches
 from connectors.woocommerce.client import PAGE_SIZE, WooClient, chunks
+from connectors.woocommerce.values import stock_amount, unstored
 from hub.connector import Change, PushResult
 from hub.mapping import EntityMapping
 
@@ -141,7 +142,10 @@ class StockWriter:
         retry = []
         for item, value, planned in writes:
             outcome: Outcome = outcomes[item.ref]
-            if outcome.ok:
+            wrong = unstored({"stock_quantity": value}, outcome.record, ("stock_quantity",)) if outcome.ok else None
+            if wrong:
+                results[item.ref] = _fail(item, "not_stored", wrong)
+            elif outcome.ok:
                 results[item.ref] = planned
             elif outcome.uncertain:
                 item.sent, item.planned = value, planned
@@ -182,8 +186,10 @@ def _item(ref: int, change: Change) -> _Item | PushResult:
             code="not_linked",
             message="no WooCommerce product is linked to this SKU; stock is written to existing products only",
         )
-    if not isinstance(wanted, int) or wanted < 0:
-        return PushResult(change.key, ok=False, code="invalid_quantity", message=f"cannot set stock to {wanted!r}")
+    try:
+        wanted = stock_amount(wanted)
+    except ValueError as exc:
+        return PushResult(change.key, ok=False, code="invalid_quantity", message=str(exc))
     pulled = change.previous.get("available")
     return _Item(
         ref=ref,

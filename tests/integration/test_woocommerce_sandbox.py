@@ -100,13 +100,11 @@ async def test_full_pull_of_every_entity_matches_the_catalogue(served: ServedApp
     assert pages[-1].complete and pages[-1].cursor
     assert sorted(customers) == sorted(c.email for c in catalogue.customers)
     assert customers["giulia.rossi@example.com"][0].phone == "+393471234567"
-    # 1 product page + 3 variable products' variations per item entity, 1 customers page.
-    assert requests == 3 * 4 + 1
+    # 1 product page + 1 page of all variations per item entity, 1 customers page.
+    assert requests == 3 * 2 + 1
 
 
-async def test_incremental_pull_reads_only_changed_products_and_their_variations(
-    served: ServedApp, clock: Clock
-) -> None:
+async def test_incremental_pull_reads_only_changed_products_and_variations(served: ServedApp, clock: Clock) -> None:
     served.app.state.sandbox.sale("CAP-WOOL", 1)  # the newest change before the full pull
     async with woo(served) as connector:
         _, pages = await pull_all(connector, Entity.stock)
@@ -120,18 +118,18 @@ async def test_incremental_pull_reads_only_changed_products_and_their_variations
         spent = connector.transport_stats.requests - before  # type: ignore[union-attr]
         # Nothing changed since: an empty incremental pull keeps the cursor.
         again, later = await pull_all(connector, Entity.stock, since=pages[-1].cursor)
-    jeans = ["JNS-SLIM-30@web-warehouse", "JNS-SLIM-32@web-warehouse", "JNS-SLIM-34@web-warehouse"]
-    # The changed parent's variations, and CAP-WOOL again: it changed in the cursor's own second.
+    jeans = ["JNS-SLIM-32@web-warehouse"]
+    # The changed variation, and CAP-WOOL again: it changed in the cursor's own second.
     assert sorted(changed) == ["CAP-WOOL@web-warehouse", *jeans]
     assert changed["JNS-SLIM-32@web-warehouse"][0].available == demo_store().stock["JNS-SLIM-32"]["web-warehouse"] - 2
-    assert spent == 2  # the changed-products page and the one changed parent's variations
+    assert spent == 2  # the changed-products page and the changed-variations page
     assert not pages[-1].complete
     assert pages[-1].cursor == (clock.now.strftime("%Y-%m-%dT%H:%M:%S"))
     assert sorted(again) == jeans  # the one-second overlap re-reads the last second only
     assert later[-1].cursor == pages[-1].cursor
 
 
-async def test_batch_of_100_prices_with_two_invalid_items_applies_98_and_reports_two() -> None:
+async def test_batch_of_100_prices_with_a_negative_and_an_unknown_item_applies_98_and_reports_two() -> None:
     app = create_app(simple_catalogue(100), consumer_key=KEY, consumer_secret=SECRET, variable_products=False)
     with serve(app) as served:
         async with woo(served) as connector:
@@ -146,10 +144,10 @@ async def test_batch_of_100_prices_with_two_invalid_items_applies_98_and_reports
             results = await connector.push(Entity.prices, changes)
     assert len(results) == 100
     failed = {r.key: (r.code, r.message) for r in results if not r.ok}
-    assert failed == {
-        "S-007": ("rest_invalid_param", "Invalid parameter(s): regular_price"),
-        "S-042": ("woocommerce_rest_product_invalid_id", "Invalid ID."),
-    }
+    # WooCommerce would store -1 as sent: the connector refuses it before sending.
+    assert failed["S-007"][0] == "invalid_price" and "-1" in failed["S-007"][1]
+    assert failed["S-042"] == ("woocommerce_rest_product_invalid_id", "Invalid ID.")
+    assert len(failed) == 2
     assert not any(r.retriable for r in results)
     assert stats(served)[f"POST {API}/products/batch"] == 1  # the 98 were sent once, never again
     final = app.state.sandbox.prices()
@@ -248,7 +246,7 @@ async def test_sandbox_refuses_oversized_pages_and_batches_and_replayed_nonces(s
     ],
 )
 async def test_pull_survives_injected_faults(served: ServedApp, fault: dict[str, Any]) -> None:
-    served.app.state.faults.add(method="GET", path=f"{API}/products/", times=1, **fault)
+    served.app.state.faults.add(method="GET", path=f"{API}/variations", times=1, **fault)
     async with woo(served) as connector:
         prices, _ = await pull_all(connector, Entity.prices)
         retries = connector.transport_stats.retries  # type: ignore[union-attr]

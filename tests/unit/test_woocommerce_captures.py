@@ -53,6 +53,16 @@ def replay(name: str) -> httpx.Response:
     return httpx.Response(status(name), headers=headers(name), content=(CAPTURES / f"{name}.json").read_bytes())
 
 
+def no_route() -> httpx.Response:
+    """A WooCommerce older than 10.3 has no ``GET /variations`` (WordPress's answer to an unknown route)."""
+    body = {
+        "code": "rest_no_route",
+        "message": "No route was found matching the URL and request method.",
+        "data": {"status": 404},
+    }
+    return httpx.Response(404, json=body)
+
+
 def test_capture_folder_exists() -> None:
     assert CAPTURES.is_dir(), f"{CAPTURES} is missing"
 
@@ -66,6 +76,7 @@ async def test_captured_list_pages_and_variations_become_canonical_records() -> 
         return_value=httpx.Response(200, headers=p1, content=(CAPTURES / "30_list_products_p1.json").read_bytes())
     )
     respx.get(f"{api}/products/12/variations").mock(return_value=replay("32_list_variations"))
+    listing = respx.get(f"{api}/variations").mock(return_value=no_route())
     mapping = load_mapping("woocommerce", settings={"location": "web-warehouse"})
     async with connector() as woo:
         prices, stock, products = {}, {}, {}
@@ -75,6 +86,7 @@ async def test_captured_list_pages_and_variations_become_canonical_records() -> 
                     record = mapping[entity].to_canonical(raw)
                     out[record.key] = (record, raw.link)
         assert page2.call_count == 3  # once per entity pulled
+        assert listing.call_count == 1  # the missing route is asked for once, then per parent
         # Page 2 was reached through the captured Link, its echoed OAuth parameters replaced.
         sent = page2.calls[0].request.url.params
         assert len(sent.get_list("oauth_signature")) == 1
@@ -97,6 +109,7 @@ async def test_captured_cursor_is_the_newest_gmt_modification() -> None:
         api = "http://127.0.0.1:8080/wp-json/wc/v3"
         route = respx.get(f"{api}/products").mock(return_value=replay("31_list_products_p2"))
         respx.get(f"{api}/products/12/variations").mock(return_value=replay("32_list_variations"))
+        respx.get(f"{api}/variations").mock(return_value=no_route())
         async with connector() as woo:
             pages = [p async for p in woo.pull(Entity.stock, since="2026-11-22T23:30:13")]
         params = route.calls[0].request.url.params

@@ -50,10 +50,14 @@ def sent_body(route: respx.Route, index: int = 0) -> dict[str, Any]:
 @respx.mock
 async def test_prices_are_grouped_by_parent_and_sent_as_strings_with_sale_semantics() -> None:
     simple = respx.post(f"{API}/products/batch").mock(
-        return_value=httpx.Response(200, json={"update": [{"id": 10, "regular_price": "12.50"}]})
+        return_value=httpx.Response(200, json={"update": [{"id": 10, "regular_price": "12.50", "sale_price": ""}]})
     )
+    stored = [
+        {"id": 13, "regular_price": "15.00", "sale_price": "9.90"},
+        {"id": 14, "regular_price": "15.00", "sale_price": ""},
+    ]
     variations = respx.post(f"{API}/products/12/variations/batch").mock(
-        return_value=httpx.Response(200, json={"update": [{"id": 13}, {"id": 14}]})
+        return_value=httpx.Response(200, json={"update": stored})
     )
     changes = [
         price_change("A", "12.50", {"product_id": "10"}),
@@ -79,7 +83,7 @@ async def test_more_than_100_items_are_split_into_calls_of_100() -> None:
     def answer(request: httpx.Request) -> httpx.Response:
         items = json.loads(request.content)["update"]
         assert len(items) <= 100
-        return httpx.Response(200, json={"update": [{"id": i["id"]} for i in items]})
+        return httpx.Response(200, json={"update": items})  # WooCommerce answers the stored records
 
     route = respx.post(f"{API}/products/batch").mock(side_effect=answer)
     changes = [price_change(f"S{i}", "1.00", {"product_id": str(100 + i)}) for i in range(250)]
@@ -96,7 +100,7 @@ async def test_per_item_errors_keep_woocommerce_code_and_message_and_the_rest_is
             200,
             json={
                 "update": [
-                    {"id": 10, "regular_price": "2.00"},
+                    {"id": 10, "regular_price": "2.00", "sale_price": ""},
                     {
                         "id": 999999,
                         "error": {
@@ -193,9 +197,11 @@ async def test_stock_rereads_by_sku_in_one_call_and_keeps_a_sale() -> None:
             200, json=[product(10, "A", 5), product(13, "TEE-S", 3, parent=12), product(14, "TEE-M", 9, parent=12)]
         )
     )
-    simple = respx.post(f"{API}/products/batch").mock(return_value=httpx.Response(200, json={"update": [{"id": 10}]}))
+    simple = respx.post(f"{API}/products/batch").mock(
+        return_value=httpx.Response(200, json={"update": [product(10, "A", 8)]})
+    )
     varied = respx.post(f"{API}/products/12/variations/batch").mock(
-        return_value=httpx.Response(200, json={"update": [{"id": 13}]})
+        return_value=httpx.Response(200, json={"update": [product(13, "TEE-S", 9, parent=12)]})
     )
     changes = [
         stock_change("A", 8, 5, {"product_id": "10"}),  # unchanged since the pull: write 8
@@ -231,7 +237,9 @@ async def test_stock_write_with_a_lost_answer_is_confirmed_by_reread_not_resent(
 @respx.mock
 async def test_stock_not_managed_is_refused_unless_the_connector_may_turn_it_on() -> None:
     respx.get(f"{API}/products").mock(return_value=httpx.Response(200, json=[product(10, "A", None, manage=False)]))
-    write = respx.post(f"{API}/products/batch").mock(return_value=httpx.Response(200, json={"update": [{"id": 10}]}))
+    write = respx.post(f"{API}/products/batch").mock(
+        return_value=httpx.Response(200, json={"update": [product(10, "A", 4)]})
+    )
     change = stock_change("A", 4, 0, {"product_id": "10"})
     async with connector() as woo:
         refused = await woo.push(Entity.stock, [change])
