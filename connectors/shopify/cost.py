@@ -11,10 +11,10 @@ sending it. Shopify's rules, as documented on shopify.dev ("Rate limits", calcul
   every nested cost;
 * a mutation costs 10.
 
-The sandbox charges with the same function, feeding it the number of nodes a connection really
-returned (``returned``) to compute the *actual* cost. This module parses just enough GraphQL
-(selection sets, arguments, aliases, inline fragments, ``@include``/``@skip``) to do that without
-a GraphQL library at run time.
+It is an estimate made without the schema (a connection is recognised by its ``edges``/``nodes``
+selection): the sandbox computes the cost on its own from the real schema (``sandbox_cost``), and
+the tests hold this estimate to it on every document the connector sends. This module parses just
+enough GraphQL (selection sets, arguments, aliases, inline fragments, ``@include``/``@skip``).
 """
 
 from __future__ import annotations
@@ -176,47 +176,38 @@ def _included(sel: Selection, variables: Mapping[str, Any]) -> bool:
     return not ("skip" in sel.directives and _resolve(sel.directives["skip"].get("if"), variables))
 
 
-def _cost(selections: list[Selection], variables: Mapping[str, Any], returned: Mapping[str, int], path: str) -> int:
+def _cost(selections: list[Selection], variables: Mapping[str, Any]) -> int:
     total = 0
     for sel in selections:
         if not _included(sel, variables):
             continue
         if sel.name == "...":
-            total += _cost(sel.children, variables, returned, path)
+            total += _cost(sel.children, variables)
             continue
         if not sel.children:
             continue
-        here = f"{path}.{sel.key}" if path else sel.key
         names = {c.name for c in sel.children}
         if names & {"edges", "nodes"}:
             size = _resolve(sel.args.get("first", sel.args.get("last")), variables)
             size = int(size) if isinstance(size, int) else _DEFAULT_PAGE
-            if here in returned:
-                size = min(size, returned[here])
             per_node = 0
             for child in sel.children:
                 if child.name == "nodes":
-                    per_node = max(per_node, 1 + _cost(child.children, variables, {}, ""))
+                    per_node = max(per_node, 1 + _cost(child.children, variables))
                 elif child.name == "edges":
                     node = [c for c in child.children if c.name == "node"]
-                    inner = _cost(node[0].children, variables, {}, "") if node else 0
+                    inner = _cost(node[0].children, variables) if node else 0
                     per_node = max(per_node, 1 + inner)
             total += 2 + size * per_node
         elif sel.name != "pageInfo":
-            total += 1 + _cost(sel.children, variables, returned, here)
+            total += 1 + _cost(sel.children, variables)
     return total
 
 
-def query_cost(
-    text: str, variables: Mapping[str, Any] | None = None, *, returned: Mapping[str, int] | None = None
-) -> int:
-    """The calculated cost of ``text`` with ``variables``.
-
-    ``returned`` maps a connection's response path (``productVariants``, ``location.inventoryLevels``)
-    to how many nodes it really returned: the cost is then the *actual* cost Shopify charges.
-    """
+def query_cost(text: str, variables: Mapping[str, Any] | None = None) -> int:
+    """The calculated (requested) cost of ``text`` with ``variables``."""
     kind, selections = parse_operation(text)
     variables = variables or {}
     if kind == "mutation":
         return MUTATION_COST * sum(1 for s in selections if _included(s, variables))
-    return max(1, _cost(selections, variables, returned or {}, ""))
+    return max(1, _cost(selections, variables))

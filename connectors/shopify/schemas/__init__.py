@@ -1,7 +1,7 @@
 """Shopify's published Admin GraphQL schemas, shipped with the package (see README.md beside this file).
 
 They are Shopify's own introspection results, not a description written here: the tests validate
-every document the connector sends against them, and the sandbox is to be built from them, so
+every document the connector sends against them, and the sandbox is built from them, so
 both answer to what Shopify publishes rather than to each other.
 """
 
