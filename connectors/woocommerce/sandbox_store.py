@@ -264,6 +264,7 @@ class WooStore:
             children = self.children(record["id"])
             prices = [c["price"] for c in children if price_number(c.get("price", "")) is not None]
             record["price"] = min(prices, key=price_number) if prices else ""
+            record["on_sale"] = any(c.get("on_sale") for c in children)
             if record.get("manage_stock"):
                 record["stock_status"] = "instock" if (record.get("stock_quantity") or 0) > 0 else "outofstock"
             else:
