@@ -249,12 +249,25 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 @contextlib.contextmanager
-def serve(app: Any, *, host: str = "127.0.0.1", port: int = 0) -> Iterator[ServedApp]:
-    """Serve ``app`` on ``host`` (a free port by default) in a thread, for the ``with`` block."""
+def serve(
+    app: Any, *, host: str = "127.0.0.1", port: int = 0, tls: tuple[str, str] | None = None
+) -> Iterator[ServedApp]:
+    """Serve ``app`` on ``host`` (a free port by default) in a thread, for the ``with`` block;
+    over HTTPS with ``tls`` (certificate file, key file), for platforms that read credentials
+    differently there (WooCommerce takes HTTP Basic only over HTTPS)."""
     sock = _bind(host, port)
     real_port = sock.getsockname()[1]
+    certificate, key = tls or (None, None)
     # "critical": injected drops are logged by uvicorn as errors, which would only be noise here.
-    config = uvicorn.Config(app, log_level="critical", access_log=False, lifespan="off", timeout_keep_alive=30)
+    config = uvicorn.Config(
+        app,
+        log_level="critical",
+        access_log=False,
+        lifespan="off",
+        timeout_keep_alive=30,
+        ssl_certfile=certificate,
+        ssl_keyfile=key,
+    )
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # the host owns signals
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"sandbox-{real_port}", daemon=True)
@@ -265,7 +278,7 @@ def serve(app: Any, *, host: str = "127.0.0.1", port: int = 0) -> Iterator[Serve
             raise RuntimeError(f"sandbox on port {real_port} did not start")
         time.sleep(0.01)
     try:
-        yield ServedApp(f"http://{host}:{real_port}", real_port, app, server, thread)
+        yield ServedApp(f"{'https' if tls else 'http'}://{host}:{real_port}", real_port, app, server, thread)
     finally:
         server.should_exit = True
         thread.join(timeout=10)

@@ -128,7 +128,9 @@ class WooSandbox(WooStore):
         if method not in SIGNATURE_METHODS:
             return refuse("Invalid signature - signature method is invalid.")
         url = f"{request.url.scheme}://{request.url.netloc}{request.url.path}"
-        signed = [(k, v) for k, v in params if k != "oauth_signature"]
+        # PHP's $_GET: a parameter sent twice (the official client repeats its query) counts once,
+        # with its last value.
+        signed = [(k, v) for k, v in given.items() if k != "oauth_signature"]
         expected = expected_signature(request.method, url, signed, self.consumer_secret, method)
         # The query parser reads an unencoded "+" as a space: WooCommerce puts it back.
         if not hmac.compare_digest(expected, given["oauth_signature"].replace(" ", "+")):
