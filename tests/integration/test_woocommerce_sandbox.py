@@ -325,3 +325,36 @@ async def test_sale_endpoint_and_method(served: ServedApp) -> None:
     assert answer.json()["stock_quantity"] == start - 2
     assert unknown.status_code == 404
     assert served.app.state.sandbox.sale("CAP-WOOL", 1) == start - 3
+
+
+async def test_an_older_store_without_the_variations_route_is_read_per_parent_after_one_probe() -> None:
+    app = create_app(demo_store(), consumer_key=KEY, consumer_secret=SECRET, variations_route=False)
+    with serve(app) as served:
+        async with woo(served) as connector:
+            first, _ = await pull_all(connector, Entity.stock)
+            second, _ = await pull_all(connector, Entity.stock)
+        counts = stats(served)
+    assert sorted(first) == sorted(second) == sorted(f"{i.sku}@web-warehouse" for i in demo_store().items)
+    assert counts[f"GET {API}/variations"] == 1  # asked once, then remembered
+    assert sum(n for route, n in counts.items() if route.endswith("/variations") and "products" in route) == 2 * 3
+
+
+async def test_variations_sharing_their_parents_stock_are_one_pool_read_and_written_as_the_parent(
+    served: ServedApp,
+) -> None:
+    sandbox = served.app.state.sandbox
+    sandbox.share_stock("JNS-SLIM", 12)
+    async with woo(served) as connector:
+        stock, _ = await pull_all(connector, Entity.stock)
+        assert "JNS-SLIM-32@web-warehouse" not in stock  # no pool of its own
+        record, raw = stock["JNS-SLIM@web-warehouse"]
+        assert record.available == 12 and raw.link == {"product_id": str(sandbox.item("JNS-SLIM")["id"])}
+        sandbox.sale("JNS-SLIM-30", 2)  # a sale of any variation takes from the pool
+        change = Change(
+            Entity.stock, record.key, "web", {"available": 20}, {"available": 12}, None, raw.link, record.key
+        )
+        results = await connector.push(Entity.stock, [change])
+    assert (results[0].stale, results[0].actual) == (True, {"available": 18})
+    assert sandbox.item("JNS-SLIM")["stock_quantity"] == 18
+    assert {sandbox.item(f"JNS-SLIM-{size}")["stock_quantity"] for size in (30, 32, 34)} == {18}
+    assert sandbox.item("JNS-SLIM-32")["manage_stock"] == "parent"
