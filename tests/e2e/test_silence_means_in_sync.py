@@ -267,3 +267,18 @@ def test_a_stored_record_stricter_rules_refuse_is_quarantined_not_an_internal_er
     assert [m for m in listed if m["key"] == "B@wh"] == []  # unreadable is not missing
     (row,) = json.loads(cli("--config", str(config), "quarantine", "--json").stdout)
     assert row["key"] == "B@wh" and "stored record no longer valid" in row["reason"]
+
+
+def test_the_sync_table_and_plan_fit_80_columns_with_whole_headers_and_values(cli: Cli, csv_demo: Path) -> None:
+    narrow = {"COLUMNS": "80"}
+    planned = cli("--config", str(csv_demo), "sync", "--dry-run", env=narrow)
+    assert planned.returncode == 0, planned.stderr
+    assert "JNS-SLIM-32@" in planned.stdout and "…" not in planned.stdout  # long keys wrap, never cut
+    result = cli("--config", str(csv_demo), "sync", env=narrow)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    assert "…" not in result.stdout
+    header = next(line for line in lines if "job" in line)
+    assert "status" in header and "outcome" in header
+    assert "compared 6" in result.stdout and "compared 8" in result.stdout
