@@ -327,6 +327,8 @@ class Engine:
                 if stats is not None:
                     report.requests[conn.name] = stats.requests
                     report.throttled[conn.name] = stats.throttled
+                    if (points := getattr(stats, "points", None)) is not None:  # platforms priced in points
+                        report.points[conn.name] = points
                 try:
                     await conn.close()
                 except Exception:  # closing must not hide the run's own outcome
