@@ -719,10 +719,14 @@ class Engine:
         if out.complete:
             current: Iterable[str] = seen.keys() - out.duplicates.keys()
             out.held = len(seen) - len(out.duplicates)
-        else:  # an incremental pull: what it did not bring is still held as stored
-            known = stored if stored is not None else self.store.load_hashes(name, entity.value)
-            current = known.keys() | seen.keys()
+        elif stored is not None:  # an incremental pull: what it did not bring is still held as stored
+            current = stored.keys() | seen.keys()
             out.held = len(current)
+        else:  # it brought nothing (an unchanged feed): the store says, without reading every key
+            out.held = self.store.count_observations(name, entity.value)
+            if entity is Entity.stock:
+                out.locations = self.store.stock_locations(name)
+            return
         if entity is Entity.stock:
             out.locations = frozenset(key.rpartition("@")[2] for key in current)
 

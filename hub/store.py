@@ -461,9 +461,13 @@ class Store:
         """The locations a connector reported stock at in its last pull (what ``check`` compares
         with the jobs' location rules)."""
         o = t.observations.c
+        if self.engine.dialect.name == "postgresql":
+            location = func.split_part(o.key, "@", 2)
+        else:  # SQLite: the text after the '@' (a location never holds one)
+            location = func.substr(o.key, func.instr(o.key, "@") + 1)
+        query = select(location).where(o.connector == connector, o.entity == "stock").distinct()
         with self.engine.connect() as conn:
-            keys = conn.execute(select(o.key).where(o.connector == connector, o.entity == "stock")).scalars()
-            return frozenset(key.rpartition("@")[2] for key in keys)
+            return frozenset(conn.execute(query).scalars())
 
     # ------------------------------------------------------------------ cursors and job state
 

@@ -443,3 +443,13 @@ def test_times_are_instants_whatever_their_offset(store: Store) -> None:
     [row] = store.list_mismatches()
     assert row["first_seen"] == T0
     assert row["notified_at"] == T0
+
+
+def test_stock_locations_and_counts_come_from_the_store_without_reading_every_key(store: Store) -> None:
+    run_id = _run(store)
+    rows = [_obs("A@main-wh", 1), _obs("A@north-wh", 2), _obs("B@main-wh", 3), _obs("C-1@web.warehouse", 4)]
+    store.write_observations("wms", "stock", rows, run_id)
+    store.write_observations("shop", "stock", [_obs("A@milano", 1)], run_id)
+    assert store.stock_locations("wms") == {"main-wh", "north-wh", "web.warehouse"}
+    assert store.stock_locations("shop") == {"milano"} and store.stock_locations("nobody") == frozenset()
+    assert store.count_observations("wms", "stock") == 4
