@@ -192,6 +192,33 @@ def _blind_reason(job: JobConfig, source: str, targets: Sequence[str], outcomes:
     )
 
 
+def _figures(conn: Connector) -> tuple[int, int, int | None]:
+    """A connector's request, throttle and point counters so far (a shared connector's grow across jobs)."""
+    stats = conn.transport_stats
+    if stats is None:
+        return (0, 0, None)
+    return (stats.requests, stats.throttled, getattr(stats, "points", None))
+
+
+def _count_figures(report: JobReport, conn: Connector, before: tuple[int, int, int | None] | None) -> None:
+    """What the job cost on ``conn``: its counters now less what they were when the job began."""
+    if conn.transport_stats is None:
+        return
+    requests, throttled, points = _figures(conn)
+    start = before or (0, 0, 0)
+    report.requests[conn.name] = requests - start[0]
+    report.throttled[conn.name] = throttled - start[1]
+    if points is not None:  # platforms priced in points
+        report.points[conn.name] = points - (start[2] or 0)
+
+
+async def _close(conn: Connector) -> None:
+    try:
+        await conn.close()
+    except Exception:  # closing must not hide the run's own outcome
+        log.warning("closing connector %s failed", conn.name, exc_info=True)
+
+
 def _stored(model: type[Record], outcome: PullOutcome, key: str, data: str) -> Record | None:
     """A stored record read back, or ``None`` when it no longer passes today's rules (stored by an
     older omnihub, before a value rule got stricter): it is then unreadable, as a quarantined row
@@ -224,6 +251,8 @@ class Engine:
         self.mode = mode
         #: How many connectors the running job reads (they share the memory budget).
         self._readers = 1
+        #: The connectors the jobs of one ``sync`` share (``None`` outside a sync: each job opens its own).
+        self._session: dict[str, Connector] | None = None
         self._mappings: dict[str, Mapping] = {}
 
     # ------------------------------------------------------------------ building connectors
@@ -260,7 +289,30 @@ class Engine:
             raise ConfigError(f"unknown job {unknown[0]!r}; defined jobs: {', '.join(self.config.jobs) or 'none'}")
         if not dry_run:
             self.recover()
-        return [await self.run_job(name, dry_run=dry_run) for name in names]
+        # The jobs of one sync share each connector, opened once: a platform listing that serves
+        # several entities (WooCommerce's products: products, prices and stock) is read once.
+        self._session = {}
+        try:
+            return [await self.run_job(name, dry_run=dry_run) for name in names]
+        finally:
+            session, self._session = self._session, None
+            for conn in session.values():
+                await _close(conn)
+
+    async def _open(self, names: Sequence[str]) -> dict[str, Connector]:
+        """The job's connectors, open: the sync's shared ones where a session runs, else new ones."""
+        session = self._session
+        fresh = {n: self.connector(n) for n in names if session is None or n not in session}
+        try:
+            await asyncio.gather(*(c.open() for c in fresh.values()))
+        except BaseException:
+            for conn in fresh.values():
+                await _close(conn)
+            raise
+        if session is None:
+            return fresh
+        session.update(fresh)
+        return {n: session[n] for n in names}
 
     def recover(self) -> None:
         """Close the books of a process that died mid-run (once, before the first run)."""
@@ -301,11 +353,12 @@ class Engine:
         if run_id is not None and (superseded := self.store.supersede_retries(name, run_id)):
             log.info("job %s: %d changes that did not land before are decided again", name, superseded)
         connectors: dict[str, Connector] = {}
+        before: dict[str, tuple[int, int, int | None]] = {}
         try:
             source = self.config.source_of(job)
             involved = list(dict.fromkeys([source, *job.sources, *job.targets]))
-            connectors = {n: self.connector(n) for n in involved}
-            await asyncio.gather(*(c.open() for c in connectors.values()))
+            connectors = await self._open(involved)
+            before = {n: _figures(c) for n, c in connectors.items()}
             await self._run(job, name, source, connectors, report, run_id, dry_run)
         except (OmnihubError, RecordInvalid) as exc:
             report.status = "failed"
@@ -323,16 +376,9 @@ class Engine:
             raise
         finally:
             for conn in connectors.values():
-                stats = conn.transport_stats
-                if stats is not None:
-                    report.requests[conn.name] = stats.requests
-                    report.throttled[conn.name] = stats.throttled
-                    if (points := getattr(stats, "points", None)) is not None:  # platforms priced in points
-                        report.points[conn.name] = points
-                try:
-                    await conn.close()
-                except Exception:  # closing must not hide the run's own outcome
-                    log.warning("closing connector %s failed", conn.name, exc_info=True)
+                _count_figures(report, conn, before.get(conn.name))
+                if self._session is None:  # a job on its own (the daemon): its connectors are its own
+                    await _close(conn)
             report.duration_s = time.perf_counter() - started
             if run_id is not None:
                 self.store.finish_run(

@@ -38,6 +38,7 @@ from connectors.woocommerce.stock import StockWriter
 from connectors.woocommerce.values import price_text, unstored
 from hub.connector import READ, READ_WRITE, Change, ClientConnector, PullPage, PushResult, RawRecord
 from hub.errors import FatalError
+from hub.listing_memo import ListingMemo
 from hub.mapping import Mapping as FieldMapping
 from hub.model import Entity
 
@@ -65,6 +66,22 @@ class WooCommerceConnector(ClientConnector[WooClient]):
     #: Whether the store lists all variations at ``GET /variations`` (WooCommerce 10.3+); ``None``
     #: until the first pull asks.
     _variations_route: bool | None = None
+    _memo: ListingMemo | None = None
+
+    @property
+    def listings(self) -> ListingMemo:
+        """The product and variation listings this connector read during the sync: products,
+        prices and stock all come from them, so one sync of those jobs lists the catalogue once."""
+        if self._memo is None:
+            self._memo = ListingMemo()
+        return self._memo
+
+    def _listing(self, path: str, params: Mapping[str, Any], entity: Entity) -> AsyncIterator[list[dict]]:
+        async def fetch() -> AsyncIterator[list[dict]]:
+            async for records, _reply in self.client.list(path, params):
+                yield records
+
+        return self.listings.pages((path, tuple(sorted(params.items()))), entity, fetch)
 
     def batch_size(self, entity: Entity) -> int:
         """Prices and stock take 500 changes per push: the connector groups them by parent product
@@ -94,7 +111,7 @@ class WooCommerceConnector(ClientConnector[WooClient]):
             params = {"modified_after": self._after(since), "dates_are_gmt": "true"}
         cursor = since
         parents: dict[str, Mapping[str, Any]] = {}
-        async for products, _reply in self.client.list("products", params):
+        async for products in self._listing("products", params, entity):
             variable = [p for p in products if p.get("type") == "variable"]
             parents.update((str(p.get("id")), p) for p in variable)
             rows = [self._row(p) for p in products if p.get("type") in SELLABLE_TYPES]
@@ -104,7 +121,7 @@ class WooCommerceConnector(ClientConnector[WooClient]):
             yield self._page(entity, rows, cursor, since)
         if self._variations_route is not False:
             try:
-                async for rows in self._listed_variations(params, parents):
+                async for rows in self._listed_variations(params, parents, entity):
                     cursor = _newest(cursor, [], rows)
                     yield self._page(entity, rows, cursor, since)
                 self._variations_route = True
@@ -117,11 +134,11 @@ class WooCommerceConnector(ClientConnector[WooClient]):
             yield page
 
     async def _listed_variations(
-        self, params: Mapping[str, Any], parents: dict[str, Mapping[str, Any]]
+        self, params: Mapping[str, Any], parents: dict[str, Mapping[str, Any]], entity: Entity
     ) -> AsyncIterator[list[RawRecord]]:
         """Every variation (changed since the cursor, with ``params``) from ``GET /variations``,
         100 a page whatever its parent; parents not read with the products are read by id."""
-        async for variations, _reply in self.client.list("variations", params):
+        async for variations in self._listing("variations", params, entity):
             unknown = sorted({str(v.get("parent_id")) for v in variations} - parents.keys())
             for part in chunks(unknown, PAGE_SIZE):
                 found = await self.client.get_list("products", {"include": ",".join(part)})
@@ -201,6 +218,7 @@ class WooCommerceConnector(ClientConnector[WooClient]):
     # ------------------------------------------------------------------ push
 
     async def push(self, entity: Entity, changes: Sequence[Change]) -> list[PushResult]:
+        self.listings.wrote(entity)  # this entity's values in listings read before are stale now
         if entity is Entity.stock:
             writer = StockWriter(self.client, self.mapping[Entity.stock], manage_stock=self.settings.manage_stock)
             return await writer.push(changes)

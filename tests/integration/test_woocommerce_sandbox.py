@@ -100,8 +100,35 @@ async def test_full_pull_of_every_entity_matches_the_catalogue(served: ServedApp
     assert pages[-1].complete and pages[-1].cursor
     assert sorted(customers) == sorted(c.email for c in catalogue.customers)
     assert customers["giulia.rossi@example.com"][0].phone == "+393471234567"
-    # 1 product page + 1 page of all variations per item entity, 1 customers page.
-    assert requests == 3 * 2 + 1
+    # 1 product page + 1 page of all variations, listed once for the three item entities (the
+    # connector keeps what it listed for its life, one sync), and 1 customers page.
+    assert requests == 2 + 1
+    assert connector.listings.replayed == 2 * 2  # prices listed; stock and products replayed
+
+
+async def test_a_listing_is_read_again_for_an_entity_written_since(served: ServedApp) -> None:
+    async with woo(served) as connector:
+        stock, _ = await pull_all(connector, Entity.stock)
+        listed = connector.transport_stats.requests  # type: ignore[union-attr]
+        level = stock["CAP-WOOL@web-warehouse"][0]
+        change = Change(
+            entity=Entity.stock,
+            key=level.key,
+            connector="web",
+            values={"available": level.available + 3},
+            previous={"available": level.available},
+            record=None,
+            link=stock["CAP-WOOL@web-warehouse"][1].link,
+            idempotency_key="k1",
+        )
+        [result] = await connector.push(Entity.stock, [change])
+        assert result.ok
+        before = connector.transport_stats.requests  # type: ignore[union-attr]
+        await pull_all(connector, Entity.prices)  # prices were not written: the listing is replayed
+        assert connector.transport_stats.requests == before  # type: ignore[union-attr]
+        again, _ = await pull_all(connector, Entity.stock)  # stock was: listed again, the write seen
+        assert connector.transport_stats.requests == before + listed  # type: ignore[union-attr]
+        assert again["CAP-WOOL@web-warehouse"][0].available == level.available + 3
 
 
 async def test_incremental_pull_reads_only_changed_products_and_variations(served: ServedApp, clock: Clock) -> None:
