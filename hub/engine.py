@@ -33,6 +33,7 @@ from hub.config import JobConfig, LoadedConfig
 from hub.connector import Capability, Change, Connector, ConnectorContext, PushResult, RawRecord
 from hub.errors import ConfigError, ConnectorError, FatalError, OmnihubError, RetriableError
 from hub.keyed_pages import keyed_pages, stored_loader
+from hub.ledger import PullLedger
 from hub.limits import check_truth, out_of_range
 from hub.locations import location_gaps, sells_at
 from hub.locks import JobAlreadyRunning, job_lock
@@ -128,9 +129,8 @@ class PullOutcome:
     cursor: str | None = None
     quarantine: list[tuple[str, str, str | None, str, str]] = field(default_factory=list)
     #: The pull outgrew the run's memory budget: its changed records were written to the store page
-    #: by page and are not held (``written`` has their keys); the reconciler reads them back.
+    #: by page and are not held (the store knows them by this run's id); the reconciler reads them back.
     spilled: bool = False
-    written: set[str] = field(default_factory=set)
     #: Records the connector holds after this pull (pulled now, or stored before an incremental pull).
     held: int = 0
     #: Stock only: every location this connector holds stock at (pulled now or stored before).
@@ -143,15 +143,10 @@ class PullOutcome:
     #: vanished behind its cursor. Nothing of it was written but the pages past the memory budget.
     drifted: bool = False
 
-    @property
-    def changed_keys(self) -> set[str]:
-        return self.written | self.changed.keys()
-
     def release(self) -> None:
         """Drop the records (the outcome's counts stay), once the run is done with them."""
         self.changed = {}
         self.links = {}
-        self.written = set()
 
     #: Keys this connector has but could not read this run (quarantined, duplicated, or stored
     #: under looser rules than today's): never reported missing. Grows while the run reads back.
@@ -470,8 +465,10 @@ class Engine:
         groups: set[str] | None = None  # None: every group
         if written_elsewhere is not None:
             groups = set(written_elsewhere)
-            for outcome in outcomes.values():
-                groups |= {group_of(entity, k) for k in (*outcome.changed_keys, *outcome.deleted, *outcome.duplicates)}
+            for conn_name, outcome in outcomes.items():
+                groups |= {group_of(entity, k) for k in (*outcome.changed, *outcome.deleted, *outcome.duplicates)}
+                if outcome.spilled and run_id is not None:  # its records were written, not kept
+                    groups |= self.store.groups_written_by(conn_name, entity.value, run_id)
             if job.mode == "enforce":
                 groups |= self.store.open_mismatch_groups(name)
         job_input = ReconcileInput(
@@ -634,7 +631,6 @@ class Engine:
             incremental = out
             out = await self._read(conn, entity, run_id, dry_run, None, truth=truth, gap=None)
             if incremental.spilled:  # its first pages are stored: the full read finds them unchanged
-                out.written |= incremental.written
                 out.spilled = True
         if out.full and out.complete and not dry_run:
             held_gap = None if out.platform_held is None else out.platform_held - out.held
@@ -654,12 +650,19 @@ class Engine:
     ) -> PullOutcome:
         """Read, normalize and store one pull from ``since``. An incremental pull whose platform
         count minus the records held differs from ``gap`` (what it was after the last full read)
-        comes back ``drifted`` and unwritten, for ``_pull`` to read everything instead."""
+        comes back ``drifted`` and unwritten, for ``_pull`` to read everything instead.
+
+        Past the memory budget the pull keeps one window in memory: its records are written, its
+        keys go to a ledger on disk (``PullLedger``) that finds duplicates across windows,
+        deletions and the census at the end. A re-sync of more stored records than the budget
+        looks each page's digests up in the ledger instead of holding every stored hash."""
         mapping = self.mapping_for(conn.name)
         em: EntityMapping = mapping[entity]
         row_hash = RowHasher(mapping.fingerprint)
         stored: dict[str, int] | None = None  # loaded with the first record: a pull may bring none
         known: dict[int, str] = {}
+        ledger: PullLedger | None = None  # created when the pull first passes the budget
+        hashes_on_disk = False  # the stored hashes are in the ledger, looked up page by page
         out = PullOutcome(conn.name, full=since is None)
         seen: dict[str, str] = {}
         hashes: dict[str, int] = {}
@@ -669,61 +672,107 @@ class Engine:
         to_canonical = em.to_canonical
         # What only a source of truth is held to (no negative stock): a target is read as it is.
         held_to_truth = check_truth if truth and entity is Entity.stock else None
-        async for page in conn.pull(entity, since):
-            out.complete = out.complete and page.complete
-            out.cursor = page.cursor or out.cursor
-            total = page.total or total
-            if out.platform_held is None:
-                out.platform_held = page.held
-            for key, reason, origin in page.rejected:
-                out.quarantine.append((conn.name, entity.value, key, origin, reason))
-            if stored is None and page.records:
-                stored = self.store.load_hashes(conn.name, entity.value)
-                # An unchanged row is recognized by its hash alone, before its key is even read.
-                known = {digest: key for key, digest in stored.items()}
-                known.pop(FORGOTTEN_HASH, None)  # rows the hub wrote since: read again, whatever they hold
-            out.seen += len(page.records)
-            # The loop of every pulled row: locals only, nothing allocated for an unchanged one.
-            for raw in page.records:
-                digest = row_hash(raw)
-                key = known.get(digest) if known else None
-                if key is not None:  # unchanged since the last pull
+        try:
+            async for page in conn.pull(entity, since):
+                out.complete = out.complete and page.complete
+                out.cursor = page.cursor or out.cursor
+                total = page.total or total
+                if out.platform_held is None:
+                    out.platform_held = page.held
+                for key, reason, origin in page.rejected:
+                    out.quarantine.append((conn.name, entity.value, key, origin, reason))
+                if stored is None and page.records:
+                    if budget is not None and self.store.count_observations(conn.name, entity.value) > budget:
+                        stored, hashes_on_disk = {}, True
+                        ledger = PullLedger()
+                        ledger.add_stored(self.store.iter_hashes(conn.name, entity.value))
+                        ledger.index_stored()
+                        out.spilled = True  # nor is any record held: the reconciler reads the store
+                        log.info(
+                            "%s: more than %d stored %s records; comparing them on disk",
+                            conn.name,
+                            self.config.hub.memory_records,
+                            entity.value,
+                        )
+                    else:
+                        stored = self.store.load_hashes(conn.name, entity.value)
+                        # An unchanged row is recognized by its hash alone, before its key is even read.
+                        known = {digest: key for key, digest in stored.items()}
+                        known.pop(FORGOTTEN_HASH, None)  # rows the hub wrote since: read again, whatever they hold
+                if hashes_on_disk and ledger is not None:  # this page's stored rows, in one query
+                    known = ledger.known(map(row_hash, page.records), FORGOTTEN_HASH)
+                out.seen += len(page.records)
+                # The loop of every pulled row: locals only, nothing allocated for an unchanged one.
+                for raw in page.records:
+                    digest = row_hash(raw)
+                    key = known.get(digest) if known else None
+                    if key is not None:  # unchanged since the last pull
+                        if key in seen:
+                            duplicates.setdefault(key, [seen[key]]).append(raw.origin)
+                        else:
+                            seen[key] = raw.origin
+                            out.unchanged += 1
+                        continue
+                    try:
+                        record = to_canonical(raw)
+                        key = record.key
+                        if held_to_truth is not None:
+                            held_to_truth(record)
+                    except RecordInvalid as exc:
+                        try:
+                            key = em.key_of(raw)
+                        except RecordInvalid:
+                            key = None
+                        out.quarantine.append((conn.name, entity.value, key, raw.origin, exc.reason))
+                        if key is not None and key not in seen:
+                            seen[key] = raw.origin  # known but unreadable now: not a deletion
+                        continue
                     if key in seen:
                         duplicates.setdefault(key, [seen[key]]).append(raw.origin)
-                    else:
-                        seen[key] = raw.origin
-                        out.unchanged += 1
-                    continue
-                try:
-                    record = to_canonical(raw)
-                    key = record.key
-                    if held_to_truth is not None:
-                        held_to_truth(record)
-                except RecordInvalid as exc:
-                    try:
-                        key = em.key_of(raw)
-                    except RecordInvalid:
-                        key = None
-                    out.quarantine.append((conn.name, entity.value, key, raw.origin, exc.reason))
-                    if key is not None and key not in seen:
-                        seen[key] = raw.origin  # known but unreadable now: not a deletion
-                    continue
-                if key in seen:
-                    duplicates.setdefault(key, [seen[key]]).append(raw.origin)
-                    continue
-                seen[key] = raw.origin
-                changed[key] = record
-                hashes[key] = digest
-                if raw.link:
-                    links[key] = raw.link
-            if budget is not None and len(out.changed) > budget:
-                self._spill(conn.name, entity, out, hashes, run_id)
-            if self.progress is not None:
-                self.progress(conn.name, entity.value, out.seen, total)
-        spilled_duplicates = [k for k in out.duplicates if k in out.written]
+                        continue
+                    seen[key] = raw.origin
+                    changed[key] = record
+                    hashes[key] = digest
+                    if raw.link:
+                        links[key] = raw.link
+                if budget is not None and (len(changed) > budget or (ledger is not None and len(seen) > budget)):
+                    if ledger is None:
+                        ledger = PullLedger()
+                        ledger.add_stored((stored or {}).items())
+                        ledger.index_stored()
+                    self._spill(conn.name, entity, out, hashes, run_id)
+                    ledger.add_window(seen, duplicates)  # the window's keys leave memory too
+                    seen.clear()
+                    duplicates.clear()
+                if self.progress is not None:
+                    self.progress(conn.name, entity.value, out.seen, total)
+            if ledger is not None:  # the last window; then every copy of a key, across windows
+                ledger.add_window(seen, duplicates)
+                seen.clear()
+                ledger.finish()
+                out.duplicates = ledger.duplicates()
+            return self._settle_pull(conn, entity, out, run_id, dry_run, gap, seen, stored, hashes, ledger)
+        finally:
+            if ledger is not None:
+                ledger.close()
+
+    def _settle_pull(
+        self,
+        conn: Connector,
+        entity: Entity,
+        out: PullOutcome,
+        run_id: int | None,
+        dry_run: bool,
+        gap: int | None,
+        seen: dict[str, str],
+        stored: dict[str, int] | None,
+        hashes: dict[str, int],
+        ledger: PullLedger | None,
+    ) -> PullOutcome:
+        """The end of a pull: quarantine its duplicates, find its deletions, count what the
+        connector holds, and write what it has not written yet."""
         for key, origins in out.duplicates.items():
             out.changed.pop(key, None)
-            out.written.discard(key)
             hashes.pop(key, None)
             for origin in origins:
                 out.quarantine.append(
@@ -737,31 +786,50 @@ class Engine:
                     )
                 )
         out.unreadable = set(out.duplicates).union(q[2] for q in out.quarantine if q[2] is not None)
-        if out.complete and stored is None:
-            stored = self.store.load_hashes(conn.name, entity.value)  # an empty feed: were records deleted?
-        if out.complete and stored:
-            out.deleted = {k for k in stored if k not in seen}
-            self._guard_truncation(conn.name, entity, len(stored), len(seen), len(out.deleted))
-        self._census(conn.name, entity, out, seen, stored)
+        if ledger is not None:
+            if out.complete:
+                out.deleted = set(ledger.unseen_stored())
+                self._guard_truncation(conn.name, entity, ledger.stored, ledger.count_seen(), len(out.deleted))
+        else:
+            if out.complete and stored is None:
+                stored = self.store.load_hashes(conn.name, entity.value)  # an empty feed: were records deleted?
+            if out.complete and stored:
+                out.deleted = {k for k in stored if k not in seen}
+                self._guard_truncation(conn.name, entity, len(stored), len(seen), len(out.deleted))
+        self._census(conn.name, entity, out, seen, stored, ledger)
         if not out.complete and gap is not None and out.platform_held not in (None, out.held + gap):
             out.drifted = True
             return out
         if not dry_run:
+            spilled_duplicates: set[str] = set()
             if out.spilled:
                 self._spill(conn.name, entity, out, hashes, run_id)  # the last pages, not held either
+                if out.duplicates and run_id is not None:
+                    spilled_duplicates = self.store.keys_written_by(conn.name, entity.value, run_id, out.duplicates)
             else:
                 self._write(conn.name, entity, out, hashes, run_id)
             if out.deleted or spilled_duplicates:
                 # A duplicate already written page by page is taken out too: neither copy is used.
-                self.store.delete_observations(conn.name, entity.value, sorted(out.deleted | set(spilled_duplicates)))
+                self.store.delete_observations(conn.name, entity.value, sorted(out.deleted | spilled_duplicates))
             self.store.quarantine(run_id, out.quarantine)
         return out
 
     def _census(
-        self, name: str, entity: Entity, out: PullOutcome, seen: dict[str, str], stored: dict[str, int] | None
+        self,
+        name: str,
+        entity: Entity,
+        out: PullOutcome,
+        seen: dict[str, str],
+        stored: dict[str, int] | None,
+        ledger: PullLedger | None,
     ) -> None:
         """How many records the connector holds now and, for stock, at which locations: what tells
         a job that compared nothing from one that had nothing to compare."""
+        if ledger is not None:  # past the budget: the ledger on disk holds the pull's keys
+            out.held = ledger.count_seen() - len(out.duplicates) if out.complete else ledger.count_held()
+            if entity is Entity.stock:
+                out.locations = ledger.locations(with_stored=not out.complete)
+            return
         if out.complete:
             current: Iterable[str] = seen.keys() - out.duplicates.keys()
             out.held = len(seen) - len(out.duplicates)
@@ -796,7 +864,6 @@ class Engine:
                 entity.value,
             )
         self._write(name, entity, out, hashes, run_id)
-        out.written |= out.changed.keys()
         out.changed.clear()
         out.links.clear()
         hashes.clear()

@@ -307,6 +307,14 @@ class Store:
                 cursor = conn.exec_driver_sql(str(compiled), tuple(params))
             return dict(cursor.fetchall())
 
+    def iter_hashes(self, connector: str, entity: str) -> Iterator[tuple[str, int]]:
+        """(key, raw-row hash) of every stored record, streamed: what a re-sync past the memory
+        budget copies to its ledger on disk instead of holding as a dict (``load_hashes``)."""
+        o = t.observations.c
+        query = select(o.key, o.hash).where(o.connector == connector, o.entity == entity)
+        with self.engine.connect().execution_options(stream_results=True, yield_per=CHUNK) as conn:
+            yield from conn.execute(query).tuples()
+
     def write_observations(
         self, connector: str, entity: str, rows: Iterable[tuple[str, str, int, str]], run_id: int | None
     ) -> None:
@@ -519,6 +527,27 @@ class Store:
                 return set()
             query = select(o.grp).where(o.connector == connector, o.entity == entity, o.run_id > run_id).distinct()
             return set(conn.execute(query).scalars())
+
+    def groups_written_by(self, connector: str, entity: str, run_id: int) -> set[str]:
+        """Groups whose observations run ``run_id`` wrote: the changed groups of a pull that wrote
+        its records page by page instead of keeping them."""
+        o = t.observations.c
+        query = select(o.grp).where(o.connector == connector, o.entity == entity, o.run_id == run_id).distinct()
+        with self.engine.connect() as conn:
+            return set(conn.execute(query).scalars())
+
+    def keys_written_by(self, connector: str, entity: str, run_id: int, keys: Iterable[str]) -> set[str]:
+        """Which of ``keys`` run ``run_id`` wrote (a duplicate whose first copy was stored before
+        the pull found its second)."""
+        o = t.observations.c
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(keys), IN_CHUNK):
+                query = select(o.key).where(
+                    o.connector == connector, o.entity == entity, o.run_id == run_id, o.key.in_(chunk)
+                )
+                found.update(conn.execute(query).scalars())
+        return found
 
     def set_job_state(self, job: str, fingerprint: str, last_run_id: int) -> None:
         row = {"job": job, "fingerprint": fingerprint, "last_run_id": last_run_id, "updated_at": utcnow()}
