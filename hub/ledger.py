@@ -8,6 +8,7 @@ appends its keys window by window and asks its questions once, at the end, by SQ
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import tempfile
@@ -50,9 +51,22 @@ class PullLedger:
 
     # ------------------------------------------------------------------ filling
 
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One transaction per batch: left to autocommit, every row would be a transaction of its
+        own, written to the file one by one (ten times the cost of the whole pull)."""
+        self._db.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
     def add_seen(self, rows: Iterable[tuple[str, str]]) -> None:
         """Append (key, origin) rows: one per occurrence, so a key seen twice is there twice."""
-        self._db.executemany("INSERT INTO seen VALUES (?, ?)", rows)
+        with self._transaction():
+            self._db.executemany("INSERT INTO seen VALUES (?, ?)", rows)
 
     def add_window(self, seen: dict[str, str], duplicates: dict[str, list[str]]) -> None:
         """Append one window of a pull: each key with its first origin, then every further copy
@@ -63,7 +77,8 @@ class PullLedger:
     def add_stored(self, rows: Iterable[tuple[str, int]]) -> None:
         """Append stored (key, row hash) rows, streamed: the store's copy is never held whole."""
         before = self._db.total_changes
-        self._db.executemany("INSERT INTO stored VALUES (?, ?)", rows)
+        with self._transaction():
+            self._db.executemany("INSERT INTO stored VALUES (?, ?)", rows)
         self.stored += self._db.total_changes - before
 
     def index_stored(self) -> None:
