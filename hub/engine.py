@@ -699,7 +699,7 @@ class Engine:
                         # An unchanged row is recognized by its hash alone, before its key is even read.
                         known = {digest: key for key, digest in stored.items()}
                         known.pop(FORGOTTEN_HASH, None)  # rows the hub wrote since: read again, whatever they hold
-                if hashes_on_disk and ledger is not None:  # this page's stored rows, in one query
+                if hashes_on_disk and ledger is not None:  # the stored rows of this page's digests, looked up together
                     known = ledger.known(map(row_hash, page.records), FORGOTTEN_HASH)
                 out.seen += len(page.records)
                 # The loop of every pulled row: locals only, nothing allocated for an unchanged one.
