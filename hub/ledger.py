@@ -31,7 +31,7 @@ class PullLedger:
     """The keys (with their origins) one pull has seen, and the stored rows it compares with.
 
     Keys are appended without an index (an index maintained row by row would cost more than the
-    pull); ``finish`` builds it once, before the questions. Stored rows are indexed by hash as they
+    pull); ``finish`` builds it once, before the questions. Stored rows are indexed by hash once they
     are loaded, since each page of a re-sync looks its digests up."""
 
     def __init__(self) -> None:
@@ -82,9 +82,8 @@ class PullLedger:
         self.stored += self._db.total_changes - before
 
     def index_stored(self) -> None:
-        """Index the stored rows by hash and by key, once they are all in."""
+        """Index the stored rows by hash (what each page looks up), once they are all in."""
         self._db.execute("CREATE INDEX stored_hash ON stored (hash)")
-        self._db.execute("CREATE INDEX stored_key ON stored (key)")
 
     def finish(self) -> None:
         """Index the seen keys, once the pull has appended them all."""
