@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import hashlib
 import io
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
@@ -23,6 +22,7 @@ from pydantic import Field, model_validator
 
 from connectors.csv.cells import guard, has_guarded_cells, unguard_row
 from connectors.csv.files import Layout, ends_mid_line, replace_file, serialize
+from connectors.csv.scan import ascii_compatible, digest_of, scan_feed
 from hub.connector import (
     READ_WRITE,
     Change,
@@ -180,18 +180,53 @@ class CsvConnector(Connector):
         while it was being written looks (``59`` read as ``5``): that row is quarantined, the others
         are read, and the pull does not count as complete, so rows missing after the cut are not
         taken as deleted. This holds for a file whose only data line is the last one too."""
+        path = self._path(entity)
+        if not ascii_compatible(self.settings.encoding):  # UTF-16 and the like: decoded whole
+            async for page in self._pull_decoded(entity, since):
+                yield page
+            return
+        try:
+            scan = await asyncio.to_thread(scan_feed, path)
+        except FileNotFoundError:
+            self._load(entity)  # says which file is missing, as a pull always has
+            raise
+        self._digests[entity] = scan.digest
+        if since == scan.digest:
+            yield PullPage([], cursor=scan.digest, complete=False)
+            return
+        try:
+            with path.open(encoding=self.settings.encoding, newline="") as handle:  # streamed, never held
+                async for page in self._pages(
+                    entity, handle, scan.digest, scan.newlines - 1, scan.guarded, scan.ends_mid_line
+                ):
+                    yield page
+        except UnicodeDecodeError as exc:
+            raise FatalError(f"cannot read {path.name}: {exc}; check `encoding`", connector=self.name) from None
+
+    async def _pull_decoded(self, entity: Entity, since: str | None) -> AsyncIterator[PullPage]:
+        """A feed in an encoding whose bytes cannot be scanned for line endings: read and decoded whole."""
         content, _ = await asyncio.to_thread(self._load, entity)
-        digest = _digest(content)
+        digest = digest_of(content)
         self._digests[entity] = digest
         if since == digest:
             yield PullPage([], cursor=digest, complete=False)
             return
-        path = self._path(entity)
         text = self._decode(entity, content)
         del content
-        total = text.count("\n") - 1  # for the progress bar; a multi-line quoted cell makes it an estimate
+        reader = io.StringIO(text, newline="")
+        async for page in self._pages(
+            entity, reader, digest, text.count("\n") - 1, has_guarded_cells(text), ends_mid_line(text)
+        ):
+            yield page
+
+    async def _pages(
+        self, entity: Entity, lines: Iterable[str], digest: str, total: int, guarded: bool, cut: bool
+    ) -> AsyncIterator[PullPage]:
+        """The feed's rows, page by page, from its lines. ``guarded``: a cell may carry the formula
+        guard; ``cut``: the file's last line has no line ending."""
+        path = self._path(entity)
         delimiter = self.settings.delimiter
-        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        reader = csv.reader(lines, delimiter=delimiter)
         renames = self._renames(entity)
         page: list[RawRecord] = []
         count = 0
@@ -200,8 +235,8 @@ class CsvConnector(Connector):
             width = len(header)
             name = path.name
             # Cells guarded against formula injection are read as the values they hold; one scan of
-            # the text spares the cell-by-cell look to the feeds that have none.
-            rows = map(unguard_row, reader) if has_guarded_cells(text) else reader
+            # the bytes spares the cell-by-cell look to the feeds that have none.
+            rows = map(unguard_row, reader) if guarded else reader
             # Rows are read page by page: a feed is never held as a list of dicts besides its text.
             # A plain reader zipped with the header costs half of ``DictReader`` per row. A full page
             # is sent when the next row comes, so the last row is still at hand after the loop.
@@ -217,9 +252,9 @@ class CsvConnector(Connector):
         except csv.Error as exc:
             raise FatalError(f"cannot read {path.name}: {exc}; check `delimiter`", connector=self.name) from None
         rejected = []
-        if page and ends_mid_line(text):
-            cut = page.pop()
-            rejected.append((self._key_or_none(entity, cut), CUT_REASON, cut.origin))
+        if page and cut:
+            last = page.pop()
+            rejected.append((self._key_or_none(entity, last), CUT_REASON, last.origin))
         count += len(page)
         self._refuse_truncated(entity, count)
         yield PullPage(page, total=total, cursor=digest, complete=not rejected, rejected=rejected)
@@ -266,7 +301,7 @@ class CsvConnector(Connector):
         data = layout.encode(serialize([header, *rows], delimiter, layout.newline), self.settings.encoding)
         replace_file(path, data, file_status)
         pulled = self._digests.get(entity)
-        self._digests[entity] = _digest(data) if pulled == _digest(content) else None
+        self._digests[entity] = digest_of(data) if pulled == digest_of(content) else None
         return results
 
     def _index(self, em: EntityMapping, names: list[str], rows: list[list[str]]) -> dict[str, list[str]]:
@@ -326,7 +361,3 @@ def _set(header: list[str], row: list[str], column: str, value: str) -> None:
 def _is_number(value: object) -> bool:
     """A number the hub formats itself (a price, a quantity): written as a number, never guarded."""
     return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
-
-
-def _digest(content: bytes) -> str:
-    return hashlib.blake2b(content, digest_size=16).hexdigest()
