@@ -30,7 +30,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 import httpx
 import orjson
@@ -320,6 +320,20 @@ class TransportStats:
     by_status: Counter[int] = field(default_factory=Counter)
     by_kind: Counter[str] = field(default_factory=Counter)
     _throttle_run: int = 0
+
+    @classmethod
+    def combined(cls, *parts: TransportStats) -> Self:
+        """One figure for a client that talks through more than one transport (an API and a file
+        host for bulk results): the counts added up, the longest throttled run the longest."""
+        total = cls()
+        for part in parts:
+            total.requests += part.requests
+            total.retries += part.retries
+            total.throttled += part.throttled
+            total.throttled_in_a_row_max = max(total.throttled_in_a_row_max, part.throttled_in_a_row_max)
+            total.by_status.update(part.by_status)
+            total.by_kind.update(part.by_kind)
+        return total
 
     def record_throttle(self, throttled: bool) -> None:
         if throttled:

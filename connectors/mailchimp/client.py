@@ -26,7 +26,7 @@ from hub.http import (
 
 from .settings import MailchimpSettings
 
-__all__ = ["MEMBER_FIELDS", "MailchimpClient", "MemberPage", "merge_stats", "parse_problem"]
+__all__ = ["MEMBER_FIELDS", "MailchimpClient", "MemberPage", "parse_problem"]
 
 #: What a pull asks for (``fields=``): Mailchimp's members carry ``_links`` and statistics otherwise,
 #: several times the size of what the hub reads.
@@ -129,7 +129,7 @@ class MailchimpClient:
     @property
     def stats(self) -> TransportStats:
         """The API's figures and the result downloads', together."""
-        return merge_stats(self.transport.stats, self.files.stats)
+        return TransportStats.combined(self.transport.stats, self.files.stats)
 
     async def ping(self) -> None:
         """One request that proves both the key and the audience."""
@@ -189,19 +189,6 @@ def _job(reply: Reply, connector: str) -> dict[str, Any]:
     if not isinstance(reply.data, Mapping) or not reply.data.get("id"):
         raise FatalError(f"Mailchimp answered HTTP {reply.status} without a batch job id", connector=connector)
     return dict(reply.data)
-
-
-def merge_stats(*parts: TransportStats) -> TransportStats:
-    """One figure for a client that talks through more than one transport."""
-    total = TransportStats()
-    for part in parts:
-        total.requests += part.requests
-        total.retries += part.retries
-        total.throttled += part.throttled
-        total.throttled_in_a_row_max = max(total.throttled_in_a_row_max, part.throttled_in_a_row_max)
-        total.by_status.update(part.by_status)
-        total.by_kind.update(part.by_kind)
-    return total
 
 
 def _server_time(reply: Reply) -> datetime | None:

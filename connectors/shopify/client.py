@@ -32,7 +32,7 @@ from hub.connector import secret_value
 from hub.errors import FatalError, RateLimited, RetriableError
 from hub.http import CostBucket, Reply, Transport, TransportSettings, TransportStats, dig
 
-__all__ = ["ShopifyClient", "ShopifyStats", "merge_stats", "throttle_wait"]
+__all__ = ["ShopifyClient", "ShopifyStats", "throttle_wait"]
 
 log = logging.getLogger("omnihub.connectors.shopify")
 
@@ -142,7 +142,7 @@ class ShopifyClient:
 
     @property
     def stats(self) -> ShopifyStats:
-        total = merge_stats(self.transport.stats, self.files.stats)
+        total = ShopifyStats.combined(self.transport.stats, self.files.stats)
         total.points = self.points
         return total
 
@@ -200,16 +200,3 @@ class ShopifyClient:
         """Fetch a bulk operation's result file (a GET, so retried freely)."""
         reply = await self.files.get(url)
         return reply.response.content
-
-
-def merge_stats(*parts: TransportStats) -> ShopifyStats:
-    """One figure for a connector that talks through more than one transport."""
-    total = ShopifyStats()
-    for part in parts:
-        total.requests += part.requests
-        total.retries += part.retries
-        total.throttled += part.throttled
-        total.throttled_in_a_row_max = max(total.throttled_in_a_row_max, part.throttled_in_a_row_max)
-        total.by_status.update(part.by_status)
-        total.by_kind.update(part.by_kind)
-    return total

@@ -846,3 +846,18 @@ def test_an_html_page_or_a_long_body_is_summarized_not_pasted(body: str, expecte
 
     assert summarize_body(body).startswith(expected)
     assert "<" not in summarize_body(body).replace("< 10", "")
+
+
+def test_stats_of_several_transports_combine_into_one_figure_of_the_callers_kind() -> None:
+    from hub.http import TransportStats
+
+    class Points(TransportStats):
+        points: int = 0
+
+    api, files = TransportStats(requests=3, retries=1, throttled=2), TransportStats(requests=4, throttled=1)
+    api.throttled_in_a_row_max, files.throttled_in_a_row_max = 2, 1
+    api.by_status[200], files.by_status[200], files.by_status[503] = 3, 3, 1
+    total = Points.combined(api, files)
+    assert isinstance(total, Points) and total.points == 0
+    assert (total.requests, total.retries, total.throttled, total.throttled_in_a_row_max) == (7, 1, 3, 2)
+    assert total.by_status == {200: 6, 503: 1}
