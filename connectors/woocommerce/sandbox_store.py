@@ -373,49 +373,22 @@ class WooStore:
         self._touch(record)
         return None
 
-    def create_product(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        """``POST /products`` or a batch ``create`` entry: a new simple or variable product."""
-        sku = str(body.get("sku") or "")
+    def _duplicate_sku(self, sku: str) -> dict[str, Any] | None:
+        """The error WooCommerce answers a create whose SKU another item has (with a free one)."""
         owner = self._sku_taken(sku, None) if sku else None
-        if owner is not None:
-            return item_error(
-                0, "product_invalid_sku", "Invalid or duplicated SKU.", resource_id=owner["id"], unique_sku=f"{sku}-1"
-            )
-        item_id = self._new_id()
-        record = {
-            **self._base(item_id, self._clock()),
-            "name": "",
-            "type": body.get("type") or "simple",
-            "status": "publish",
-            "sku": sku,
-            "regular_price": "",
-            "sale_price": "",
-            "manage_stock": False,
-            "stock_quantity": None,
-            "parent_id": 0,
-            "attributes": [],
-            "variations": [],
-        }
-        self.products[item_id] = record
-        self._apply(record, {k: v for k, v in body.items() if k not in ("sku", "type", "id")})
-        return self.view(record)
+        if owner is None:
+            return None
+        return item_error(
+            0, "product_invalid_sku", "Invalid or duplicated SKU.", resource_id=owner["id"], unique_sku=f"{sku}-1"
+        )
 
-    def create_variation(self, parent_id: int, body: Mapping[str, Any]) -> dict[str, Any]:
-        """``POST /products/{parent}/variations`` or a variations batch ``create`` entry."""
-        parent = self.products.get(parent_id)
-        if parent is None or parent.get("type") != "variable":
-            return item_error(0, "woocommerce_rest_product_invalid_id", "Invalid ID.", 404)
-        sku = str(body.get("sku") or "")
-        owner = self._sku_taken(sku, None) if sku else None
-        if owner is not None:
-            return item_error(
-                0, "product_invalid_sku", "Invalid or duplicated SKU.", resource_id=owner["id"], unique_sku=f"{sku}-1"
-            )
+    def _blank(self, sku: str, kind: str, parent_id: int) -> dict[str, Any]:
+        """A new item as WooCommerce creates it before the body's fields are applied."""
         item_id = self._new_id()
-        record = {
+        return {
             **self._base(item_id, self._clock()),
             "name": "",
-            "type": "variation",
+            "type": kind,
             "status": "publish",
             "sku": sku,
             "regular_price": "",
@@ -425,8 +398,30 @@ class WooStore:
             "parent_id": parent_id,
             "attributes": [],
         }
-        self.variations[item_id] = record
-        parent["variations"].append(item_id)
+
+    def create_product(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """``POST /products`` or a batch ``create`` entry: a new simple or variable product."""
+        sku = str(body.get("sku") or "")
+        refused = self._duplicate_sku(sku)
+        if refused is not None:
+            return refused
+        record = {**self._blank(sku, body.get("type") or "simple", 0), "variations": []}
+        self.products[record["id"]] = record
+        self._apply(record, {k: v for k, v in body.items() if k not in ("sku", "type", "id")})
+        return self.view(record)
+
+    def create_variation(self, parent_id: int, body: Mapping[str, Any]) -> dict[str, Any]:
+        """``POST /products/{parent}/variations`` or a variations batch ``create`` entry."""
+        parent = self.products.get(parent_id)
+        if parent is None or parent.get("type") != "variable":
+            return item_error(0, "woocommerce_rest_product_invalid_id", "Invalid ID.", 404)
+        sku = str(body.get("sku") or "")
+        refused = self._duplicate_sku(sku)
+        if refused is not None:
+            return refused
+        record = self._blank(sku, "variation", parent_id)
+        self.variations[record["id"]] = record
+        parent["variations"].append(record["id"])
         self._apply(record, {k: v for k, v in body.items() if k not in ("sku", "id")})
         return self.view(record)
 
