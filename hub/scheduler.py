@@ -109,6 +109,9 @@ class JobRunner:
         self._run_job = run_job
         self._on_report = on_report
         self._slots = asyncio.Semaphore(max_concurrent_runs)
+        self._limit = max_concurrent_runs
+        #: Runs given a slot (or promised one when they were started), counted at once, not when their task first runs.
+        self._admitted: set[asyncio.Task[JobReport]] = set()
         #: Set when the daemon stops: a run still waiting for its turn then does not start.
         self.closed = False
         #: The inner task of each job running now.
@@ -120,7 +123,13 @@ class JobRunner:
     async def run(self, name: str) -> JobReport:
         """Run job ``name`` once; the report is a ``failed`` one if the run raised or was cancelled."""
         started = time.monotonic()
-        task = asyncio.create_task(self._turn(name), name=f"omnihub-job-{name}")
+        # Whether this run must queue for a slot is decided now, when the scheduler starts it: a run
+        # started before a stop goes on (it is in flight), only one still queued behind others is dropped.
+        queued = self.closed or len(self._admitted) >= self._limit
+        task = asyncio.create_task(self._turn(name, queued), name=f"omnihub-job-{name}")
+        if not queued:
+            self._admitted.add(task)
+        task.add_done_callback(self._admitted.discard)
         self.in_flight[name] = task
         current = asyncio.current_task()
         if current is not None:
@@ -138,11 +147,13 @@ class JobRunner:
                 del self.in_flight[name]
             self.waiting.discard(current)  # type: ignore[arg-type]
 
-    async def _turn(self, name: str) -> JobReport:
+    async def _turn(self, name: str, queued: bool) -> JobReport:
         async with self._slots:
-            if self.closed:
+            if queued and self.closed:
                 log.info("job %s not started: the daemon is stopping", name, extra={"job": name})
                 return self._failed(name, "not started: the daemon was stopping", 0.0)
+            if queued and (current := asyncio.current_task()) is not None:
+                self._admitted.add(current)
             return await self._work(name, time.monotonic())
 
     async def _work(self, name: str, started: float) -> JobReport:

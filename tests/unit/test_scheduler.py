@@ -347,3 +347,24 @@ async def test_a_taken_port_is_a_clear_error() -> None:
         with pytest.raises(DaemonError, match=f"cannot listen on 127.0.0.1:{port}"):
             await daemon.start()
     assert not daemon.scheduler.running
+
+
+async def test_a_run_started_just_before_a_stop_is_in_flight_and_finishes() -> None:
+    """The stop may come before the run's task first gets the loop: it was started, so it runs.
+
+    (Seen on CI: the run was listed in flight, the stop closed the runner before the task took its
+    slot, and the run was dropped as "not started" although nothing was queued ahead of it.)"""
+    config = make_config({"stock": job("every 1h")})
+    finished: list[str] = []
+
+    async def run_job(name: str) -> JobReport:
+        finished.append(name)
+        return JobReport(name, "stock")
+
+    daemon = Daemon(config, run_job, stop_timeout_s=5)
+    run = asyncio.create_task(daemon.runner.run("stock"))
+    await asyncio.sleep(0)  # run() has created the inner task; it has not run yet
+    assert "stock" in daemon.runner.in_flight
+    daemon.runner.closed = True
+    report = await run
+    assert finished == ["stock"] and report.status == "ok"
