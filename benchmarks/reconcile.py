@@ -32,10 +32,10 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, make_url, text
 
-from hub.config import load_config
-from hub.engine import Engine, PullOutcome
-from hub.reconcile import Finding, Plan, ReconcileInput
-from hub.store import Store
+from hub.config.loader import load_config
+from hub.state.store import Store
+from hub.sync.engine import Engine, PullOutcome
+from hub.sync.reconcile import Finding, Plan, ReconcileInput
 
 
 class TimedEngine(Engine):

@@ -29,11 +29,11 @@ from typing import Any
 from connectors.hubspot.sandbox import create_app as hubspot_app
 from connectors.mailchimp.sandbox import create_app as mailchimp_app
 from connectors.shopify.sandbox import create_app as shopify_app
-from hub.config import load_config
-from hub.engine import Engine
-from hub.sandbox import serve
-from hub.seed import Catalogue, synthetic
-from hub.store import Store
+from hub.config.loader import load_config
+from hub.sandbox.kit import serve
+from hub.sandbox.seed import Catalogue, synthetic
+from hub.state.store import Store
+from hub.sync.engine import Engine
 
 SECRETS = {
     "BENCH_HS": "pat-bench-0000000000",
@@ -63,7 +63,7 @@ def _catalogues(n: int, drift: float, unsubscribed: float) -> tuple[Catalogue, C
             person.last_name = f"Old{person.last_name}"
         if person.email in gone:
             person.consent = "unsubscribed"
-            from hub.seed import EPOCH
+            from hub.sandbox.seed import EPOCH
 
             person.consent_updated_at = EPOCH.replace(year=2026, month=6)
     return crm, shop, renamed, gone

@@ -16,11 +16,11 @@ from typing import Any
 
 from connectors.hubspot import HubSpotConnector, HubSpotSettings
 from connectors.hubspot.sandbox import create_app
-from hub.connector import Change
-from hub.drive import pull_canonical, push_batched
-from hub.model import Entity
-from hub.sandbox import serve
-from hub.seed import synthetic
+from hub.model.records import Entity
+from hub.plugins.contract import Change
+from hub.sandbox.kit import serve
+from hub.sandbox.seed import synthetic
+from hub.sync.drive import pull_canonical, push_batched
 
 TOKEN = "pat-bench-0000000000000000"
 

@@ -19,11 +19,11 @@ from typing import Any
 
 from connectors.mailchimp import MailchimpConnector, MailchimpSettings
 from connectors.mailchimp.sandbox import create_app
-from hub.connector import Change
-from hub.drive import pull_canonical, push_batched
-from hub.model import Entity
-from hub.sandbox import serve
-from hub.seed import synthetic
+from hub.model.records import Entity
+from hub.plugins.contract import Change
+from hub.sandbox.kit import serve
+from hub.sandbox.seed import synthetic
+from hub.sync.drive import pull_canonical, push_batched
 
 KEY = "bench0000000000000000000000000000-us21"
 MERGE = {"first_name": "FNAME", "last_name": "LNAME", "phone": "PHONE", "loyalty_points": "POINTS"}

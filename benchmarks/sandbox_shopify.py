@@ -22,12 +22,12 @@ from typing import Any
 from connectors.shopify import ShopifyConnector, ShopifySettings
 from connectors.shopify.queries import PAGE_SIZE
 from connectors.shopify.sandbox import create_app, location_gids
-from hub.connector import Change, ConnectorContext, RawRecord
-from hub.drive import pull_canonical, push_batched
-from hub.mapping import load_mapping
-from hub.model import Entity, Price, StockLevel
-from hub.sandbox import serve
-from hub.seed import synthetic
+from hub.model.records import Entity, Price, StockLevel
+from hub.plugins.contract import Change, ConnectorContext, RawRecord
+from hub.plugins.mapping import load_mapping
+from hub.sandbox.kit import serve
+from hub.sandbox.seed import synthetic
+from hub.sync.drive import pull_canonical, push_batched
 
 TOKEN = "shpat_benchmark_token_0000"
 BULK_REQUESTS = 3

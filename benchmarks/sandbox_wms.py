@@ -18,12 +18,12 @@ from typing import Any
 
 from connectors.rest_wms import RestWmsConnector, RestWmsSettings
 from connectors.rest_wms.sandbox import DEFAULT_API_KEY, WmsState, create_app
-from hub.connector import ConnectorContext
-from hub.drive import pull_canonical
-from hub.mapping import load_mapping
-from hub.model import Entity, StockLevel
-from hub.sandbox import serve
-from hub.seed import synthetic
+from hub.model.records import Entity, StockLevel
+from hub.plugins.contract import ConnectorContext
+from hub.plugins.mapping import load_mapping
+from hub.sandbox.kit import serve
+from hub.sandbox.seed import synthetic
+from hub.sync.drive import pull_canonical
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -3,7 +3,7 @@
     python benchmarks/sync_sandbox.py --platform woocommerce --skus 10000
     python benchmarks/sync_sandbox.py --platform woocommerce --simple 2000 --variable 1000 --variations 5
 
-Seeds the sandbox with ``hub.seed.synthetic(skus, locations=1)`` (groups of 4 variants become
+Seeds the sandbox with ``hub.sandbox.seed.synthetic(skus, locations=1)`` (groups of 4 variants become
 variable products with variations), or with ``--simple`` simple products and ``--variable``
 variable products of ``--variations`` variations each; ``--old-store`` serves a WooCommerce older
 than 10.3 (no ``GET /variations``), so the connector falls back to one listing per parent. Pulls
@@ -37,11 +37,11 @@ from typing import Any
 
 from connectors.woocommerce import WooCommerceConnector, WooCommerceSettings
 from connectors.woocommerce.sandbox import DEFAULT_CONSUMER_KEY, DEFAULT_CONSUMER_SECRET, create_app
-from hub.connector import Change
-from hub.drive import pull_canonical, push_batched
-from hub.model import Entity
-from hub.sandbox import serve
-from hub.seed import Catalogue, SeedItem, synthetic
+from hub.model.records import Entity
+from hub.plugins.contract import Change
+from hub.sandbox.kit import serve
+from hub.sandbox.seed import Catalogue, SeedItem, synthetic
+from hub.sync.drive import pull_canonical, push_batched
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

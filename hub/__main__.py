@@ -1,5 +1,5 @@
 """``python -m hub``: the same command line as ``omnihub``."""
 
-from hub.cli import main
+from hub.cli.app import main
 
 main()

@@ -23,19 +23,22 @@ from pydantic import Field, model_validator
 from connectors.csv.cells import guard, has_guarded_cells, unguard_row
 from connectors.csv.files import Layout, ends_mid_line, replace_file, serialize
 from connectors.csv.scan import ascii_compatible, digest_of, scan_feed
-from hub.connector import (
+from hub.sdk import (
     READ_WRITE,
     Change,
     Connector,
     ConnectorContext,
     ConnectorSettings,
+    Entity,
+    EntityMapping,
+    FatalError,
     PullPage,
     PushResult,
     RawRecord,
+    RecordInvalid,
+    parse_decimal,
+    register_transform,
 )
-from hub.errors import FatalError
-from hub.mapping import EntityMapping, register_transform
-from hub.model import Entity, RecordInvalid, parse_decimal
 
 __all__ = ["CUT_REASON", "CsvConnector", "CsvSettings"]
 

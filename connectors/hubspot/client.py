@@ -1,4 +1,4 @@
-"""HubSpot CRM v3 contacts over ``hub.http.Transport``: list, windowed search and batch upsert.
+"""HubSpot CRM v3 contacts over ``hub.transport.http.Transport``: list, windowed search and batch upsert.
 
 The client knows HubSpot's endpoints, limits and error shapes; it knows nothing of the canonical
 model (that is the connector's and the mapping's job).
@@ -16,10 +16,10 @@ from typing import Any
 
 import httpx
 
-from hub.connector import secret_value
-from hub.errors import AuthError, FatalError
-from hub.http import (
+from hub.sdk import (
     AllLimiters,
+    AuthError,
+    FatalError,
     HeaderWindowLimiter,
     JsonCursorPaginator,
     Reply,
@@ -28,6 +28,7 @@ from hub.http import (
     TransportSettings,
     default_error_parser,
     dig,
+    secret_value,
 )
 
 from .settings import HubSpotSettings

@@ -6,9 +6,17 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from hub.connector import READ_WRITE, Change, ClientConnector, PullPage, PushResult, RawRecord
-from hub.mapping import EntityMapping
-from hub.model import Entity, normalize_email
+from hub.sdk import (
+    READ_WRITE,
+    Change,
+    ClientConnector,
+    Entity,
+    EntityMapping,
+    PullPage,
+    PushResult,
+    RawRecord,
+    normalize_email,
+)
 
 from .client import HubSpotClient, modified_ms
 from .settings import HubSpotSettings

@@ -42,8 +42,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from hub.sandbox import SchemaProblem, request_schema, sandbox_app, schema_problems
-from hub.seed import Catalogue
+from hub.sdk import Catalogue, SchemaProblem, request_schema, sandbox_app, schema_problems
 
 from .spec import contacts_spec
 

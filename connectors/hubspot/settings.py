@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field, SecretStr
 
-from hub.connector import HttpConnectorSettings
+from hub.sdk import HttpConnectorSettings
 
 __all__ = ["DEFAULT_BASE_URL", "HubSpotSettings"]
 

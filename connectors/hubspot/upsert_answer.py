@@ -26,8 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hub.connector import PushResult
-from hub.http import dig
+from hub.sdk import PushResult, dig
 
 __all__ = ["Sent", "read_upsert"]
 

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hub.errors import RetriableError
+from hub.sdk import RetriableError
 
 from .client import MailchimpClient
 

@@ -1,4 +1,4 @@
-"""Mailchimp Marketing API v3, one audience, over ``hub.http.Transport``: members listing, batch
+"""Mailchimp Marketing API v3, one audience, over ``hub.transport.http.Transport``: members listing, batch
 subscribe of new members, and ``/batches`` jobs (started, polled, their results archive fetched)."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from typing import Any
 
 import httpx
 
-from hub.connector import secret_value
-from hub.errors import AuthError, FatalError
-from hub.http import (
+from hub.sdk import (
+    AuthError,
+    FatalError,
     OffsetPaginator,
     Reply,
     Transport,
@@ -22,6 +22,7 @@ from hub.http import (
     TransportStats,
     default_error_parser,
     dig,
+    secret_value,
 )
 
 from .settings import MailchimpSettings

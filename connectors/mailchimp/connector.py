@@ -6,11 +6,19 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from hub.connector import READ_WRITE, Change, ClientConnector, PullPage, PushResult, RawRecord
-from hub.errors import RetriableError
-from hub.http import TransportStats
-from hub.mapping import EntityMapping
-from hub.model import Entity, normalize_email
+from hub.sdk import (
+    READ_WRITE,
+    Change,
+    ClientConnector,
+    Entity,
+    EntityMapping,
+    PullPage,
+    PushResult,
+    RawRecord,
+    RetriableError,
+    TransportStats,
+    normalize_email,
+)
 
 from . import consent
 from .batches import run_job

@@ -27,8 +27,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hub.connector import PushResult
-from hub.model import Consent
+from hub.sdk import Consent, PushResult
 
 __all__ = ["CONSENT_OF_STATUS", "check", "status_for_existing", "status_for_new"]
 

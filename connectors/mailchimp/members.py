@@ -14,8 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hub.connector import PushResult
-from hub.http import dig
+from hub.sdk import PushResult, dig
 
 from . import consent
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pydantic import ConfigDict, Field, SecretStr, field_validator
 
-from hub.connector import HttpConnectorSettings, secret_value
-from hub.errors import ConfigError
+from hub.sdk import ConfigError, HttpConnectorSettings, secret_value
 
 __all__ = ["MERGEABLE", "MailchimpSettings"]
 

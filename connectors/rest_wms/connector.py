@@ -13,12 +13,24 @@ from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, cast
 
-from hub.connector import READ, Connector, ConnectorContext, ConnectorSettings, PullPage
-from hub.errors import AuthError, FatalError
-from hub.http import Paginator, Reply, Transport, TransportSettings, TransportStats, dig
-from hub.mapping import Mapping as FieldMapping
-from hub.mapping import load_mapping
-from hub.model import Entity
+from hub.sdk import (
+    READ,
+    AuthError,
+    Connector,
+    ConnectorContext,
+    ConnectorSettings,
+    Entity,
+    FatalError,
+    Paginator,
+    PullPage,
+    Reply,
+    Transport,
+    TransportSettings,
+    TransportStats,
+    dig,
+    load_mapping,
+)
+from hub.sdk import Mapping as FieldMapping
 
 from .guard import PullGuard
 from .limits import build_limiter

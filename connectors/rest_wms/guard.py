@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hub.errors import FatalError
+from hub.sdk import FatalError
 
 __all__ = ["PullGuard"]
 

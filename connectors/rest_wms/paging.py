@@ -12,9 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from hub.errors import FatalError
-from hub.http import JsonCursorPaginator, PageNumberPaginator, PageRequest, Paginator, Reply, dig
-from hub.redact import redact
+from hub.sdk import FatalError, JsonCursorPaginator, PageNumberPaginator, PageRequest, Paginator, Reply, dig, redact
 
 from .settings import PaginationSettings, RestWmsSettings
 

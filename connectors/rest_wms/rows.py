@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from hub.connector import RawRecord
-from hub.http import dig
+from hub.sdk import RawRecord, dig
 
 __all__ = ["PageRows", "RowShape", "newer_timestamp"]
 

@@ -2,7 +2,7 @@
 
 It serves per (SKU, warehouse) ``{item_id, sku, warehouse_id, on_hand, committed, available,
 updated_at}`` at ``GET /v1/inventory`` and the items at ``GET /v1/items``, seeded from a
-``hub.seed.Catalogue``: the catalogue's location codes become warehouses ``WH-1``, ``WH-2``, ...
+``hub.sandbox.seed.Catalogue``: the catalogue's location codes become warehouses ``WH-1``, ``WH-2``, ...
 (``app.state.sandbox.warehouses`` maps id -> code), its stock numbers become ``available``, and
 a small committed quantity is added on top to make ``on_hand``.
 
@@ -35,8 +35,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from hub.sandbox import sandbox_app
-from hub.seed import Catalogue, demo_store
+from hub.sdk import Catalogue, demo_store, sandbox_app
 
 __all__ = ["DEFAULT_API_KEY", "StockRow", "WmsState", "create_app"]
 

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from hub.connector import HttpConnectorSettings
+from hub.sdk import HttpConnectorSettings
 
 __all__ = ["EndpointSettings", "EndpointsSettings", "PaginationSettings", "RestWmsSettings"]
 

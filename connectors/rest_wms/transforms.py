@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hub.mapping import TransformContext, register_transform
+from hub.sdk import TransformContext, register_transform
 
 __all__ = ["wms_location", "wms_location_reverse"]
 

@@ -19,7 +19,7 @@ import orjson
 
 from connectors.shopify.client import ShopifyClient
 from connectors.shopify.queries import BULK_POLL, BULK_RUN, Document
-from hub.errors import FatalError
+from hub.sdk import FatalError
 
 __all__ = ["iter_jsonl", "reassemble", "run_bulk_query"]
 

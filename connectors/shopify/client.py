@@ -28,9 +28,18 @@ import httpx
 from connectors.shopify.cost import query_cost
 from connectors.shopify.queries import Document
 from connectors.shopify.settings import DEFAULT_API_VERSION, ShopifySettings
-from hub.connector import secret_value
-from hub.errors import FatalError, RateLimited, RetriableError
-from hub.http import CostBucket, Reply, Transport, TransportSettings, TransportStats, dig
+from hub.sdk import (
+    CostBucket,
+    FatalError,
+    RateLimited,
+    Reply,
+    RetriableError,
+    Transport,
+    TransportSettings,
+    TransportStats,
+    dig,
+    secret_value,
+)
 
 __all__ = ["ShopifyClient", "ShopifyStats", "throttle_wait"]
 

@@ -29,11 +29,20 @@ from connectors.shopify.queries import (
 )
 from connectors.shopify.settings import ShopifySettings
 from connectors.shopify.writes import Writer
-from hub.connector import READ, READ_WRITE, Change, ClientConnector, ConnectorContext, PullPage, PushResult, RawRecord
-from hub.errors import FatalError
-from hub.http import dig
-from hub.limits import ValueLimits
-from hub.model import Entity
+from hub.sdk import (
+    READ,
+    READ_WRITE,
+    Change,
+    ClientConnector,
+    ConnectorContext,
+    Entity,
+    FatalError,
+    PullPage,
+    PushResult,
+    RawRecord,
+    ValueLimits,
+    dig,
+)
 
 __all__ = ["ShopifyConnector"]
 

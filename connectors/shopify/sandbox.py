@@ -37,8 +37,7 @@ from connectors.shopify.sandbox_cost import MAX_SINGLE_QUERY_COST, actual_cost, 
 from connectors.shopify.sandbox_resolvers import Resolvers
 from connectors.shopify.sandbox_schema import OLDEST_SUPPORTED, UnknownVersion, schema_for, served_version
 from connectors.shopify.sandbox_state import ShopState, location_gids
-from hub.sandbox import sandbox_app
-from hub.seed import Catalogue, demo_store
+from hub.sdk import Catalogue, demo_store, sandbox_app
 
 __all__ = ["DEFAULT_TOKEN", "LeakyBucket", "create_app", "location_gids"]
 

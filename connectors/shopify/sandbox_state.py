@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from hub.seed import Catalogue
+from hub.sdk import Catalogue
 
 __all__ = [
     "BulkOp",

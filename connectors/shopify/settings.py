@@ -6,7 +6,7 @@ import re
 
 from pydantic import Field, SecretStr, field_validator
 
-from hub.connector import HttpConnectorSettings
+from hub.sdk import HttpConnectorSettings
 
 __all__ = ["DEFAULT_API_VERSION", "ShopifySettings", "version_at_least"]
 

@@ -25,12 +25,8 @@ from connectors.shopify.queries import (
     stock_set_for,
 )
 from connectors.shopify.settings import ShopifySettings, version_at_least
-from hub.connector import Change, PushResult
-from hub.errors import RetriableError
-from hub.http import dig
-from hub.mapping import Mapping as FieldMapping
-from hub.mapping import load_mapping
-from hub.model import Consent, Entity
+from hub.sdk import Change, Consent, Entity, PushResult, RetriableError, dig, load_mapping
+from hub.sdk import Mapping as FieldMapping
 
 __all__ = ["STALE_CODES", "Writer"]
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from connectors.woocommerce.client import BATCH_LIMIT, WooClient, chunks
-from hub.errors import AuthError, FatalError, RetriableError
+from hub.sdk import AuthError, FatalError, RetriableError
 
 __all__ = ["BatchItem", "Outcome", "send_batches"]
 

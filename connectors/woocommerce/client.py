@@ -1,7 +1,7 @@
-"""The wc/v3 routes omnihub uses, over one ``hub.http.Transport``.
+"""The wc/v3 routes omnihub uses, over one ``hub.transport.http.Transport``.
 
 This module knows WooCommerce's URLs, page size, batch limit and how it says "bad key"; it knows
-nothing of canonical records. Listings follow the ``Link`` header (``hub.http.LinkHeaderPaginator``)
+nothing of canonical records. Listings follow the ``Link`` header (``hub.transport.http.LinkHeaderPaginator``)
 after stripping the credentials WooCommerce echoes into it, so OAuth signs every page afresh.
 """
 
@@ -16,10 +16,16 @@ import httpx
 
 from connectors.woocommerce.auth import OAuth1Auth, QueryAuth, strip_auth_params
 from connectors.woocommerce.settings import WooCommerceSettings
-from hub.connector import secret_value
-from hub.errors import AuthError, FatalError
-from hub.http import LinkHeaderPaginator, Reply, Transport, TransportSettings
-from hub.redact import RedactingFilter
+from hub.sdk import (
+    AuthError,
+    FatalError,
+    LinkHeaderPaginator,
+    RedactingFilter,
+    Reply,
+    Transport,
+    TransportSettings,
+    secret_value,
+)
 
 __all__ = ["BATCH_LIMIT", "PAGE_SIZE", "WooClient", "chunks"]
 

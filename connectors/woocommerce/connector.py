@@ -36,11 +36,19 @@ from connectors.woocommerce.rows import (
 from connectors.woocommerce.settings import WooCommerceSettings
 from connectors.woocommerce.stock import StockWriter
 from connectors.woocommerce.values import price_text, unstored
-from hub.connector import READ, READ_WRITE, Change, ClientConnector, PullPage, PushResult, RawRecord
-from hub.errors import FatalError
-from hub.listing_memo import ListingMemo
-from hub.mapping import Mapping as FieldMapping
-from hub.model import Entity
+from hub.sdk import (
+    READ,
+    READ_WRITE,
+    Change,
+    ClientConnector,
+    Entity,
+    FatalError,
+    ListingMemo,
+    PullPage,
+    PushResult,
+    RawRecord,
+)
+from hub.sdk import Mapping as FieldMapping
 
 __all__ = ["WooCommerceConnector"]
 

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from hub.connector import RawRecord
+from hub.sdk import RawRecord
 
 __all__ = ["SELLABLE_TYPES", "customer_row", "holds_pool", "item_row", "price_fields", "untracked_reason"]
 

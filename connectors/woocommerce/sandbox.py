@@ -42,8 +42,7 @@ from starlette.routing import Route
 from connectors.woocommerce.sandbox_listing import error, filtered, page, root_link
 from connectors.woocommerce.sandbox_oauth import SIGNATURE_METHODS, expected_signature
 from connectors.woocommerce.sandbox_store import WooStore
-from hub.sandbox import sandbox_app
-from hub.seed import Catalogue, demo_store
+from hub.sdk import Catalogue, demo_store, sandbox_app
 
 __all__ = ["DEFAULT_CONSUMER_KEY", "DEFAULT_CONSUMER_SECRET", "WooSandbox", "create_app"]
 

@@ -1,6 +1,6 @@
 """The WooCommerce sandbox's data: products, variations and customers, and how writes change them.
 
-Seeded from a platform-neutral ``hub.seed.Catalogue``: the items of a group with several variants
+Seeded from a platform-neutral ``hub.sandbox.seed.Catalogue``: the items of a group with several variants
 become one variable product with variations (``variable_products=True``), the others simple
 products; stock comes from one catalogue location. What a write does is what a real WooCommerce
 11.0.1 was seen doing (``tests/fixtures/platforms/woocommerce/real-captures``):
@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connectors.woocommerce.sandbox_values import is_on_sale, php_intval, price_number, stored_price
-from hub.seed import Catalogue, SeedCustomer, SeedItem
+from hub.sdk import Catalogue, SeedCustomer, SeedItem
 
 __all__ = ["WooStore", "item_error"]
 

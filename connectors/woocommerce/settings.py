@@ -14,7 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from hub.connector import HttpConnectorSettings, is_local_url
+from hub.sdk import HttpConnectorSettings, is_local_url
 
 __all__ = ["API_PATH", "AuthMode", "WooCommerceSettings"]
 

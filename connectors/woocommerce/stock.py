@@ -26,8 +26,7 @@ from typing import Any
 from connectors.woocommerce.batches import BatchItem, Outcome, send_batches
 from connectors.woocommerce.client import PAGE_SIZE, WooClient, chunks
 from connectors.woocommerce.values import stock_amount, unstored
-from hub.connector import Change, PushResult
-from hub.mapping import EntityMapping
+from hub.sdk import Change, EntityMapping, PushResult
 
 __all__ = ["StockWriter"]
 

@@ -109,7 +109,7 @@ def test_an_unknown_log_format_is_a_usage_error(cli: Cli, args: tuple[str, ...])
 
 BOOM = """
 import sys
-from hub import cli
+from hub.cli import app as cli
 
 @cli.app.command()
 def boom() -> None:

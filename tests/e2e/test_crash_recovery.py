@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from hub.demo import CREDENTIALS, DemoShop
+from hub.cli.demo import CREDENTIALS, DemoShop
 from tests.e2e.conftest import REPO
 
 

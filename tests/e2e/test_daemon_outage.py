@@ -13,7 +13,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from hub.demo import CREDENTIALS, DemoShop
+from hub.cli.demo import CREDENTIALS, DemoShop
 from tests.e2e.conftest import REPO
 
 

@@ -8,7 +8,7 @@ import re
 import time
 from pathlib import Path
 
-from hub.demo import CREDENTIALS
+from hub.cli.demo import CREDENTIALS
 from tests.e2e.conftest import Cli
 
 

@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from hub.demo import CREDENTIALS, DemoShop
+from hub.cli.demo import CREDENTIALS, DemoShop
 from tests.e2e.conftest import Cli
 
 

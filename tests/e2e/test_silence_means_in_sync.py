@@ -13,9 +13,9 @@ import os
 import sqlite3
 from pathlib import Path
 
-from hub.demo import CREDENTIALS, DemoShop
-from hub.sandbox import Fault
-from hub.store import Store
+from hub.cli.demo import CREDENTIALS, DemoShop
+from hub.sandbox.kit import Fault
+from hub.state.store import Store
 from tests.e2e.conftest import Cli
 
 

@@ -22,8 +22,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
-from hub.alerts import AlertDeliveryError, Digest, MismatchView, render_digest, send_email
-from hub.config import EmailConfig
+from hub.config.loader import EmailConfig
+from hub.ops.alerts import AlertDeliveryError, Digest, MismatchView, render_digest, send_email
 
 SMTP_SECRET = "smtp-SECRET-password"
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from connectors.shopify.sandbox import create_app, location_gids
-from hub.config import load_config
-from hub.engine import Engine
-from hub.report import JobReport
-from hub.sandbox import ServedApp, serve
-from hub.seed import demo_store
-from hub.store import Store
+from hub.config.loader import load_config
+from hub.sandbox.kit import ServedApp, serve
+from hub.sandbox.seed import demo_store
+from hub.state.store import Store
+from hub.sync.engine import Engine
+from hub.sync.report import JobReport
 from tests.conftest import TEST_SECRETS
 
 

@@ -21,14 +21,14 @@ import pytest
 
 from connectors.woocommerce import WooCommerceConnector
 from connectors.woocommerce.sandbox import create_app
-from hub.config import load_config
-from hub.connector import Change, PushResult
-from hub.engine import Engine
-from hub.model import Entity
-from hub.report import JobReport
-from hub.sandbox import Fault, ServedApp, serve
-from hub.seed import Catalogue, SeedItem
-from hub.store import Store
+from hub.config.loader import load_config
+from hub.model.records import Entity
+from hub.plugins.contract import Change, PushResult
+from hub.sandbox.kit import Fault, ServedApp, serve
+from hub.sandbox.seed import Catalogue, SeedItem
+from hub.state.store import Store
+from hub.sync.engine import Engine
+from hub.sync.report import JobReport
 from tests.conftest import TEST_SECRETS
 from tests.e2e.conftest import Cli
 

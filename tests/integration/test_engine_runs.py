@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-import hub.engine as engine_module
-from hub.config import load_config
-from hub.engine import Engine
-from hub.store import Store
+import hub.sync.engine as engine_module
+from hub.config.loader import load_config
+from hub.state.store import Store
+from hub.sync.engine import Engine
 
 REPO = Path(__file__).resolve().parents[2]
 

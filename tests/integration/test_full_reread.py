@@ -17,14 +17,14 @@ import pytest
 from connectors.hubspot.sandbox import create_app as hubspot_app
 from connectors.rest_wms.sandbox import create_app as wms_app
 from connectors.woocommerce.sandbox import create_app as woo_app
-from hub import engine as engine_module
-from hub.config import LoadedConfig, load_config
-from hub.engine import Engine
+from hub.config.loader import LoadedConfig, load_config
 from hub.errors import ConfigError
-from hub.report import JobReport
-from hub.sandbox import ServedApp, serve
-from hub.seed import Catalogue, SeedCustomer, SeedItem
-from hub.store import Store, utcnow
+from hub.sandbox.kit import ServedApp, serve
+from hub.sandbox.seed import Catalogue, SeedCustomer, SeedItem
+from hub.state.store import Store, utcnow
+from hub.sync import engine as engine_module
+from hub.sync.engine import Engine
+from hub.sync.report import JobReport
 from tests.conftest import TEST_SECRETS
 
 WOO_KEY, WOO_SECRET, HUBSPOT_TOKEN, WMS_KEY = TEST_SECRETS[1], TEST_SECRETS[2], TEST_SECRETS[3], TEST_SECRETS[5]

@@ -11,11 +11,11 @@ import pytest
 
 from connectors.hubspot import HubSpotConnector, HubSpotSettings
 from connectors.hubspot.sandbox import create_app
-from hub.connector import Change
 from hub.errors import AuthError
-from hub.model import Customer, Entity
-from hub.sandbox import ServedApp, serve
-from hub.seed import EPOCH, Catalogue, SeedCustomer, demo_store, synthetic
+from hub.model.records import Customer, Entity
+from hub.plugins.contract import Change
+from hub.sandbox.kit import ServedApp, serve
+from hub.sandbox.seed import EPOCH, Catalogue, SeedCustomer, demo_store, synthetic
 
 TOKEN = "pat-eu1-SECRET-0123456789"
 CONTACTS = "/crm/v3/objects/contacts"

@@ -10,11 +10,11 @@ import pytest
 
 from connectors.mailchimp import MailchimpConnector, MailchimpSettings
 from connectors.mailchimp.sandbox import create_app
-from hub.connector import Change
 from hub.errors import AuthError, FatalError
-from hub.model import Customer, Entity
-from hub.sandbox import ServedApp, serve
-from hub.seed import demo_store, synthetic
+from hub.model.records import Customer, Entity
+from hub.plugins.contract import Change
+from hub.sandbox.kit import ServedApp, serve
+from hub.sandbox.seed import demo_store, synthetic
 
 KEY = "SECRETmc0123456789abcdef-us21"
 MEMBERS = "/3.0/lists/a1b2c3/members"

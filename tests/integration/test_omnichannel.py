@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from hub.config import LoadedConfig, load_config
-from hub.demo import CREDENTIALS, DemoShop
-from hub.engine import Engine
-from hub.notify import notify_after_run
-from hub.store import Store
+from hub.cli.demo import CREDENTIALS, DemoShop
+from hub.config.loader import LoadedConfig, load_config
+from hub.ops.notify import notify_after_run
+from hub.state.store import Store
+from hub.sync.engine import Engine
 
 
 @pytest.fixture

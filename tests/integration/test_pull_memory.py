@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from hub.config import load_config
-from hub.engine import Engine
-from hub.store import Store
+from hub.config.loader import load_config
+from hub.state.store import Store
+from hub.sync.engine import Engine
 
 CONFIG = """version: 1
 hub: {database: "sqlite:///%(folder)s/state.db"%(budget)s}

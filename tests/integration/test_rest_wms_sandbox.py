@@ -11,12 +11,12 @@ import pytest
 
 from connectors.rest_wms import RestWmsConnector, RestWmsSettings
 from connectors.rest_wms.sandbox import WmsState, create_app
-from hub.connector import ConnectorContext, PullPage
 from hub.errors import AuthError, FatalError
-from hub.mapping import load_mapping
-from hub.model import Entity, Product, StockLevel
-from hub.sandbox import Fault, ServedApp, serve
-from hub.seed import Catalogue, demo_store
+from hub.model.records import Entity, Product, StockLevel
+from hub.plugins.contract import ConnectorContext, PullPage
+from hub.plugins.mapping import load_mapping
+from hub.sandbox.kit import Fault, ServedApp, serve
+from hub.sandbox.seed import Catalogue, demo_store
 
 KEY = "wms_SECRET_0123456789"
 PAGE = 4

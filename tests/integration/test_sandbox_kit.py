@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from hub.sandbox import Fault, FaultPlan, ServedApp, sandbox_app, serve
+from hub.sandbox.kit import Fault, FaultPlan, ServedApp, sandbox_app, serve
 
 
 class Shop:

@@ -2,7 +2,7 @@
 and on SIGTERM or SIGINT stops within 10 s with exit code 0, letting a short run finish and
 cancelling one that outlasts ``stop_timeout_s``.
 
-The config comes from ``hub.config.load_config`` on a YAML with two ``csv`` connectors; the jobs'
+The config comes from ``hub.config.loader.load_config`` on a YAML with two ``csv`` connectors; the jobs'
 work is a stand-in (``run_job`` sleeps and writes marks to a file), since the scheduler is what is
 tested here, not the engine.
 """
@@ -30,9 +30,9 @@ SCRIPT = textwrap.dedent(
     import asyncio, os, sys
     from pathlib import Path
 
-    from hub.config import load_config
-    from hub.report import JobReport
-    from hub.scheduler import run_daemon
+    from hub.config.loader import load_config
+    from hub.sync.report import JobReport
+    from hub.ops.scheduler import run_daemon
 
     folder = Path(sys.argv[1])
     marks = folder / "marks.txt"

@@ -12,12 +12,12 @@ import pytest
 
 from connectors.shopify import ShopifyConnector, ShopifySettings
 from connectors.shopify.sandbox import create_app, location_gids
-from hub.connector import Change, ConnectorContext, RawRecord
 from hub.errors import AuthError
-from hub.mapping import load_mapping
-from hub.model import Consent, Customer, Entity
-from hub.sandbox import Fault, ServedApp, serve
-from hub.seed import Catalogue, demo_store, synthetic
+from hub.model.records import Consent, Customer, Entity
+from hub.plugins.contract import Change, ConnectorContext, RawRecord
+from hub.plugins.mapping import load_mapping
+from hub.sandbox.kit import Fault, ServedApp, serve
+from hub.sandbox.seed import Catalogue, demo_store, synthetic
 from tests.conftest import TEST_SECRETS
 
 TOKEN = TEST_SECRETS[0]

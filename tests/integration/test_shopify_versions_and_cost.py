@@ -15,11 +15,11 @@ import shopify
 from connectors.shopify import ShopifyConnector, ShopifySettings
 from connectors.shopify.queries import BULK_RUN
 from connectors.shopify.sandbox import create_app, location_gids
-from hub.connector import ConnectorContext
-from hub.mapping import load_mapping
-from hub.model import Entity
-from hub.sandbox import ServedApp, serve
-from hub.seed import Catalogue, demo_store, synthetic
+from hub.model.records import Entity
+from hub.plugins.contract import ConnectorContext
+from hub.plugins.mapping import load_mapping
+from hub.sandbox.kit import ServedApp, serve
+from hub.sandbox.seed import Catalogue, demo_store, synthetic
 from tests.conftest import TEST_SECRETS
 
 TOKEN = TEST_SECRETS[0]

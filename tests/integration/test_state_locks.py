@@ -26,12 +26,12 @@ from alembic.operations import Operations
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, select, text
 
-from hub import locks
-from hub import schema as t
-from hub.config import load_config
-from hub.engine import Engine
-from hub.locks import JobAlreadyRunning, job_lock
-from hub.store import Store, StoreError
+from hub.config.loader import load_config
+from hub.state import locks
+from hub.state import schema as t
+from hub.state.locks import JobAlreadyRunning, job_lock
+from hub.state.store import Store, StoreError
+from hub.sync.engine import Engine
 
 REPO = Path(__file__).resolve().parents[2]
 HOST = socket.gethostname()
@@ -42,7 +42,7 @@ T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 STARTER = """
 import sys, time
 from pathlib import Path
-from hub.store import Store, StoreError
+from hub.state.store import Store, StoreError
 go = Path(sys.argv[2])
 while not go.exists():
     time.sleep(0.001)
@@ -53,8 +53,8 @@ print("started")
 #: Holds a job's lock, as a run in another process does, until a line comes on stdin.
 HOLDER = """
 import asyncio, sys
-from hub.locks import job_lock
-from hub.store import Store, StoreError
+from hub.state.locks import job_lock
+from hub.state.store import Store, StoreError
 
 async def main() -> None:
     store = Store.open(sys.argv[1])

@@ -18,8 +18,8 @@ import pytest
 from sqlalchemy import func, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
-from hub import schema as t
-from hub.store import Store, StoreError, utcnow
+from hub.state import schema as t
+from hub.state.store import Store, StoreError, utcnow
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 TABLES = {
@@ -412,7 +412,7 @@ def test_runs(store: Store) -> None:
     assert store.interrupt_stale_runs() == []
     assert store.list_runs()[0]["status"] == "running"
     # Its process died (a pid that does not exist on this host): now it is interrupted.
-    from hub import schema
+    from hub.state import schema
 
     host = socket.gethostname()
     with store.engine.begin() as conn:

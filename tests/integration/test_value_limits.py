@@ -1,5 +1,5 @@
 """A value a target cannot hold fails that record alone when it is checked before sending
-(``hub.limits.out_of_range``); sent as it is, it fails the whole call it travels in. Against the
+(``hub.model.limits.out_of_range``); sent as it is, it fails the whole call it travels in. Against the
 Shopify sandbox, whose GraphQL execution refuses an ``Int`` past 32 bits as Shopify does."""
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ import pytest
 
 from connectors.shopify import ShopifyConnector, ShopifySettings
 from connectors.shopify.sandbox import create_app, location_gids
-from hub.connector import Change, ConnectorContext
 from hub.errors import FatalError
-from hub.limits import out_of_range
-from hub.mapping import load_mapping
-from hub.model import Entity, StockLevel
-from hub.sandbox import ServedApp, serve
-from hub.seed import Catalogue, demo_store
+from hub.model.limits import out_of_range
+from hub.model.records import Entity, StockLevel
+from hub.plugins.contract import Change, ConnectorContext
+from hub.plugins.mapping import load_mapping
+from hub.sandbox.kit import ServedApp, serve
+from hub.sandbox.seed import Catalogue, demo_store
 from tests.conftest import TEST_SECRETS
 
 

@@ -15,8 +15,8 @@ import pytest
 from woocommerce import API
 
 from connectors.woocommerce.sandbox import create_app
-from hub.sandbox import ServedApp, serve
-from hub.seed import Catalogue, SeedItem
+from hub.sandbox.kit import ServedApp, serve
+from hub.sandbox.seed import Catalogue, SeedItem
 from tests.conftest import TEST_SECRETS
 
 KEY, SECRET = TEST_SECRETS[1], TEST_SECRETS[2]

@@ -26,8 +26,8 @@ import pytest
 from woocommerce.oauth import OAuth
 
 from connectors.woocommerce.sandbox import create_app
-from hub.sandbox import ServedApp, serve
-from hub.seed import Catalogue
+from hub.sandbox.kit import ServedApp, serve
+from hub.sandbox.seed import Catalogue
 
 CAPTURES = Path(__file__).resolve().parents[1] / "fixtures" / "platforms" / "woocommerce" / "real-captures"
 KEY, SECRET = "ck_replay_0123456789abcdef", "cs_replay_0123456789abcdef"

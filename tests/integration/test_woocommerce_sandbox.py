@@ -15,11 +15,11 @@ import pytest
 from connectors.woocommerce import WooCommerceConnector, WooCommerceSettings
 from connectors.woocommerce.auth import OAuth1Auth
 from connectors.woocommerce.sandbox import create_app
-from hub.connector import Change, RawRecord
 from hub.errors import AuthError
-from hub.model import Entity
-from hub.sandbox import ServedApp, serve
-from hub.seed import Catalogue, SeedItem, demo_store
+from hub.model.records import Entity
+from hub.plugins.contract import Change, RawRecord
+from hub.sandbox.kit import ServedApp, serve
+from hub.sandbox.seed import Catalogue, SeedItem, demo_store
 from tests.conftest import TEST_SECRETS
 
 KEY, SECRET = TEST_SECRETS[1], TEST_SECRETS[2]

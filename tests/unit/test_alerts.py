@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from hub.alerts import Digest, MismatchView, render_digest, select_for_digest, write_digest_files
-from hub.config import Thresholds
+from hub.config.loader import Thresholds
+from hub.ops.alerts import Digest, MismatchView, render_digest, select_for_digest, write_digest_files
 from hub.redact import register_secret
-from hub.report import JobReport
+from hub.sync.report import JobReport
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 DAY = timedelta(hours=24)

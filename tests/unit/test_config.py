@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from hub.config import (
+from hub.config.loader import (
     MAX_DURATION,
     config_json_schema,
     load_config,
@@ -21,9 +21,9 @@ from hub.config import (
     parse_schedule,
 )
 from hub.errors import ConfigError, ConfigProblem
-from hub.model import Entity
+from hub.model.records import Entity
+from hub.ops.scheduler import trigger_for
 from hub.redact import redact, secrets
-from hub.scheduler import trigger_for
 from tests.conftest import TEST_SECRETS
 
 SHOPIFY, WOO_KEY, WOO_SECRET, HUBSPOT, MAILCHIMP, WMS, SMTP = TEST_SECRETS

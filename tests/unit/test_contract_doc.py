@@ -7,8 +7,8 @@ import json
 import re
 from pathlib import Path
 
-from hub.config import load_config
-from hub.report import JobReport
+from hub.config.loader import load_config
+from hub.sync.report import JobReport
 from tests.conftest import TEST_SECRETS
 
 CONTRACT = Path(__file__).resolve().parents[2] / "docs" / "contract.md"

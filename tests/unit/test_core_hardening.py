@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from hub.config import ChannelRules, load_config
-from hub.mapping import TRANSFORMS, TransformContext
-from hub.model import Entity, Price
-from hub.reconcile import ReconcileInput, reconcile_group
+from hub.config.loader import ChannelRules, load_config
+from hub.model.records import Entity, Price
+from hub.plugins.mapping import TRANSFORMS, TransformContext
 from hub.redact import redact
+from hub.sync.reconcile import ReconcileInput, reconcile_group
 
 
 def test_an_interpolated_secret_is_masked_on_its_own(tmp_path: Path) -> None:
@@ -66,7 +66,7 @@ def test_cents_are_never_truncated() -> None:
 def test_available_over_on_hand_names_a_field() -> None:
     from pydantic import ValidationError
 
-    from hub.model import RecordInvalid, StockLevel
+    from hub.model.records import RecordInvalid, StockLevel
 
     with pytest.raises(ValidationError) as caught:
         StockLevel(sku="A", location="milano-store", available=5, on_hand=3)
@@ -79,7 +79,7 @@ async def test_a_link_back_to_the_first_page_is_a_loop_at_once() -> None:
     import respx
 
     from hub.errors import FatalError
-    from hub.http import LinkHeaderPaginator, Transport, TransportSettings
+    from hub.transport.http import LinkHeaderPaginator, Transport, TransportSettings
 
     with respx.mock:
         route = respx.get("https://shop.example/items").mock(

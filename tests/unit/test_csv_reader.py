@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from connectors.csv.connector import CUT_REASON, PAGE, CsvConnector, CsvSettings
-from hub.connector import ConnectorContext, PullPage, RawRecord
-from hub.mapping import load_mapping
-from hub.model import Entity
+from hub.model.records import Entity
+from hub.plugins.contract import ConnectorContext, PullPage, RawRecord
+from hub.plugins.mapping import load_mapping
 
 
 def _pull(folder: Path, text: str, **settings: object) -> list[RawRecord]:

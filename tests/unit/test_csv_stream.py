@@ -10,10 +10,10 @@ import pytest
 
 from connectors.csv.connector import CsvConnector, CsvSettings
 from connectors.csv.scan import ascii_compatible, digest_of, scan_feed
-from hub.connector import ConnectorContext
 from hub.errors import FatalError
-from hub.mapping import load_mapping
-from hub.model import Entity
+from hub.model.records import Entity
+from hub.plugins.contract import ConnectorContext
+from hub.plugins.mapping import load_mapping
 
 
 def _connector(folder: Path, **settings: object) -> CsvConnector:

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from connectors.csv.connector import CUT_REASON, CsvConnector
-from hub.config import load_config
-from hub.connector import Change, PushResult
-from hub.engine import Engine
-from hub.model import Entity
-from hub.report import JobReport
-from hub.store import Store
+from hub.config.loader import load_config
+from hub.model.records import Entity
+from hub.plugins.contract import Change, PushResult
+from hub.state.store import Store
+from hub.sync.engine import Engine
+from hub.sync.report import JobReport
 
 REPO = Path(__file__).resolve().parents[2]
 

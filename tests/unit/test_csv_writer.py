@@ -18,9 +18,9 @@ import pytest
 
 from connectors.csv import files
 from connectors.csv.connector import CUT_REASON, CsvConnector, CsvSettings
-from hub.connector import Change, ConnectorContext, PushResult, RawRecord
-from hub.mapping import load_mapping
-from hub.model import Entity, Product, StockLevel
+from hub.model.records import Entity, Product, StockLevel
+from hub.plugins.contract import Change, ConnectorContext, PushResult, RawRecord
+from hub.plugins.mapping import load_mapping
 
 
 def _connector(folder: Path, **settings: object) -> CsvConnector:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from hub.connector import RawRecord
-from hub.mapping import load_mapping
-from hub.model import Customer, Entity
-from hub.reconcile import ReconcileInput, reconcile_group
-from hub.registry import connector_class
+from hub.model.records import Customer, Entity
+from hub.plugins.contract import RawRecord
+from hub.plugins.mapping import load_mapping
+from hub.plugins.registry import connector_class
+from hub.sync.reconcile import ReconcileInput, reconcile_group
 
 EMAIL = "anna@example.com"
 connector_class("csv")  # its package registers the transforms its mapping names

@@ -12,10 +12,10 @@ import httpx
 import pytest
 import respx
 
-import hub.http as http
-from hub.breaker import Breaker, CircuitOpen
+import hub.transport.http as http
 from hub.errors import AuthError, FatalError, RateLimited, RetriableError
-from hub.http import (
+from hub.sync.breaker import Breaker, CircuitOpen
+from hub.transport.http import (
     CostBucket,
     GraphQLCursorPaginator,
     HeaderWindowLimiter,
@@ -809,7 +809,7 @@ async def test_headers_and_json_body_are_sent(transport: Transport) -> None:
 @respx.mock
 async def test_cost_bucket_refunds_requests_that_spent_nothing() -> None:
     """A 5xx or a dropped connection costs the platform nothing: the retry must not wait for it."""
-    from hub.http import CostBucket
+    from hub.transport.http import CostBucket
 
     clock = [0.0]
     bucket = CostBucket(capacity=100, restore_rate=1, clock=lambda: clock[0])
@@ -842,14 +842,14 @@ async def test_cost_bucket_refunds_requests_that_spent_nothing() -> None:
     ],
 )
 def test_an_html_page_or_a_long_body_is_summarized_not_pasted(body: str, expected: str) -> None:
-    from hub.http import summarize_body
+    from hub.transport.http import summarize_body
 
     assert summarize_body(body).startswith(expected)
     assert "<" not in summarize_body(body).replace("< 10", "")
 
 
 def test_stats_of_several_transports_combine_into_one_figure_of_the_callers_kind() -> None:
-    from hub.http import TransportStats
+    from hub.transport.http import TransportStats
 
     class Points(TransportStats):
         points: int = 0

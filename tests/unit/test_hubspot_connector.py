@@ -13,10 +13,10 @@ from pydantic import ValidationError
 
 from connectors.hubspot import HubSpotConnector, HubSpotSettings
 from connectors.hubspot.client import HubSpotClient
-from hub.connector import Change, ConnectorContext, RawRecord
 from hub.errors import AuthError, FatalError
-from hub.mapping import load_mapping
-from hub.model import Customer, Entity, RecordInvalid
+from hub.model.records import Customer, Entity, RecordInvalid
+from hub.plugins.contract import Change, ConnectorContext, RawRecord
+from hub.plugins.mapping import load_mapping
 
 TOKEN = "pat-eu1-SECRET-0123456789"
 API = "https://api.hubapi.com/crm/v3/objects/contacts"

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from connectors.hubspot.sandbox import ALWAYS_RETURNED, create_app
-from hub.seed import demo_store
+from hub.sandbox.seed import demo_store
 
 TOKEN = "pat-eu1-SECRET-0123456789"
 UPSERT = "/crm/v3/objects/contacts/batch/upsert"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hub.ledger import PullLedger
+from hub.state.ledger import PullLedger
 
 
 def _ledger() -> PullLedger:

@@ -11,9 +11,9 @@ import pytest
 from connectors.csv import CsvConnector
 from connectors.shopify import ShopifyConnector
 from connectors.woocommerce import WooCommerceConnector
-from hub.connector import Change
-from hub.limits import ValueLimits, check_truth, out_of_range
-from hub.model import Customer, Entity, Price, Record, RecordInvalid, StockLevel
+from hub.model.limits import ValueLimits, check_truth, out_of_range
+from hub.model.records import Customer, Entity, Price, Record, RecordInvalid, StockLevel
+from hub.plugins.contract import Change
 
 SHOPIFY = ShopifyConnector.value_limits
 

@@ -15,10 +15,10 @@ from pydantic import ValidationError
 from connectors.mailchimp import MailchimpConnector, MailchimpSettings
 from connectors.mailchimp import consent as rule
 from connectors.mailchimp.spec import marketing_spec
-from hub.connector import Change, RawRecord
 from hub.errors import AuthError, ConfigError, FatalError
-from hub.model import Consent, Customer, Entity
-from hub.sandbox import request_schema, schema_problems
+from hub.model.records import Consent, Customer, Entity
+from hub.plugins.contract import Change, RawRecord
+from hub.sandbox.kit import request_schema, schema_problems
 
 KEY = "SECRETmc0123456789abcdef-us21"
 API = "https://us21.api.mailchimp.com/3.0"

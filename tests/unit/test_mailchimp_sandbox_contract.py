@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from connectors.mailchimp.sandbox import create_app, subscriber_hash
-from hub.seed import demo_store
+from hub.sandbox.seed import demo_store
 
 KEY = "SECRETmc0123456789abcdef-us21"
 LIST = "/3.0/lists/a1b2c3"

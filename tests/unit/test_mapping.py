@@ -11,11 +11,11 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from hub.connector import RawRecord
 from hub.errors import ConfigError
-from hub.mapping import TRANSFORMS, TransformContext, load_mapping, register_transform, shipped_mapping_path
-from hub.model import Consent, Customer, Entity, Price, RecordInvalid, StockLevel
-from hub.registry import connector_class
+from hub.model.records import Consent, Customer, Entity, Price, RecordInvalid, StockLevel
+from hub.plugins.contract import RawRecord
+from hub.plugins.mapping import TRANSFORMS, TransformContext, load_mapping, register_transform, shipped_mapping_path
+from hub.plugins.registry import connector_class
 
 TYPES = ["csv", "shopify", "woocommerce", "hubspot", "mailchimp", "rest_wms"]
 CTX = TransformContext(settings={})
@@ -456,7 +456,7 @@ def test_fingerprint_changes_with_the_model_s_value_rules(tmp_path: Path, monkey
     path = tmp_path / "m.yaml"
     path.write_text("entities:\n  stock:\n    fields:\n      sku: sku\n      location: loc\n      available: qty\n")
     base = load_mapping("csv", user_file=path).fingerprint
-    monkeypatch.setattr("hub.mapping.RULES_VERSION", b"values/next")
+    monkeypatch.setattr("hub.plugins.mapping.RULES_VERSION", b"values/next")
     assert load_mapping("csv", user_file=path).fingerprint != base
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from hub.metrics import HubMetrics
-from hub.report import JobReport
+from hub.ops.metrics import HubMetrics
+from hub.sync.report import JobReport
 
 
 def samples(metrics: HubMetrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from hub.model import (
+from hub.model.records import (
     ENTITY_MODELS,
     Consent,
     Customer,
@@ -339,7 +339,7 @@ def test_quantities_at_the_32_bit_bounds_are_kept() -> None:
 
 def test_negative_quantities_are_read_as_reported() -> None:
     """A target may report negative stock (Shopify's ``available`` when oversold): the model keeps it;
-    the source of truth is held to more (``hub.limits.check_truth``)."""
+    the source of truth is held to more (``hub.model.limits.check_truth``)."""
     assert StockLevel(sku="S", location="x", available="-5", on_hand=-3).available == -5
 
 

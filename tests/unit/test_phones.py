@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hub.phones import is_country, normalize_phone
+from hub.model.phones import is_country, normalize_phone
 
 
 @pytest.mark.parametrize(

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hub.config import ChannelRules
-from hub.model import Consent, Customer, Entity, Price, Product, Record, StockLevel
-from hub.reconcile import (
+from hub.config.loader import ChannelRules
+from hub.model.records import Consent, Customer, Entity, Price, Product, Record, StockLevel
+from hub.sync.reconcile import (
     ReconcileInput,
     as_text,
     channel_price,
@@ -34,7 +34,7 @@ def _job(
     source: str = "truth",
     **kwargs: Any,
 ) -> ReconcileInput:
-    from hub.model import ENTITY_MODELS
+    from hub.model.records import ENTITY_MODELS
 
     compared = list(fields or ENTITY_MODELS[entity].compared_fields)
     return ReconcileInput(

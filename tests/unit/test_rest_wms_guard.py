@@ -10,9 +10,9 @@ import respx
 
 from connectors.rest_wms import RestWmsConnector, RestWmsSettings
 from connectors.rest_wms.guard import PullGuard
-from hub.connector import ConnectorContext, PullPage
 from hub.errors import FatalError
-from hub.model import Entity
+from hub.model.records import Entity
+from hub.plugins.contract import ConnectorContext, PullPage
 
 BASE = "https://wms.example.com/api"
 

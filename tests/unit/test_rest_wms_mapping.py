@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from connectors.rest_wms.rows import RowShape, newer_timestamp, shape_rows
-from hub.connector import RawRecord
-from hub.mapping import load_mapping
-from hub.model import Entity, Product, RecordInvalid, StockLevel
+from hub.model.records import Entity, Product, RecordInvalid, StockLevel
+from hub.plugins.contract import RawRecord
+from hub.plugins.mapping import load_mapping
 
 STOCK_SHAPE = RowShape(
     sku_path="sku",

@@ -9,9 +9,9 @@ import pytest
 import respx
 
 from connectors.rest_wms import RestWmsConnector, RestWmsSettings
-from hub.connector import ConnectorContext, PullPage
 from hub.errors import AuthError, FatalError
-from hub.model import Entity
+from hub.model.records import Entity
+from hub.plugins.contract import ConnectorContext, PullPage
 
 KEY = "wms_SECRET_0123456789"
 BASE = "https://wms.example.com/api"

@@ -10,8 +10,8 @@ from pydantic import ValidationError
 
 from connectors.rest_wms import RestWmsSettings
 from connectors.rest_wms.limits import build_limiter
-from hub.http import AllLimiters, HeaderWindowLimiter, TokenBucket
-from hub.registry import connector_class
+from hub.plugins.registry import connector_class
+from hub.transport.http import AllLimiters, HeaderWindowLimiter, TokenBucket
 
 KEY = "wms_SECRET_0123456789"
 

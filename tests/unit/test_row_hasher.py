@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from hub.connector import RawRecord
-from hub.engine import RowHasher
+from hub.plugins.contract import RawRecord
+from hub.sync.engine import RowHasher
 
 ROW = RawRecord({"sku": "SKU-1", "price": "79.90", "currency": "EUR"}, {"variant": "gid://1"})
 
@@ -15,7 +15,7 @@ def test_the_same_row_has_the_same_digest_in_another_process() -> None:
     """Digests are stored and compared by the next run: they must not depend on the process
     (Python's own ``hash`` of a string does)."""
     code = (
-        "from hub.connector import RawRecord; from hub.engine import RowHasher; "
+        "from hub.plugins.contract import RawRecord; from hub.sync.engine import RowHasher; "
         "print(RowHasher(b'mapping-1')(RawRecord({'sku': 'SKU-1', 'price': '79.90', 'currency': 'EUR'}, "
         "{'variant': 'gid://1'})))"
     )

@@ -1,7 +1,7 @@
 """No sandbox imports its connector's client, connector or cost code: a sandbox that shares code
 with the client it tests can only agree with it. Every sandbox module under ``connectors/*/``
 (``sandbox*.py`` or a ``sandbox/`` package) may import the standard library, third-party packages,
-``hub`` (the sandbox kit ``hub.sandbox`` and the neutral ``hub.seed``), other sandbox modules of
+``hub`` (the sandbox kit ``hub.sandbox.kit`` and the neutral ``hub.sandbox.seed``), other sandbox modules of
 its own connector and the platform's published documents (``spec``, ``schemas``); nothing else of
 ``connectors``."""
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from hub.sandbox import SchemaProblem, request_schema, schema_problems
+from hub.sandbox.kit import SchemaProblem, request_schema, schema_problems
 
 #: A Swagger 2.0 document (a body parameter) and an OpenAPI 3 one (a request body with ``$ref``).
 SWAGGER = {

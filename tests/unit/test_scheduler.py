@@ -17,9 +17,9 @@ import pytest
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from hub.config import HubConfig, LoadedConfig
-from hub.report import JobReport
-from hub.scheduler import Daemon, DaemonError, build_scheduler
+from hub.config.loader import HubConfig, LoadedConfig
+from hub.ops.scheduler import Daemon, DaemonError, build_scheduler
+from hub.sync.report import JobReport
 
 SECRET = "wms_SECRET_0123456789"
 

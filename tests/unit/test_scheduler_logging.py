@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from hub.logging_setup import configure_logging
+from hub.ops.logging_setup import configure_logging
 from hub.redact import register_secret
 
 SECRET = "smtp-SECRET-password"

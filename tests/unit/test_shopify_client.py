@@ -12,10 +12,10 @@ import respx
 
 from connectors.shopify import ShopifyConnector, ShopifySettings
 from connectors.shopify.bulk import reassemble
-from hub.connector import Change, ConnectorContext
 from hub.errors import AuthError, FatalError
-from hub.mapping import load_mapping
-from hub.model import Consent, Entity
+from hub.model.records import Consent, Entity
+from hub.plugins.contract import Change, ConnectorContext
+from hub.plugins.mapping import load_mapping
 from tests.conftest import TEST_SECRETS
 
 TOKEN = TEST_SECRETS[0]
@@ -94,7 +94,7 @@ def test_customer_consent_maps_both_ways() -> None:
         "updatedAt": "2026-01-01T00:00:00Z",
         "emailMarketingConsent": {"marketingState": "NOT_SUBSCRIBED", "consentUpdatedAt": None},
     }
-    from hub.connector import RawRecord
+    from hub.plugins.contract import RawRecord
 
     customer = mapping.to_canonical(RawRecord(row))
     assert (customer.email, customer.email_marketing, customer.tags) == ("anna@example.com", Consent.never, ("a", "b"))

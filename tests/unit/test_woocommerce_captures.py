@@ -16,8 +16,8 @@ import respx
 from connectors.woocommerce import WooCommerceConnector, WooCommerceSettings
 from connectors.woocommerce.batches import BatchItem, _match
 from hub.errors import AuthError
-from hub.mapping import load_mapping
-from hub.model import Entity
+from hub.model.records import Entity
+from hub.plugins.mapping import load_mapping
 from tests.conftest import TEST_SECRETS
 
 CAPTURES = Path(__file__).resolve().parents[1] / "fixtures" / "platforms" / "woocommerce" / "real-captures"

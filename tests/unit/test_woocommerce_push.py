@@ -12,9 +12,9 @@ import pytest
 import respx
 
 from connectors.woocommerce import WooCommerceConnector, WooCommerceSettings
-from hub.connector import Change
 from hub.errors import AuthError, FatalError
-from hub.model import Entity, Price
+from hub.model.records import Entity, Price
+from hub.plugins.contract import Change
 from tests.conftest import TEST_SECRETS
 
 API = "https://shop.example.com/wp-json/wc/v3"

@@ -12,8 +12,8 @@ import respx
 
 from connectors.woocommerce import WooCommerceConnector, WooCommerceSettings
 from connectors.woocommerce.values import price_text, stock_amount, unstored
-from hub.connector import Change
-from hub.model import Entity
+from hub.model.records import Entity
+from hub.plugins.contract import Change
 from tests.conftest import TEST_SECRETS
 
 API = "https://shop.example.com/wp-json/wc/v3"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from hub.config.yamlio import MAX_DEPTH, MAX_VALUES, Located, load_located, locate_problem
 from hub.errors import ConfigError, ConfigProblem
 from hub.redact import redact, secrets
-from hub.yamlio import MAX_DEPTH, MAX_VALUES, Located, load_located, locate_problem
 
 NESTED = """\
 hub:

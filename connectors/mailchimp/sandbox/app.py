@@ -12,8 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from hub.sandbox import sandbox_app
-from hub.seed import Catalogue
+from hub.sdk import Catalogue, sandbox_app
 
 from . import batches
 from .audience import MailchimpState

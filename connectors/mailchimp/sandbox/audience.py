@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from hub.seed import Catalogue
+from hub.sdk import Catalogue
 
 from .problems import Answer, body_refusal, problem
 

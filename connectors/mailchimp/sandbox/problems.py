@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse, Response
 
-from hub.sandbox import request_schema, schema_problems
+from hub.sdk import request_schema, schema_problems
 
 from ..spec import marketing_spec
 

@@ -1,0 +1,300 @@
+"""``omnihub demo``: a whole omnichannel shop on this machine, drifted, then reconciled.
+
+Starts every platform sandbox (Shopify, WooCommerce, a WMS, HubSpot, Mailchimp) on free loopback
+ports, each seeded with the same small clothing store plus deliberate drift (a jacket at 79 EUR on
+the web site and 89 EUR in the Shopify app, a size the site shows in stock while the warehouse
+has none, a customer who unsubscribed in Mailchimp but is still subscribed in the CRM). Then:
+
+1. runs every job in monitor mode: the mismatches are listed and the alert digest is mailed to a
+   local SMTP server, whose capture is written as ``.eml`` and ``.html``;
+2. runs them in enforce mode: the corrections are pushed;
+3. runs them once more in monitor mode: nothing is left open.
+
+Everything it starts runs in this process and stops with it; the files it writes stay in the
+chosen folder (the config it used, the database, the e-mail).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email
+import email.policy
+import os
+import socket
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from hub.config.loader import load_config
+from hub.ops.notify import notify_after_run
+from hub.sandbox.kit import serve
+from hub.sandbox.seed import Catalogue, demo_store
+from hub.state.store import Store
+from hub.sync.engine import Engine
+from hub.sync.report import JobReport
+
+__all__ = ["DemoShop", "run_demo"]
+
+#: Sandbox credentials, handed to the config through environment variables as a real one would be.
+CREDENTIALS = {
+    "OMNIHUB_DEMO_SHOPIFY_TOKEN": "shpat_demo_token_00000000",
+    "OMNIHUB_DEMO_WC_KEY": "ck_demo_000000000000000000000000000000000000",
+    "OMNIHUB_DEMO_WC_SECRET": "cs_demo_000000000000000000000000000000000000",
+    "OMNIHUB_DEMO_WMS_KEY": "wms-demo-key-000000",
+    "OMNIHUB_DEMO_HUBSPOT_TOKEN": "pat-demo-000000000000",
+    "OMNIHUB_DEMO_MAILCHIMP_KEY": "demo00000000000000000000000000000-us21",
+}
+
+
+def drifted_catalogues(now: datetime) -> dict[str, Catalogue]:
+    """The demo store as each platform holds it, with the drift the demo then repairs."""
+    base = demo_store()
+    shop, web, wms, crm, news = (base.copy() for _ in range(5))
+    # Prices: Shopify is the truth; the web site kept last season's price of one jacket and
+    # lost the struck-through price of a tee.
+    web.item("JKT-ALPINE-M").price = "79.00"
+    shop.item("TEE-BASIC-S").compare_at = "24.90"
+    web.item("TEE-BASIC-S").compare_at = None
+    # Stock: the WMS is the truth. The warehouse sold out of the large jacket; both shops still
+    # show it. The Milano store shows two tees too many.
+    wms.stock["JKT-ALPINE-L"]["web-warehouse"] = 0
+    shop.stock["JKT-ALPINE-L"]["web-warehouse"] = 4
+    shop.stock["TEE-BASIC-M"]["milano-store"] += 2
+    # The web shop shows the warehouse stock minus its safety stock of one (a rule, not a drift).
+    for sku, levels in web.stock.items():
+        levels["web-warehouse"] = max(0, wms.stock[sku]["web-warehouse"] - 1)
+    web.stock["JKT-ALPINE-L"]["web-warehouse"] = 4
+    # Customers: the CRM is the truth for the profile. Marco unsubscribed from the newsletter
+    # this morning; the CRM and Shopify still say subscribed. Giulia's phone changed in the CRM.
+    marco = news.customer("marco.bianchi@example.com")
+    marco.consent, marco.consent_updated_at = "unsubscribed", now
+    crm.customer("giulia.rossi@example.com").phone = "+393479876543"
+    return {"shopify": shop, "woocommerce": web, "wms": wms, "hubspot": crm, "mailchimp": news}
+
+
+class _Inbox:
+    """An aiosmtpd handler that keeps every message it receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        parsed = email.message_from_bytes(envelope.content, _class=EmailMessage, policy=email.policy.default)
+        self.messages.append(parsed)
+        return "250 Message accepted for delivery"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class DemoShop:
+    """Every sandbox of the demo, served on loopback, and the config that points at them."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.urls: dict[str, str] = {}
+        self.apps: dict[str, Any] = {}
+        self.inbox = _Inbox()
+        self.smtp_port = 0
+        self._stack = contextlib.ExitStack()
+
+    def __enter__(self) -> DemoShop:
+        from aiosmtpd.controller import Controller
+
+        catalogues = drifted_catalogues(datetime.now(UTC))
+        factories = {ep.name: ep for ep in entry_points(group="omnihub.sandboxes")}
+        options: dict[str, dict[str, Any]] = {
+            "shopify": {"access_token": CREDENTIALS["OMNIHUB_DEMO_SHOPIFY_TOKEN"]},
+            "woocommerce": {
+                "consumer_key": CREDENTIALS["OMNIHUB_DEMO_WC_KEY"],
+                "consumer_secret": CREDENTIALS["OMNIHUB_DEMO_WC_SECRET"],
+                "location_code": "web-warehouse",
+            },
+            "wms": {"api_key": CREDENTIALS["OMNIHUB_DEMO_WMS_KEY"]},
+            "hubspot": {"access_token": CREDENTIALS["OMNIHUB_DEMO_HUBSPOT_TOKEN"]},
+            "mailchimp": {"api_key": CREDENTIALS["OMNIHUB_DEMO_MAILCHIMP_KEY"], "list_id": "a1b2c3"},
+        }
+        try:
+            for name, catalogue in catalogues.items():
+                app = factories[name].load()(catalogue=catalogue, **options[name])
+                served = self._stack.enter_context(serve(app))
+                self.urls[name] = served.url
+                self.apps[name] = app
+            self.smtp_port = _free_port()
+            controller = Controller(self.inbox, hostname="127.0.0.1", port=self.smtp_port)
+            controller.start()
+            self._stack.callback(controller.stop)
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def write_config(self) -> Path:
+        """The hub config for these sandboxes (secrets as ``${ENV}`` references, as in production)."""
+        from connectors.shopify.sandbox_state import location_gids
+
+        gids = location_gids(demo_store())
+        shop_locations = ", ".join(f'"{gid}": {code}' for gid, code in gids.items())
+        wms_locations = ", ".join(f"{wid}: {code}" for wid, code in self.apps["wms"].state.sandbox.warehouses.items())
+        text = f"""# Written by `omnihub demo`: the hub's config for the demo sandboxes (their ports change per run).
+version: 1
+hub:
+  database: sqlite:///omnihub-demo.db
+  currency: EUR
+  timezone: Europe/Rome
+connectors:
+  shop:
+    type: shopify
+    shop: demo.myshopify.com
+    access_token: "${{OMNIHUB_DEMO_SHOPIFY_TOKEN}}"
+    base_url: {self.urls["shopify"]}
+    locations: {{{shop_locations}}}
+  web:
+    type: woocommerce
+    url: {self.urls["woocommerce"]}
+    consumer_key: "${{OMNIHUB_DEMO_WC_KEY}}"
+    consumer_secret: "${{OMNIHUB_DEMO_WC_SECRET}}"
+    location: web-warehouse
+    manage_stock: true
+  wms:
+    type: rest_wms
+    base_url: {self.urls["wms"]}
+    api_key: "${{OMNIHUB_DEMO_WMS_KEY}}"
+    locations: {{{wms_locations}}}
+  crm:
+    type: hubspot
+    access_token: "${{OMNIHUB_DEMO_HUBSPOT_TOKEN}}"
+    base_url: {self.urls["hubspot"]}
+  news:
+    type: mailchimp
+    api_key: "${{OMNIHUB_DEMO_MAILCHIMP_KEY}}"
+    list_id: a1b2c3
+    base_url: {self.urls["mailchimp"]}
+    merge_fields: {{first_name: FNAME, last_name: LNAME, phone: PHONE, loyalty_points: POINTS}}
+truth:
+  prices: shop
+  stock: wms
+  customers: crm
+jobs:
+  stock:
+    entity: stock
+    targets: [shop, web]
+    mode: enforce
+    schedule: "*/5 * * * *"
+    rules:
+      web: {{safety_stock: 1}}
+  prices: {{entity: prices, targets: [web], mode: enforce, schedule: "every 15m"}}
+  # The CRM is also a target: an unsubscribe made in Mailchimp must reach it.
+  customers: {{entity: customers, targets: [crm, news, shop], mode: enforce, schedule: "0 * * * *"}}
+alerts:
+  email: {{smtp_host: 127.0.0.1, smtp_port: {self.smtp_port}, sender: omnihub@demo.invalid,
+          recipients: [ops@demo.invalid], timeout_s: 10}}
+  thresholds: {{price: "0.01", stock: 0}}
+  renotify_after: 24h
+"""
+        path = self.workdir / "omnihub.yaml"
+        path.write_text(text, encoding="utf-8")
+        return path
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _mismatch_table(store: Store, title: str) -> Table:
+    table = Table(title=title)
+    for column in ("entity", "key", "channel", "field", "expected", "actual", "status"):
+        table.add_column(column)
+    for row in store.list_mismatches(include_resolved=True):
+        # Text cells: keys and values are data, never markup, whatever console prints the table.
+        cells = ("entity", "key", "connector", "field", "expected", "actual", "status")
+        table.add_row(*(Text(row[cell] or "") for cell in cells))
+    return table
+
+
+def run_demo(workdir: Path, console: Console | None = None) -> int:
+    """Run the whole demo; return 0 when every phase completed and nothing is left open."""
+    console = console or Console()
+    started = time.monotonic()
+    workdir = workdir.resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    for stale in ("omnihub-demo.db", "omnihub-demo.db-wal", "omnihub-demo.db-shm"):
+        (workdir / stale).unlink(missing_ok=True)
+    with _environment(CREDENTIALS), DemoShop(workdir) as shop:
+        config_path = shop.write_config()
+        config = load_config(config_path)
+        store = Store.open(config.database_url())
+        console.print(
+            Text.assemble(("omnihub demo", "bold"), f": 5 sandboxes on 127.0.0.1, config written to {config_path}")
+        )
+
+        phases: list[tuple[str, list[JobReport]]] = []
+        for title, mode in (("monitor", "monitor"), ("enforce", "enforce"), ("check", "monitor")):
+            reports = asyncio.run(Engine(config, store, mode=mode).sync())
+            phases.append((title, reports))
+            if title == "monitor":
+                console.print(_mismatch_table(store, "What drifted (monitor mode: reported, nothing changed)"))
+                asyncio.run(notify_after_run(config, store, reports))
+        store.close()
+
+    summary = Table(title="Summary: open mismatches after each phase")
+    summary.add_column("job")
+    for title, _ in phases:
+        summary.add_column(title, justify="right")
+    summary.add_column("pushed in enforce")
+    for index, report in enumerate(phases[0][1]):
+        pushed = phases[1][1][index].pushed
+        summary.add_row(
+            report.name,
+            *(str(reports[index].mismatches) for _, reports in phases),
+            ", ".join(f"{k} {v}" for k, v in pushed.items()) or "-",
+        )
+    console.print(summary)
+
+    failures = [
+        f"{r.name} ({title}): {'; '.join(r.errors)}" for title, reports in phases for r in reports if r.status != "ok"
+    ]
+    for failure in failures:
+        console.print(Text.assemble(("failed:", "red"), f" {failure}"), soft_wrap=True)
+    if shop.inbox.messages:
+        from hub.ops.alerts import write_digest_files
+
+        eml, html = write_digest_files(shop.inbox.messages[0], workdir, "alert-digest")
+        console.print(Text(f"The alert e-mail the ops team would get: {eml}\n  open it in a browser: {html}"))
+    else:
+        failures.append("no alert e-mail reached the local SMTP server")
+        console.print(Text("no alert e-mail was received", style="red"))
+    left_open = sum(r.mismatches for r in phases[-1][1])
+    console.print(
+        Text(
+            f"Done in {time.monotonic() - started:.1f} s; {left_open} mismatches left open. "
+            f"Re-run a step with: omnihub --config {config_path} mismatches --all (the sandboxes are gone "
+            f"now, the database stays)."
+        )
+    )
+    return 0 if not failures and left_open == 0 else 1

@@ -1,0 +1,1 @@
+"""The canonical model: records every platform is normalized into, and the values they may hold."""

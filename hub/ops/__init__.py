@@ -1,0 +1,1 @@
+"""Unattended operation: schedule, daemon, alert digest, metrics and logging."""

@@ -1,0 +1,360 @@
+"""The contract between the engine and a connector plugin.
+
+A connector is a small adapter: it *pulls* flat platform rows (``RawRecord``) page by page, and it
+*pushes* ``Change`` sets, answering one ``PushResult`` per change. Everything else is the hub's:
+the mapping file turns raw rows into canonical records, the store remembers links and hashes, the
+reconciler decides, the outbox journals, and ``hub.transport.http.Transport`` does the HTTP.
+
+A connector declares per entity what it can do (``capabilities``) and its config model
+(``settings_model``), and is found by ``type`` through the entry point group
+``omnihub.connectors``.
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from hub.model.limits import ValueLimits
+from hub.model.records import Entity, Record
+
+if TYPE_CHECKING:
+    import httpx
+
+    from hub.plugins.mapping import Mapping as FieldMapping
+    from hub.transport.http import Transport, TransportStats
+
+__all__ = [
+    "Capability",
+    "Change",
+    "ClientConnector",
+    "Connector",
+    "ConnectorContext",
+    "ConnectorSettings",
+    "HttpConnectorSettings",
+    "PullPage",
+    "PushResult",
+    "RawRecord",
+    "is_local_url",
+    "secret_value",
+]
+
+
+class Capability(enum.StrEnum):
+    read = "read"
+    write = "write"
+
+
+READ = frozenset({Capability.read})
+READ_WRITE = frozenset({Capability.read, Capability.write})
+
+
+@dataclass(slots=True)
+class RawRecord:
+    """One flat platform row, before the mapping makes it canonical.
+
+    ``data`` holds the platform's field values (nested dicts allowed; the mapping reads dotted
+    paths); ``link`` the platform ids the connector needs to write this record back later
+    (Shopify variant and inventory item ids, a WooCommerce product and variation id, ...);
+    ``origin`` says where it came from (``prices.csv:14``) for quarantine messages.
+    """
+
+    data: dict[str, Any]
+    link: dict[str, str] = field(default_factory=dict)
+    origin: str = ""
+
+
+@dataclass(slots=True)
+class PullPage:
+    """A page of raw records, and the incremental cursor that holds once it is stored."""
+
+    records: list[RawRecord]
+    #: The connector's cursor after this page (e.g. the newest ``updated_at`` seen); saved by the
+    #: engine only when the whole pull succeeded.
+    cursor: str | None = None
+    #: Total number of records the pull will yield, when the platform says (for progress bars).
+    total: int | None = None
+    #: How many records of the entity the platform holds in all, whatever ``since`` left out, when a
+    #: page carries it at no extra request (WooCommerce's ``X-WP-Total`` of an unfiltered list). After
+    #: an incremental pull the engine compares it with what the store holds, and reads everything
+    #: again when records appeared or vanished behind the cursor.
+    held: int | None = None
+    #: True when the pull covers the whole catalogue, so records not seen were deleted.
+    complete: bool = True
+    #: Records the connector could not even turn into a row, with why (key, reason, origin).
+    rejected: list[tuple[str | None, str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What one channel should be told about one record.
+
+    ``values`` are the canonical fields to set and ``previous`` what the channel showed when it was
+    pulled: connectors with compare-and-set (Shopify stock) send ``previous`` so a sale made in the
+    meantime is never overwritten; those without re-read and compare. ``record`` is the whole
+    canonical record the channel should hold (for creates). ``link`` is empty when the record does
+    not exist on the channel yet.
+    """
+
+    entity: Entity
+    key: str
+    connector: str
+    values: dict[str, Any]
+    previous: dict[str, Any]
+    record: Record | None
+    link: dict[str, str]
+    idempotency_key: str
+
+
+@dataclass(slots=True)
+class PushResult:
+    """The platform's answer for one change."""
+
+    key: str
+    ok: bool
+    #: The platform's own error code and message (``NEGATIVE_PRICE_VALUE``, ``product_invalid_sku``).
+    code: str | None = None
+    message: str | None = None
+    #: A transient failure: the outbox keeps the change for the next attempt.
+    retriable: bool = False
+    #: The value moved on the platform since the pull (a sale): the sale was kept (the connector
+    #: wrote ``desired - (previous - now)`` or nothing); ``actual`` holds what is there now, and the
+    #: mismatch stays open until the source of truth catches up.
+    stale: bool = False
+    actual: dict[str, Any] | None = None
+    #: Platform ids learned by the write (after a create).
+    link: dict[str, str] | None = None
+
+
+def secret_value(secret: SecretStr | str | None) -> str | None:
+    if secret is None:
+        return None
+    return secret.get_secret_value() if isinstance(secret, SecretStr) else secret
+
+
+def is_local_url(url: str) -> bool:
+    """True when the URL's host is surely this machine, where turning TLS verification off is allowed:
+    a loopback IP literal (127.0.0.0/8, ``[::1]``) or exactly ``localhost``.
+
+    Any other name goes through DNS, which may answer with a remote address: ``evil.localhost``
+    or ``localhost.example.com`` are not loopback however they are spelled.
+    """
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class ConnectorSettings(BaseModel):
+    """What every connector entry of ``connectors:`` accepts; each connector extends it."""
+
+    # hide_input: a validation error must never echo a token back into a terminal or a log
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    type: str
+    #: A user's own mapping file, replacing the shipped ``mappings/<type>.yaml``.
+    mapping: str | None = None
+
+
+class HttpConnectorSettings(ConnectorSettings):
+    """Settings shared by every connector that speaks HTTP through ``hub.transport.http.Transport``."""
+
+    #: Replaces the platform's host (scheme://host[:port]); the platform's own path is still appended.
+    base_url: str | None = None
+    #: TLS certificate verification; may be turned off only for a loopback ``base_url``.
+    verify_tls: bool = True
+    timeout_s: float = Field(30.0, gt=0, le=600)
+    max_attempts: int = Field(6, ge=1, le=20)
+    max_concurrency: int | None = Field(None, ge=1, le=64)
+
+    @model_validator(mode="after")
+    def _tls_only_off_locally(self) -> HttpConnectorSettings:
+        if not self.verify_tls and not (self.base_url and is_local_url(self.base_url)):
+            raise ValueError(
+                "verify_tls: false is allowed only with a loopback base_url (127.x.x.x, [::1] or localhost)"
+            )
+        if self.base_url is not None:
+            parts = urlsplit(self.base_url)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError(f"base_url {self.base_url!r} must look like scheme://host[:port]")
+        return self
+
+
+@dataclass
+class ConnectorContext:
+    """What the hub gives a connector besides its own settings."""
+
+    #: The hub's default currency (``hub.currency``).
+    currency: str = "EUR"
+    #: The folder relative paths in the config are resolved against (the config file's folder).
+    base_dir: Path = field(default_factory=Path.cwd)
+    #: The loaded mapping for this connector (the shipped one, or the user's).
+    mapping: FieldMapping | None = None
+
+
+class Connector:
+    """Base class of connector plugins. Subclasses set the class attributes and implement
+    ``pull``/``push`` for the entities they declare; ``open``/``close`` manage their transport."""
+
+    #: The ``type:`` value in YAML, and the entry point name.
+    type_name: ClassVar[str]
+    #: The pydantic model of this connector's YAML entry.
+    settings_model: ClassVar[type[ConnectorSettings]] = ConnectorSettings
+    #: What the connector can do per entity.
+    capabilities: ClassVar[Mapping[Entity, frozenset[Capability]]] = {}
+    #: Most changes one push call should carry (the platform's batch limit).
+    push_batch_size: ClassVar[int] = 100
+    #: The values the platform can hold (``hub.model.limits``): a change outside them fails alone, unsent.
+    value_limits: ClassVar[ValueLimits] = ValueLimits()
+
+    def __init__(self, name: str, settings: ConnectorSettings, context: ConnectorContext | None = None) -> None:
+        self.name = name
+        self.settings = settings
+        #: Defaults to a bare context, for a connector used on its own (a test, a benchmark).
+        self.context = context or ConnectorContext()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
+
+    def batch_size(self, entity: Entity) -> int:
+        """Most changes of ``entity`` one ``push`` call should carry (the platform's batch limit)."""
+        return self.push_batch_size
+
+    def carried_fields(self, entity: Entity) -> frozenset[str] | None:
+        """The canonical fields this connector, as configured, really holds for ``entity``.
+
+        ``None`` (the default) means every field its mapping covers. A connector whose settings
+        leave some mapped fields out (a Mailchimp audience without a merge tag for loyalty points)
+        narrows them here, so the hub never asks it for a value it cannot store, and never reports
+        a mismatch it could never correct.
+        """
+        return None
+
+    def can(self, entity: Entity, capability: Capability) -> bool:
+        return capability in self.capabilities.get(entity, frozenset())
+
+    async def open(self) -> None:
+        """Prepare clients; called once before the first pull or push of a run."""
+
+    async def close(self) -> None:
+        """Release clients; called once at the end of a run, also after a failure."""
+
+    async def __aenter__(self) -> Connector:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def ping(self) -> None:
+        """Reach the platform with the configured credentials; raise a ``ConnectorError`` if not."""
+
+    def pull(self, entity: Entity, since: str | None = None) -> AsyncIterator[PullPage]:
+        """Stream the entity's records, only those changed after ``since`` when it is given."""
+        raise NotImplementedError(f"{self.type_name} cannot read {entity}")
+
+    async def push(self, entity: Entity, changes: Sequence[Change]) -> list[PushResult]:
+        """Apply changes (at most ``push_batch_size``) and answer one result per change."""
+        raise NotImplementedError(f"{self.type_name} cannot write {entity}")
+
+    def cursor_after_push(self, entity: Entity, cursor: str) -> str | None:
+        """The cursor to save for ``entity`` once this run has pushed to it (``cursor`` is the pull's).
+
+        The default keeps the pull's: a change time brings back what was written. A connector whose
+        cursor describes the content it has just rewritten (a file's digest) answers the cursor of
+        what is there now, or None to be read in full next time; otherwise a later edit that put the
+        pulled content back would look unchanged."""
+        return cursor
+
+    @property
+    def transport_stats(self) -> TransportStats | None:
+        """Request figures of this connector's transport, when it has one."""
+        return None
+
+    @property
+    def field_mapping(self) -> FieldMapping:
+        """This connector's mapping: the hub's (the user's file or the shipped one), else loaded here,
+        for a connector used on its own (a test, a benchmark)."""
+        if self.context.mapping is None:
+            from hub.plugins.mapping import load_mapping
+
+            self.context.mapping = load_mapping(
+                self.type_name,
+                user_file=self.settings.mapping,
+                settings=dict(self.settings),
+                currency=self.context.currency,
+                base_dir=self.context.base_dir,
+            )
+        return self.context.mapping
+
+
+class PlatformClient(Protocol):
+    """What ``ClientConnector`` needs of a platform client: it owns one ``hub.transport.http.Transport``."""
+
+    @property
+    def transport(self) -> Transport: ...
+
+    async def ping(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+ClientT = TypeVar("ClientT", bound=PlatformClient)
+
+
+class ClientConnector(Connector, Generic[ClientT]):
+    """A connector whose platform calls all go through one client object: the client's lifecycle
+    (built on ``open``, closed on ``close``, reached by ``ping``) and its request figures live here
+    once, so a connector writes only ``make_client`` and its pulls and pushes."""
+
+    #: The platform client class, built as ``client_class(name, settings, http_transport=...)``.
+    client_class: ClassVar[type[Any]]
+    _client: ClientT | None = None
+
+    def __init__(
+        self,
+        name: str,
+        settings: ConnectorSettings,
+        context: ConnectorContext | None = None,
+        *,
+        http_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        super().__init__(name, settings, context)
+        #: Test seam: an ``httpx`` transport to use instead of the network.
+        self.http_transport = http_transport
+
+    def make_client(self) -> ClientT:
+        client: ClientT = self.client_class(self.name, self.settings, http_transport=self.http_transport)
+        return client
+
+    @property
+    def client(self) -> ClientT:
+        if self._client is None:
+            raise RuntimeError(f"{self!r} is not open; use `async with` or call open() first")
+        return self._client
+
+    async def open(self) -> None:
+        if self._client is None:
+            self._client = self.make_client()
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def ping(self) -> None:
+        await self.client.ping()
+
+    @property
+    def transport_stats(self) -> TransportStats | None:
+        return self._client.transport.stats if self._client is not None else None

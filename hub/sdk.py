@@ -1,0 +1,128 @@
+"""The public seam for connector plugins: everything a connector may import from the hub, and nothing else.
+
+A connector (``connectors/<name>/``) imports only ``hub.sdk``; the core never imports a connector
+(plugins are found through the ``omnihub.connectors`` and ``omnihub.sandboxes`` entry points).
+``tests/unit/test_import_boundaries.py`` holds both directions. What is listed in ``__all__`` is the
+supported API: renaming or removing a name here breaks plugins outside this repository.
+"""
+
+from __future__ import annotations
+
+from hub.errors import AuthError, ConfigError, FatalError, RateLimited, RetriableError
+from hub.model.limits import ValueLimits
+from hub.model.records import (
+    Consent,
+    Customer,
+    Entity,
+    Price,
+    Product,
+    RecordInvalid,
+    StockLevel,
+    normalize_email,
+    normalize_sku,
+    parse_decimal,
+)
+from hub.plugins.contract import (
+    READ,
+    READ_WRITE,
+    Change,
+    ClientConnector,
+    Connector,
+    ConnectorContext,
+    ConnectorSettings,
+    HttpConnectorSettings,
+    PullPage,
+    PushResult,
+    RawRecord,
+    is_local_url,
+    secret_value,
+)
+from hub.plugins.mapping import EntityMapping, Mapping, TransformContext, load_mapping, register_transform
+from hub.redact import RedactingFilter, redact
+from hub.sandbox.kit import SchemaProblem, request_schema, sandbox_app, schema_problems
+from hub.sandbox.seed import Catalogue, SeedCustomer, SeedItem, demo_store
+from hub.sync.listing_memo import ListingMemo
+from hub.transport.http import (
+    AllLimiters,
+    CostBucket,
+    HeaderWindowLimiter,
+    JsonCursorPaginator,
+    Limiter,
+    LinkHeaderPaginator,
+    OffsetPaginator,
+    PageNumberPaginator,
+    PageRequest,
+    Paginator,
+    Reply,
+    TokenBucket,
+    Transport,
+    TransportSettings,
+    TransportStats,
+    default_error_parser,
+    dig,
+)
+
+__all__ = [
+    "READ",
+    "READ_WRITE",
+    "AllLimiters",
+    "AuthError",
+    "Catalogue",
+    "Change",
+    "ClientConnector",
+    "ConfigError",
+    "Connector",
+    "ConnectorContext",
+    "ConnectorSettings",
+    "Consent",
+    "CostBucket",
+    "Customer",
+    "Entity",
+    "EntityMapping",
+    "FatalError",
+    "HeaderWindowLimiter",
+    "HttpConnectorSettings",
+    "JsonCursorPaginator",
+    "Limiter",
+    "LinkHeaderPaginator",
+    "ListingMemo",
+    "Mapping",
+    "OffsetPaginator",
+    "PageNumberPaginator",
+    "PageRequest",
+    "Paginator",
+    "Price",
+    "Product",
+    "PullPage",
+    "PushResult",
+    "RateLimited",
+    "RawRecord",
+    "RecordInvalid",
+    "RedactingFilter",
+    "Reply",
+    "RetriableError",
+    "SchemaProblem",
+    "SeedCustomer",
+    "SeedItem",
+    "StockLevel",
+    "TokenBucket",
+    "TransformContext",
+    "Transport",
+    "TransportSettings",
+    "TransportStats",
+    "ValueLimits",
+    "default_error_parser",
+    "demo_store",
+    "dig",
+    "is_local_url",
+    "load_mapping",
+    "normalize_email",
+    "normalize_sku",
+    "parse_decimal",
+    "redact",
+    "register_transform",
+    "request_schema",
+    "sandbox_app",
+    "schema_problems",
+    "secret_value",
+]

@@ -1,0 +1,1 @@
+"""One sync run: pull, decide (the pure reconciler) and push, and what a run reports."""

@@ -1,0 +1,1 @@
+"""The one HTTP transport every connector talks through: client, retries, limiters, paginators."""
