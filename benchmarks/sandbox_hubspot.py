@@ -16,7 +16,7 @@ from typing import Any
 
 from connectors.hubspot import HubSpotConnector, HubSpotSettings
 from connectors.hubspot.sandbox import create_app
-from hub.model.records import Entity
+from hub.model.base import Entity
 from hub.plugins.contract import Change
 from hub.sandbox.kit import serve
 from hub.sandbox.seed import synthetic

@@ -19,7 +19,7 @@ from typing import Any
 
 from connectors.mailchimp import MailchimpConnector, MailchimpSettings
 from connectors.mailchimp.sandbox import create_app
-from hub.model.records import Entity
+from hub.model.base import Entity
 from hub.plugins.contract import Change
 from hub.sandbox.kit import serve
 from hub.sandbox.seed import synthetic

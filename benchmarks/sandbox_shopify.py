@@ -22,7 +22,8 @@ from typing import Any
 from connectors.shopify import ShopifyConnector, ShopifySettings
 from connectors.shopify.queries import PAGE_SIZE
 from connectors.shopify.sandbox import create_app, location_gids
-from hub.model.records import Entity, Price, StockLevel
+from hub.model.base import Entity
+from hub.model.catalogue import Price, StockLevel
 from hub.plugins.contract import Change, ConnectorContext, RawRecord
 from hub.plugins.mapping import load_mapping
 from hub.sandbox.kit import serve

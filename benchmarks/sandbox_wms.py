@@ -18,7 +18,8 @@ from typing import Any
 
 from connectors.rest_wms import RestWmsConnector, RestWmsSettings
 from connectors.rest_wms.sandbox import DEFAULT_API_KEY, WmsState, create_app
-from hub.model.records import Entity, StockLevel
+from hub.model.base import Entity
+from hub.model.catalogue import StockLevel
 from hub.plugins.contract import ConnectorContext
 from hub.plugins.mapping import load_mapping
 from hub.sandbox.kit import serve

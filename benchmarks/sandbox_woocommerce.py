@@ -37,7 +37,7 @@ from typing import Any
 
 from connectors.woocommerce import WooCommerceConnector, WooCommerceSettings
 from connectors.woocommerce.sandbox import DEFAULT_CONSUMER_KEY, DEFAULT_CONSUMER_SECRET, create_app
-from hub.model.records import Entity
+from hub.model.base import Entity
 from hub.plugins.contract import Change
 from hub.sandbox.kit import serve
 from hub.sandbox.seed import Catalogue, SeedItem, synthetic

@@ -10,7 +10,7 @@
           └── RetriableError  a 429, a 5xx, a timeout, a dropped connection (the transport retries)
                └── RateLimited    carries the Retry-After the platform asked for
 
-    RecordInvalid (hub.model.records)  one record is wrong: it is quarantined and the run goes on
+    RecordInvalid (hub.model.base)  one record is wrong: it is quarantined and the run goes on
 
 Messages never contain secrets: the transport redacts them before an error is built.
 """

@@ -9,19 +9,11 @@ supported API: renaming or removing a name here breaks plugins outside this repo
 from __future__ import annotations
 
 from hub.errors import AuthError, ConfigError, FatalError, RateLimited, RetriableError
+from hub.model.base import Consent, Entity, RecordInvalid
+from hub.model.catalogue import Price, Product, StockLevel
+from hub.model.customers import Customer
 from hub.model.limits import ValueLimits
-from hub.model.records import (
-    Consent,
-    Customer,
-    Entity,
-    Price,
-    Product,
-    RecordInvalid,
-    StockLevel,
-    normalize_email,
-    normalize_sku,
-    parse_decimal,
-)
+from hub.model.values import normalize_email, normalize_sku, parse_decimal
 from hub.plugins.contract import (
     READ,
     READ_WRITE,

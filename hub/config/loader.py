@@ -21,8 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from hub.config.yamlio import Located, load_located, locate_problem
 from hub.errors import ConfigError, ConfigProblem
+from hub.model.base import Entity
 from hub.model.phones import is_country
-from hub.model.records import Entity
 from hub.plugins.contract import ConnectorSettings
 from hub.plugins.registry import available_types, connector_class
 from hub.redact import register_secret

@@ -1,6 +1,6 @@
 """What a platform can hold, and what only the source of truth is held to.
 
-The model (``hub.model.records``) refuses, where a value is read, what no platform means: a quantity past
+The model (``hub.model.values``) refuses, where a value is read, what no platform means: a quantity past
 a signed 32-bit integer, a price of more than 12 digits or finer than its currency. Two checks
 depend on who holds the value, so they are separate functions the engine calls:
 
@@ -21,15 +21,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from hub.model.records import (
-    PRICE_LIMIT,
-    QUANTITY_MAX,
-    QUANTITY_MIN,
-    Record,
-    RecordInvalid,
-    StockLevel,
-    at_currency_precision,
-)
+from hub.model.base import Record, RecordInvalid
+from hub.model.catalogue import StockLevel
+from hub.model.values import PRICE_LIMIT, QUANTITY_MAX, QUANTITY_MIN, at_currency_precision
 
 if TYPE_CHECKING:
     from hub.plugins.contract import Change

@@ -22,8 +22,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from hub.model.base import Entity, Record
 from hub.model.limits import ValueLimits
-from hub.model.records import Entity, Record
 
 if TYPE_CHECKING:
     import httpx

@@ -35,17 +35,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from hub.config.yamlio import Located, load_located, locate_problem
 from hub.errors import ConfigError
-from hub.model.records import (
-    ENTITY_MODELS,
-    RULES_VERSION,
-    Entity,
-    Record,
-    RecordInvalid,
-    normalize_email,
-    normalize_sku,
-    parse_decimal,
-    parse_whole,
-)
+from hub.model.base import Entity, Record, RecordInvalid
+from hub.model.records import ENTITY_MODELS
+from hub.model.values import RULES_VERSION, normalize_email, normalize_sku, parse_decimal, parse_whole
 from hub.plugins.contract import RawRecord
 
 __all__ = ["TRANSFORMS", "EntityMapping", "Mapping", "TransformContext", "load_mapping", "register_transform"]

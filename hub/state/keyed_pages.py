@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from hub.model.records import Record
+from hub.model.base import Record
 
 #: (the truth's records by key, each target's records by key) of one page.
 Page = tuple[dict[str, Record], dict[str, dict[str, Record]]]

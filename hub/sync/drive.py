@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from hub.model.records import Entity, Record, RecordInvalid
+from hub.model.base import Entity, Record, RecordInvalid
 from hub.plugins.contract import Change, Connector, PushResult, RawRecord
 
 __all__ = ["Pulled", "pull_canonical", "push_batched"]

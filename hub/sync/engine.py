@@ -30,8 +30,9 @@ from pydantic import ValidationError
 
 from hub.config.loader import JobConfig, LoadedConfig
 from hub.errors import ConfigError, ConnectorError, FatalError, OmnihubError, RetriableError
+from hub.model.base import Entity, Record, RecordInvalid
 from hub.model.limits import check_truth, out_of_range
-from hub.model.records import ENTITY_MODELS, Entity, Record, RecordInvalid, json_dumper
+from hub.model.records import ENTITY_MODELS, json_dumper
 from hub.plugins.contract import Capability, Change, Connector, ConnectorContext, PushResult, RawRecord
 from hub.plugins.mapping import EntityMapping, Mapping, load_mapping
 from hub.plugins.registry import connector_class

@@ -16,8 +16,10 @@ from enum import Enum
 from typing import Any
 
 from hub.config.loader import ChannelRules, MergeRule
+from hub.model.base import Consent, Entity, Record
+from hub.model.catalogue import Price, Product, StockLevel
 from hub.model.currencies import minor_units
-from hub.model.records import Consent, Customer, Entity, Price, Product, Record, StockLevel
+from hub.model.customers import Customer
 
 __all__ = [
     "MISSING",

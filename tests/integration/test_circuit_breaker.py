@@ -22,7 +22,7 @@ import pytest
 from connectors.woocommerce import WooCommerceConnector
 from connectors.woocommerce.sandbox import create_app
 from hub.config.loader import load_config
-from hub.model.records import Entity
+from hub.model.base import Entity
 from hub.plugins.contract import Change, PushResult
 from hub.sandbox.kit import Fault, ServedApp, serve
 from hub.sandbox.seed import Catalogue, SeedItem

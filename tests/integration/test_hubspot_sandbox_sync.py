@@ -12,7 +12,8 @@ import pytest
 from connectors.hubspot import HubSpotConnector, HubSpotSettings
 from connectors.hubspot.sandbox import create_app
 from hub.errors import AuthError
-from hub.model.records import Customer, Entity
+from hub.model.base import Entity
+from hub.model.customers import Customer
 from hub.plugins.contract import Change
 from hub.sandbox.kit import ServedApp, serve
 from hub.sandbox.seed import EPOCH, Catalogue, SeedCustomer, demo_store, synthetic

@@ -11,7 +11,8 @@ import pytest
 from connectors.mailchimp import MailchimpConnector, MailchimpSettings
 from connectors.mailchimp.sandbox import create_app
 from hub.errors import AuthError, FatalError
-from hub.model.records import Customer, Entity
+from hub.model.base import Entity
+from hub.model.customers import Customer
 from hub.plugins.contract import Change
 from hub.sandbox.kit import ServedApp, serve
 from hub.sandbox.seed import demo_store, synthetic

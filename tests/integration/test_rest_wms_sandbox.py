@@ -12,7 +12,8 @@ import pytest
 from connectors.rest_wms import RestWmsConnector, RestWmsSettings
 from connectors.rest_wms.sandbox import WmsState, create_app
 from hub.errors import AuthError, FatalError
-from hub.model.records import Entity, Product, StockLevel
+from hub.model.base import Entity
+from hub.model.catalogue import Product, StockLevel
 from hub.plugins.contract import ConnectorContext, PullPage
 from hub.plugins.mapping import load_mapping
 from hub.sandbox.kit import Fault, ServedApp, serve

@@ -13,7 +13,8 @@ import pytest
 from connectors.shopify import ShopifyConnector, ShopifySettings
 from connectors.shopify.sandbox import create_app, location_gids
 from hub.errors import AuthError
-from hub.model.records import Consent, Customer, Entity
+from hub.model.base import Consent, Entity
+from hub.model.customers import Customer
 from hub.plugins.contract import Change, ConnectorContext, RawRecord
 from hub.plugins.mapping import load_mapping
 from hub.sandbox.kit import Fault, ServedApp, serve

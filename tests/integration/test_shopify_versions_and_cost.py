@@ -15,7 +15,7 @@ import shopify
 from connectors.shopify import ShopifyConnector, ShopifySettings
 from connectors.shopify.queries import BULK_RUN
 from connectors.shopify.sandbox import create_app, location_gids
-from hub.model.records import Entity
+from hub.model.base import Entity
 from hub.plugins.contract import ConnectorContext
 from hub.plugins.mapping import load_mapping
 from hub.sandbox.kit import ServedApp, serve

@@ -11,8 +11,9 @@ import pytest
 from connectors.shopify import ShopifyConnector, ShopifySettings
 from connectors.shopify.sandbox import create_app, location_gids
 from hub.errors import FatalError
+from hub.model.base import Entity
+from hub.model.catalogue import StockLevel
 from hub.model.limits import out_of_range
-from hub.model.records import Entity, StockLevel
 from hub.plugins.contract import Change, ConnectorContext
 from hub.plugins.mapping import load_mapping
 from hub.sandbox.kit import ServedApp, serve

@@ -16,7 +16,7 @@ from connectors.woocommerce import WooCommerceConnector, WooCommerceSettings
 from connectors.woocommerce.auth import OAuth1Auth
 from connectors.woocommerce.sandbox import create_app
 from hub.errors import AuthError
-from hub.model.records import Entity
+from hub.model.base import Entity
 from hub.plugins.contract import Change, RawRecord
 from hub.sandbox.kit import ServedApp, serve
 from hub.sandbox.seed import Catalogue, SeedItem, demo_store

@@ -21,7 +21,7 @@ from hub.config.loader import (
     parse_schedule,
 )
 from hub.errors import ConfigError, ConfigProblem
-from hub.model.records import Entity
+from hub.model.base import Entity
 from hub.ops.scheduler import trigger_for
 from hub.redact import redact, secrets
 from tests.conftest import TEST_SECRETS

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from hub.config.loader import ChannelRules, load_config
-from hub.model.records import Entity, Price
+from hub.model.base import Entity
+from hub.model.catalogue import Price
 from hub.plugins.mapping import TRANSFORMS, TransformContext
 from hub.redact import redact
 from hub.sync.reconcile import ReconcileInput, reconcile_group
@@ -66,7 +67,8 @@ def test_cents_are_never_truncated() -> None:
 def test_available_over_on_hand_names_a_field() -> None:
     from pydantic import ValidationError
 
-    from hub.model.records import RecordInvalid, StockLevel
+    from hub.model.base import RecordInvalid
+    from hub.model.catalogue import StockLevel
 
     with pytest.raises(ValidationError) as caught:
         StockLevel(sku="A", location="milano-store", available=5, on_hand=3)

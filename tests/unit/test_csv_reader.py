@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from connectors.csv.connector import CUT_REASON, PAGE, CsvConnector, CsvSettings
-from hub.model.records import Entity
+from hub.model.base import Entity
 from hub.plugins.contract import ConnectorContext, PullPage, RawRecord
 from hub.plugins.mapping import load_mapping
 

@@ -11,7 +11,7 @@ import pytest
 from connectors.csv.connector import CsvConnector, CsvSettings
 from connectors.csv.scan import ascii_compatible, digest_of, scan_feed
 from hub.errors import FatalError
-from hub.model.records import Entity
+from hub.model.base import Entity
 from hub.plugins.contract import ConnectorContext
 from hub.plugins.mapping import load_mapping
 

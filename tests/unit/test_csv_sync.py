@@ -13,7 +13,7 @@ import pytest
 
 from connectors.csv.connector import CUT_REASON, CsvConnector
 from hub.config.loader import load_config
-from hub.model.records import Entity
+from hub.model.base import Entity
 from hub.plugins.contract import Change, PushResult
 from hub.state.store import Store
 from hub.sync.engine import Engine

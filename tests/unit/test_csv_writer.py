@@ -18,7 +18,8 @@ import pytest
 
 from connectors.csv import files
 from connectors.csv.connector import CUT_REASON, CsvConnector, CsvSettings
-from hub.model.records import Entity, Product, StockLevel
+from hub.model.base import Entity
+from hub.model.catalogue import Product, StockLevel
 from hub.plugins.contract import Change, ConnectorContext, PushResult, RawRecord
 from hub.plugins.mapping import load_mapping
 

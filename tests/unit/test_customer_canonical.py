@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from hub.model.records import Customer, Entity
+from hub.model.base import Entity
+from hub.model.customers import Customer
 from hub.plugins.contract import RawRecord
 from hub.plugins.mapping import load_mapping
 from hub.plugins.registry import connector_class

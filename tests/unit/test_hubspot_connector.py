@@ -14,7 +14,8 @@ from pydantic import ValidationError
 from connectors.hubspot import HubSpotConnector, HubSpotSettings
 from connectors.hubspot.client import HubSpotClient
 from hub.errors import AuthError, FatalError
-from hub.model.records import Customer, Entity, RecordInvalid
+from hub.model.base import Entity, RecordInvalid
+from hub.model.customers import Customer
 from hub.plugins.contract import Change, ConnectorContext, RawRecord
 from hub.plugins.mapping import load_mapping
 

@@ -8,7 +8,8 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hub.model.records import Price, Product, json_dumper
+from hub.model.catalogue import Price, Product
+from hub.model.records import json_dumper
 from hub.state.keyed_pages import keyed_pages, stored_loader
 
 _money = st.decimals(min_value=Decimal("0"), max_value=Decimal("99999"), places=2)

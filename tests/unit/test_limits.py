@@ -11,8 +11,10 @@ import pytest
 from connectors.csv import CsvConnector
 from connectors.shopify import ShopifyConnector
 from connectors.woocommerce import WooCommerceConnector
+from hub.model.base import Entity, Record, RecordInvalid
+from hub.model.catalogue import Price, StockLevel
+from hub.model.customers import Customer
 from hub.model.limits import ValueLimits, check_truth, out_of_range
-from hub.model.records import Customer, Entity, Price, Record, RecordInvalid, StockLevel
 from hub.plugins.contract import Change
 
 SHOPIFY = ShopifyConnector.value_limits

@@ -16,7 +16,8 @@ from connectors.mailchimp import MailchimpConnector, MailchimpSettings
 from connectors.mailchimp import consent as rule
 from connectors.mailchimp.spec import marketing_spec
 from hub.errors import AuthError, ConfigError, FatalError
-from hub.model.records import Consent, Customer, Entity
+from hub.model.base import Consent, Entity
+from hub.model.customers import Customer
 from hub.plugins.contract import Change, RawRecord
 from hub.sandbox.kit import request_schema, schema_problems
 

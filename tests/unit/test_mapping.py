@@ -12,7 +12,9 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from hub.errors import ConfigError
-from hub.model.records import Consent, Customer, Entity, Price, RecordInvalid, StockLevel
+from hub.model.base import Consent, Entity, RecordInvalid
+from hub.model.catalogue import Price, StockLevel
+from hub.model.customers import Customer
 from hub.plugins.contract import RawRecord
 from hub.plugins.mapping import TRANSFORMS, TransformContext, load_mapping, register_transform, shipped_mapping_path
 from hub.plugins.registry import connector_class

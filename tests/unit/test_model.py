@@ -10,19 +10,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from hub.model.records import (
-    ENTITY_MODELS,
-    Consent,
-    Customer,
-    Entity,
-    Price,
-    Product,
-    RecordInvalid,
-    StockLevel,
-    normalize_email,
-    normalize_sku,
-    parse_decimal,
-)
+from hub.model.base import Consent, Entity, RecordInvalid
+from hub.model.catalogue import Price, Product, StockLevel
+from hub.model.customers import Customer
+from hub.model.records import ENTITY_MODELS
+from hub.model.values import normalize_email, normalize_sku, parse_decimal
 
 
 def _invalid(model: type, key: str | None = None, **values: object) -> RecordInvalid:

@@ -15,7 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from hub.model.records import Price, Product, Record, StockLevel, _parse_decimal_text, json_dumper, parse_decimal
+from hub.model.base import Record
+from hub.model.catalogue import Price, Product, StockLevel
+from hub.model.records import json_dumper
+from hub.model.values import _parse_decimal_text, parse_decimal
 
 # Values a mapping can hand over: strings with padding, numbers of every type, the odd None, and
 # values at and past the model's bounds (32-bit quantities, 12-digit prices, currency decimals).

@@ -12,7 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hub.config.loader import ChannelRules
-from hub.model.records import Consent, Customer, Entity, Price, Product, Record, StockLevel
+from hub.model.base import Consent, Entity, Record
+from hub.model.catalogue import Price, Product, StockLevel
+from hub.model.customers import Customer
 from hub.sync.reconcile import (
     ReconcileInput,
     as_text,

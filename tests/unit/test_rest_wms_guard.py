@@ -11,7 +11,7 @@ import respx
 from connectors.rest_wms import RestWmsConnector, RestWmsSettings
 from connectors.rest_wms.guard import PullGuard
 from hub.errors import FatalError
-from hub.model.records import Entity
+from hub.model.base import Entity
 from hub.plugins.contract import ConnectorContext, PullPage
 
 BASE = "https://wms.example.com/api"

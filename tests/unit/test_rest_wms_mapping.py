@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from connectors.rest_wms.rows import RowShape, newer_timestamp, shape_rows
-from hub.model.records import Entity, Product, RecordInvalid, StockLevel
+from hub.model.base import Entity, RecordInvalid
+from hub.model.catalogue import Product, StockLevel
 from hub.plugins.contract import RawRecord
 from hub.plugins.mapping import load_mapping
 

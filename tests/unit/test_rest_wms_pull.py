@@ -10,7 +10,7 @@ import respx
 
 from connectors.rest_wms import RestWmsConnector, RestWmsSettings
 from hub.errors import AuthError, FatalError
-from hub.model.records import Entity
+from hub.model.base import Entity
 from hub.plugins.contract import ConnectorContext, PullPage
 
 KEY = "wms_SECRET_0123456789"

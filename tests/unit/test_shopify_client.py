@@ -13,7 +13,7 @@ import respx
 from connectors.shopify import ShopifyConnector, ShopifySettings
 from connectors.shopify.bulk import reassemble
 from hub.errors import AuthError, FatalError
-from hub.model.records import Consent, Entity
+from hub.model.base import Consent, Entity
 from hub.plugins.contract import Change, ConnectorContext
 from hub.plugins.mapping import load_mapping
 from tests.conftest import TEST_SECRETS

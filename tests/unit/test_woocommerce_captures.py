@@ -16,7 +16,7 @@ import respx
 from connectors.woocommerce import WooCommerceConnector, WooCommerceSettings
 from connectors.woocommerce.batches import BatchItem, _match
 from hub.errors import AuthError
-from hub.model.records import Entity
+from hub.model.base import Entity
 from hub.plugins.mapping import load_mapping
 from tests.conftest import TEST_SECRETS
 

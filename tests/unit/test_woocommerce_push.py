@@ -13,7 +13,8 @@ import respx
 
 from connectors.woocommerce import WooCommerceConnector, WooCommerceSettings
 from hub.errors import AuthError, FatalError
-from hub.model.records import Entity, Price
+from hub.model.base import Entity
+from hub.model.catalogue import Price
 from hub.plugins.contract import Change
 from tests.conftest import TEST_SECRETS
 

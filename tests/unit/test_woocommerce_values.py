@@ -12,7 +12,7 @@ import respx
 
 from connectors.woocommerce import WooCommerceConnector, WooCommerceSettings
 from connectors.woocommerce.values import price_text, stock_amount, unstored
-from hub.model.records import Entity
+from hub.model.base import Entity
 from hub.plugins.contract import Change
 from tests.conftest import TEST_SECRETS
 
