@@ -23,7 +23,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from hub.config.loader import LoadedConfig, StateLocation, config_json_schema, load_config, load_state_location
+from hub.config.loader import LoadedConfig, StateLocation, load_config, load_state_location
+from hub.config.schema import config_json_schema
 from hub.errors import ConfigError, OmnihubError
 from hub.ops.logging_setup import LogFormat, configure_logging
 from hub.redact import redact

@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from hub.config.loader import EmailConfig, Thresholds
+from hub.config.models import EmailConfig, Thresholds
 from hub.errors import OmnihubError
 from hub.redact import MASK, redact
 from hub.sync.report import JobReport

@@ -37,7 +37,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from hub.config.loader import LoadedConfig, parse_schedule
+from hub.config.durations import parse_schedule
+from hub.config.loader import LoadedConfig
 from hub.errors import OmnihubError
 from hub.ops.logging_setup import configure_logging
 from hub.ops.metrics import CONTENT_TYPE, HubMetrics

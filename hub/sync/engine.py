@@ -28,7 +28,8 @@ import orjson
 import xxhash
 from pydantic import ValidationError
 
-from hub.config.loader import JobConfig, LoadedConfig
+from hub.config.loader import LoadedConfig
+from hub.config.models import JobConfig
 from hub.errors import ConfigError, ConnectorError, FatalError, OmnihubError, RetriableError
 from hub.model.base import Entity, Record, RecordInvalid
 from hub.model.limits import check_truth, out_of_range

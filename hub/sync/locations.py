@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from hub.config.loader import JobConfig
+from hub.config.models import JobConfig
 
 __all__ = ["feeders", "location_gaps", "sells_at"]
 

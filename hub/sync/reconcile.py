@@ -15,7 +15,7 @@ from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from enum import Enum
 from typing import Any
 
-from hub.config.loader import ChannelRules, MergeRule
+from hub.config.models import ChannelRules, MergeRule
 from hub.model.base import Consent, Entity, Record
 from hub.model.catalogue import Price, Product, StockLevel
 from hub.model.currencies import minor_units

@@ -22,7 +22,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
-from hub.config.loader import EmailConfig
+from hub.config.models import EmailConfig
 from hub.ops.alerts import AlertDeliveryError, Digest, MismatchView, render_digest, send_email
 
 SMTP_SECRET = "smtp-SECRET-password"

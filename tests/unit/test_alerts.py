@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from hub.config.loader import Thresholds
+from hub.config.models import Thresholds
 from hub.ops.alerts import Digest, MismatchView, render_digest, select_for_digest, write_digest_files
 from hub.redact import register_secret
 from hub.sync.report import JobReport

@@ -12,14 +12,9 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from hub.config.loader import (
-    MAX_DURATION,
-    config_json_schema,
-    load_config,
-    load_state_location,
-    parse_duration,
-    parse_schedule,
-)
+from hub.config.durations import MAX_DURATION, parse_duration, parse_schedule
+from hub.config.loader import load_config, load_state_location
+from hub.config.schema import config_json_schema
 from hub.errors import ConfigError, ConfigProblem
 from hub.model.base import Entity
 from hub.ops.scheduler import trigger_for

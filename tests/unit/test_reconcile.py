@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hub.config.loader import ChannelRules
+from hub.config.models import ChannelRules
 from hub.model.base import Consent, Entity, Record
 from hub.model.catalogue import Price, Product, StockLevel
 from hub.model.customers import Customer

@@ -17,7 +17,8 @@ import pytest
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from hub.config.loader import HubConfig, LoadedConfig
+from hub.config.loader import LoadedConfig
+from hub.config.models import HubConfig
 from hub.ops.scheduler import Daemon, DaemonError, build_scheduler
 from hub.sync.report import JobReport
 

@@ -1,0 +1,205 @@
+"""The pydantic models of ``omnihub.yaml``: the hub's settings, jobs, per-channel rules and alerts.
+
+Every model forbids unknown keys: a misspelled ``sefety_stock`` must be an error, not silently
+ignored. Connector entries stay plain dicts here; each is validated by its own type's settings
+model in ``hub.config.loader``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from hub.config.durations import parse_duration, parse_schedule
+from hub.model.base import Entity
+from hub.model.phones import is_country
+
+__all__ = [
+    "AlertsConfig",
+    "ChannelRules",
+    "EmailConfig",
+    "HubConfig",
+    "HubSettings",
+    "JobConfig",
+    "MergeRule",
+    "Thresholds",
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HubSettings(_Strict):
+    #: Any SQLAlchemy URL; a relative SQLite path is taken relative to the config file.
+    database: str = "sqlite:///omnihub.db"
+    currency: str = "EUR"
+    #: ISO 3166 alpha-2 code of the country a phone number without a country code belongs to
+    #: (``IT``: ``347 123 4567`` is ``+393471234567``); without it such a number is compared as written.
+    country: str | None = None
+    timezone: str = "UTC"
+    #: A complete pull that would delete more than this fraction of a connector's known records is
+    #: refused as a truncated feed (an empty CSV must not zero the stock everywhere).
+    max_delete_fraction: float = Field(0.5, ge=0, le=1)
+    #: Changed records a run holds in memory for the reconciler (shared by the job's connectors);
+    #: beyond it they are written page by page and streamed back from the store group by group, so
+    #: memory stays bounded however large the catalogue (at some cost in speed).
+    memory_records: int = Field(500_000, ge=1)
+    #: How long a run waits for a run of the same job in another process (the daemon and a manual
+    #: ``sync``) to end before it gives up, does nothing and fails saying so.
+    job_lock_wait: timedelta = timedelta(seconds=5)
+    #: A connector whose write calls fail this many times in a row in one run (each after the
+    #: transport's retries) is sent nothing more in that run: the rest is reported failed
+    #: (``circuit_open``) and decided again next run, instead of costing every batch its retries.
+    push_failures_to_trip: int = Field(3, ge=1, le=1000)
+
+    @field_validator("job_lock_wait", mode="before")
+    @classmethod
+    def _lock_wait(cls, value: Any) -> timedelta:
+        return value if isinstance(value, timedelta) else parse_duration(value)
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Z]{3}", value):
+            raise ValueError(f"{value!r} is not an ISO 4217 currency code such as EUR")
+        return value
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, value: str | None) -> str | None:
+        if value is not None and not is_country(value):
+            raise ValueError(f"{value!r} is not an ISO 3166 alpha-2 country code such as IT, DE or GB")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone such as Europe/Rome") from None
+        return value
+
+
+class ChannelRules(_Strict):
+    """How the golden value becomes what one channel should show, so intended differences are not
+    mismatches."""
+
+    #: Units held back from this channel (stock): it shows max(0, golden - safety_stock).
+    safety_stock: int = Field(0, ge=0)
+    #: Channel location code -> the truth locations whose stock it sells (summed). Default: same code.
+    locations: dict[str, list[str]] = {}
+    #: Prices on this channel are the golden price plus this percentage (a discount when negative);
+    #: bounded so that a typo (``1e999999``) is a config error, not a failed sync.
+    markup_percent: Decimal = Field(Decimal(0), gt=-100, le=1000)
+    #: Round marked-up prices up to this ending (``0.90``, ``0.99``); none keeps cents.
+    price_ending: Decimal | None = None
+    #: Differences up to this much are not mismatches.
+    price_tolerance: Decimal = Field(Decimal(0), ge=0)
+    stock_tolerance: int = Field(0, ge=0)
+
+    @field_validator("price_ending")
+    @classmethod
+    def _ending(cls, value: Decimal | None) -> Decimal | None:
+        if value is not None and not (0 <= value < 1):
+            raise ValueError("price_ending is the cents part, between 0 and 0.99 (e.g. 0.90)")
+        return value
+
+
+MergeRule = Literal["truth", "newest", "most_restrictive"]
+
+
+class JobConfig(_Strict):
+    entity: Entity
+    targets: list[str] = Field(min_length=1)
+    #: ``every 15m`` or a cron expression; a job without one runs only from ``omnihub sync``.
+    schedule: str | None = None
+    mode: Literal["enforce", "monitor"] = "monitor"
+    #: The connector whose values are the truth; defaults to ``truth:`` for the entity.
+    source: str | None = None
+    #: Other connectors read for the golden record (customers: every place consent can change).
+    sources: list[str] = []
+    #: Canonical fields compared; default: every compared field the target's mapping covers.
+    fields: list[str] | None = None
+    #: Rules per target connector.
+    rules: dict[str, ChannelRules] = {}
+    #: Customers: how each field's golden value is chosen; default profile from the truth (else the
+    #: newest), consent ``most_restrictive`` (an unsubscribe anywhere wins over an older subscribe).
+    merge: dict[str, MergeRule] = {}
+    #: How old the last full read of each connector the job pulls may be before the job reads it
+    #: whole again instead of asking only for what changed since its cursor: a platform restored
+    #: from a backup goes back in time behind the cursor, and only a full read sees it. ``0s``:
+    #: every run reads everything.
+    full_every: timedelta = timedelta(hours=24)
+
+    @field_validator("full_every", mode="before")
+    @classmethod
+    def _full_every(cls, value: Any) -> timedelta:
+        return value if isinstance(value, timedelta) else parse_duration(value)
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_schedule(value)
+        return value
+
+    def rules_for(self, connector: str) -> ChannelRules:
+        return self.rules.get(connector) or ChannelRules()
+
+
+class EmailConfig(_Strict):
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(25, ge=1, le=65535)
+    starttls: bool = False
+    #: Implicit TLS (port 465); exclusive with starttls.
+    ssl: bool = False
+    username: str | None = None
+    password: SecretStr | None = None
+    sender: str
+    recipients: list[str] = Field(min_length=1)
+    timeout_s: float = Field(30, gt=0)
+
+    @model_validator(mode="after")
+    def _tls(self) -> EmailConfig:
+        if self.ssl and self.starttls:
+            raise ValueError("choose one of ssl (implicit TLS, port 465) and starttls")
+        return self
+
+
+class Thresholds(_Strict):
+    #: Price differences up to this are not mailed.
+    price: Decimal = Decimal("0.01")
+    #: Stock differences up to this are not mailed.
+    stock: int = 0
+
+
+class AlertsConfig(_Strict):
+    email: EmailConfig | None = None
+    thresholds: Thresholds = Thresholds()
+    renotify_after: timedelta = timedelta(hours=24)
+    #: Also write each digest as .eml and .html into this folder (relative to the config file).
+    outbox_dir: str | None = None
+
+    @field_validator("renotify_after", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> timedelta:
+        return value if isinstance(value, timedelta) else parse_duration(value)
+
+
+class HubConfig(_Strict):
+    """The whole ``omnihub.yaml``."""
+
+    version: Literal[1] = 1
+    hub: HubSettings = HubSettings()
+    #: Connector entries; each is validated by its own type's settings model.
+    connectors: dict[str, dict[str, Any]] = Field(min_length=1)
+    truth: dict[Entity, str] = {}
+    jobs: dict[str, JobConfig] = {}
+    alerts: AlertsConfig = AlertsConfig()
