@@ -80,9 +80,9 @@ def test_available_over_on_hand_names_a_field() -> None:
 async def test_a_link_back_to_the_first_page_is_a_loop_at_once() -> None:
     import httpx
     import respx
-    from hub.transport.http import LinkHeaderPaginator, Transport, TransportSettings
 
     from hub.errors import FatalError
+    from hub.transport.http import LinkHeaderPaginator, Transport, TransportSettings
 
     with respx.mock:
         route = respx.get("https://shop.example/items").mock(
