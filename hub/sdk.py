@@ -34,7 +34,7 @@ from hub.redact import RedactingFilter, redact
 from hub.sandbox.kit import SchemaProblem, request_schema, sandbox_app, schema_problems
 from hub.sandbox.seed import Catalogue, SeedCustomer, SeedItem, demo_store
 from hub.sync.listing_memo import ListingMemo
-from hub.transport.http import (
+from hub.transport import (
     AllLimiters,
     CostBucket,
     HeaderWindowLimiter,

@@ -1,4 +1,4 @@
-"""HubSpot CRM v3 contacts over ``hub.transport.http.Transport``: list, windowed search and batch upsert.
+"""HubSpot CRM v3 contacts over ``hub.transport.Transport``: list, windowed search and batch upsert.
 
 The client knows HubSpot's endpoints, limits and error shapes; it knows nothing of the canonical
 model (that is the connector's and the mapping's job).

@@ -1,4 +1,4 @@
-"""Mailchimp Marketing API v3, one audience, over ``hub.transport.http.Transport``: members listing, batch
+"""Mailchimp Marketing API v3, one audience, over ``hub.transport.Transport``: members listing, batch
 subscribe of new members, and ``/batches`` jobs (started, polled, their results archive fetched)."""
 
 from __future__ import annotations

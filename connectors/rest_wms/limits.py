@@ -1,7 +1,7 @@
 """Pacing requests to the WMS: a configured token bucket and the WMS's own rate-limit headers.
 
 Both may apply at once (an admin's budget below the WMS's limit, and the WMS telling us how much
-of its window is left); the core limiters each do one, and ``hub.transport.http.AllLimiters`` waits for every one.
+of its window is left); the core limiters each do one, and ``hub.transport.AllLimiters`` waits for every one.
 """
 
 from __future__ import annotations

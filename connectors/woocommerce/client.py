@@ -1,7 +1,7 @@
-"""The wc/v3 routes omnihub uses, over one ``hub.transport.http.Transport``.
+"""The wc/v3 routes omnihub uses, over one ``hub.transport.Transport``.
 
 This module knows WooCommerce's URLs, page size, batch limit and how it says "bad key"; it knows
-nothing of canonical records. Listings follow the ``Link`` header (``hub.transport.http.LinkHeaderPaginator``)
+nothing of canonical records. Listings follow the ``Link`` header (``hub.transport.LinkHeaderPaginator``)
 after stripping the credentials WooCommerce echoes into it, so OAuth signs every page afresh.
 """
 

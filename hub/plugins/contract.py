@@ -3,7 +3,7 @@
 A connector is a small adapter: it *pulls* flat platform rows (``RawRecord``) page by page, and it
 *pushes* ``Change`` sets, answering one ``PushResult`` per change. Everything else is the hub's:
 the mapping file turns raw rows into canonical records, the store remembers links and hashes, the
-reconciler decides, the outbox journals, and ``hub.transport.http.Transport`` does the HTTP.
+reconciler decides, the outbox journals, and ``hub.transport.Transport`` does the HTTP.
 
 A connector declares per entity what it can do (``capabilities``) and its config model
 (``settings_model``), and is found by ``type`` through the entry point group
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     import httpx
 
     from hub.plugins.mapping import Mapping as FieldMapping
-    from hub.transport.http import Transport, TransportStats
+    from hub.transport import Transport, TransportStats
 
 __all__ = [
     "Capability",
@@ -167,7 +167,7 @@ class ConnectorSettings(BaseModel):
 
 
 class HttpConnectorSettings(ConnectorSettings):
-    """Settings shared by every connector that speaks HTTP through ``hub.transport.http.Transport``."""
+    """Settings shared by every connector that speaks HTTP through ``hub.transport.Transport``."""
 
     #: Replaces the platform's host (scheme://host[:port]); the platform's own path is still appended.
     base_url: str | None = None
@@ -299,7 +299,7 @@ class Connector:
 
 
 class PlatformClient(Protocol):
-    """What ``ClientConnector`` needs of a platform client: it owns one ``hub.transport.http.Transport``."""
+    """What ``ClientConnector`` needs of a platform client: it owns one ``hub.transport.Transport``."""
 
     @property
     def transport(self) -> Transport: ...

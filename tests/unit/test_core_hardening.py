@@ -82,7 +82,7 @@ async def test_a_link_back_to_the_first_page_is_a_loop_at_once() -> None:
     import respx
 
     from hub.errors import FatalError
-    from hub.transport.http import LinkHeaderPaginator, Transport, TransportSettings
+    from hub.transport import LinkHeaderPaginator, Transport, TransportSettings
 
     with respx.mock:
         route = respx.get("https://shop.example/items").mock(

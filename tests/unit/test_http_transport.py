@@ -12,12 +12,11 @@ import httpx
 import pytest
 import respx
 
-import hub.transport.http as http
+import hub.transport.limiters as limiters
 from hub.errors import AuthError, FatalError, RateLimited, RetriableError
 from hub.sync.breaker import Breaker, CircuitOpen
-from hub.transport.http import (
+from hub.transport import (
     CostBucket,
-    GraphQLCursorPaginator,
     HeaderWindowLimiter,
     JsonCursorPaginator,
     LinkHeaderPaginator,
@@ -622,50 +621,22 @@ async def test_next_url_paginator_refuses_another_host(transport: Transport) -> 
     assert evil.call_count == 0
 
 
-@respx.mock
-async def test_graphql_cursor_paginator(transport: Transport) -> None:
-    bodies: list[dict[str, Any]] = []
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        body = json.loads(request.content)
-        bodies.append(body)
-        after = body["variables"].get("after")
-        nxt = {None: "Y3Vyc29yMQ==", "Y3Vyc29yMQ==": "Y3Vyc29yMg=="}.get(after)
-        info = {"hasNextPage": nxt is not None, "endCursor": nxt}
-        return _json({"data": {"products": {"edges": [after], "pageInfo": info}}})
-
-    respx.post(f"{BASE}/graphql.json").mock(side_effect=answer)
-    query = {"query": "query($after: String) {...}", "variables": {"first": 250}}
-    pages = await _pages(transport, "POST", "/graphql.json", GraphQLCursorPaginator("data.products"), json=query)
-    assert len(pages) == 3
-    assert [b["variables"] for b in bodies] == [
-        {"first": 250},
-        {"first": 250, "after": "Y3Vyc29yMQ=="},
-        {"first": 250, "after": "Y3Vyc29yMg=="},
-    ]
-    assert query == {"query": "query($after: String) {...}", "variables": {"first": 250}}  # not mutated
-
-
 @pytest.mark.parametrize(
     ("paginator", "body", "headers"),
     [
         (JsonCursorPaginator(cursor_path="next"), {"next": "same"}, {}),
         (JsonCursorPaginator(next_url_path="next"), {"next": "/loop?x=1"}, {}),
         (LinkHeaderPaginator(), {}, {"Link": f'<{BASE}/loop?x=1>; rel="next"'}),
-        (
-            GraphQLCursorPaginator("data.c"),
-            {"data": {"c": {"pageInfo": {"hasNextPage": True, "endCursor": "same"}}}},
-            {},
-        ),
+        (JsonCursorPaginator(cursor_path="next", in_body=True), {"next": "same"}, {}),
     ],
-    ids=["cursor", "next-url", "link", "graphql"],
+    ids=["cursor", "next-url", "link", "cursor-in-body"],
 )
 @respx.mock
 async def test_repeated_page_token_is_a_pagination_loop(
     transport: Transport, paginator: Any, body: Any, headers: dict[str, str]
 ) -> None:
     route = respx.route(url__startswith=f"{BASE}/loop").mock(return_value=_json(body, **headers))
-    method = "POST" if isinstance(paginator, GraphQLCursorPaginator) else "GET"
+    method = "POST" if getattr(paginator, "in_body", False) else "GET"
     got: list[Reply] = []
     with pytest.raises(FatalError, match="pagination loop"):
         async for reply in transport.paginate(method, "/loop", paginator, json={"q": 1} if method == "POST" else None):
@@ -695,7 +666,7 @@ class FakeTime:
 @pytest.fixture
 def fake_time(monkeypatch: pytest.MonkeyPatch) -> FakeTime:
     fake = FakeTime()
-    monkeypatch.setattr(http, "asyncio", types.SimpleNamespace(sleep=fake.sleep, Lock=asyncio.Lock))
+    monkeypatch.setattr(limiters, "asyncio", types.SimpleNamespace(sleep=fake.sleep, Lock=asyncio.Lock))
     return fake
 
 
@@ -809,7 +780,7 @@ async def test_headers_and_json_body_are_sent(transport: Transport) -> None:
 @respx.mock
 async def test_cost_bucket_refunds_requests_that_spent_nothing() -> None:
     """A 5xx or a dropped connection costs the platform nothing: the retry must not wait for it."""
-    from hub.transport.http import CostBucket
+    from hub.transport import CostBucket
 
     clock = [0.0]
     bucket = CostBucket(capacity=100, restore_rate=1, clock=lambda: clock[0])
@@ -842,14 +813,14 @@ async def test_cost_bucket_refunds_requests_that_spent_nothing() -> None:
     ],
 )
 def test_an_html_page_or_a_long_body_is_summarized_not_pasted(body: str, expected: str) -> None:
-    from hub.transport.http import summarize_body
+    from hub.transport import summarize_body
 
     assert summarize_body(body).startswith(expected)
     assert "<" not in summarize_body(body).replace("< 10", "")
 
 
 def test_stats_of_several_transports_combine_into_one_figure_of_the_callers_kind() -> None:
-    from hub.transport.http import TransportStats
+    from hub.transport import TransportStats
 
     class Points(TransportStats):
         points: int = 0

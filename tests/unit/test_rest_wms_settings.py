@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from connectors.rest_wms import RestWmsSettings
 from connectors.rest_wms.limits import build_limiter
 from hub.plugins.registry import connector_class
-from hub.transport.http import AllLimiters, HeaderWindowLimiter, TokenBucket
+from hub.transport import AllLimiters, HeaderWindowLimiter, TokenBucket
 
 KEY = "wms_SECRET_0123456789"
 
