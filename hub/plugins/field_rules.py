@@ -14,6 +14,7 @@ from typing import Any
 from hub.model.base import Entity
 from hub.plugins.mapping_schema import FieldSpec
 from hub.plugins.transforms import Forward, Reverse, TransformContext
+from hub.transport.paths import dig
 
 __all__ = ["KEY_FIELDS", "FieldRule", "compile_reader"]
 
@@ -26,15 +27,33 @@ KEY_FIELDS: dict[Entity, tuple[str, ...]] = {
 }
 
 
-def _dig(data: Any, path: tuple[str, ...]) -> Any:
-    for part in path:
-        if type(data) is dict or isinstance(data, MappingABC):  # the exact-type test is the fast path
-            data = data.get(part)
-        else:
-            return None
-        if data is None:
-            return None
-    return data
+def _path_getter(path: tuple[str, ...]) -> Callable[[MappingABC[str, Any]], Any]:
+    """The value at ``path`` in a row, through ``hub.transport.paths.dig`` (the one dotted-path
+    reader of the hub). Every field of every pulled row is read here, so the shapes rows have (a
+    plain dict, one or two levels) are read directly first: ``dig`` spells the path out and
+    checks against ``Mapping`` on each call, five times the cost."""
+    dotted = ".".join(path)
+    if len(path) == 1:
+        (name,) = path
+
+        def get_one(data: MappingABC[str, Any]) -> Any:
+            return data.get(name) if type(data) is dict else dig(data, dotted)
+
+        return get_one
+    if len(path) == 2:
+        first, second = path
+
+        def get_two(data: MappingABC[str, Any]) -> Any:
+            if type(data) is dict:
+                inner = data.get(first)
+                if type(inner) is dict:
+                    return inner.get(second)
+                if inner is None:
+                    return None
+            return dig(data, dotted)
+
+        return get_two
+    return lambda data: dig(data, dotted)
 
 
 @dataclass
@@ -53,15 +72,8 @@ def compile_reader(rule: FieldRule, context: TransformContext) -> Callable[[Mapp
     instead of once per record."""
     spec = rule.spec
     path = rule.path
-    if path is not None and len(path) == 1:
-        name = path[0]
-
-        def get(data: MappingABC[str, Any]) -> Any:
-            return data.get(name) if type(data) is dict else _dig(data, path)
-    elif path is not None:
-
-        def get(data: MappingABC[str, Any]) -> Any:
-            return _dig(data, path)
+    if path is not None:
+        get = _path_getter(path)
     else:
         fixed = context.setting(spec.setting) if spec.setting is not None else spec.const
 
