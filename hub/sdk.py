@@ -31,13 +31,20 @@ from hub.plugins.contract import (
 )
 from hub.plugins.mapping import EntityMapping, Mapping, TransformContext, load_mapping, register_transform
 from hub.redact import RedactingFilter, redact
-from hub.sandbox.kit import SchemaProblem, request_schema, sandbox_app, schema_problems
+from hub.sandbox.kit import sandbox_app
+from hub.sandbox.plugin import SandboxPlugin
+from hub.sandbox.schema import SchemaProblem, request_schema, schema_problems
 from hub.sandbox.seed import Catalogue, SeedCustomer, SeedItem, demo_store
 from hub.sync.listing_memo import ListingMemo
 from hub.transport import (
     AllLimiters,
     CostBucket,
+    CursorTracker,
+    Endpoint,
+    EndpointDefaults,
+    EndpointPage,
     HeaderWindowLimiter,
+    Incremental,
     JsonCursorPaginator,
     Limiter,
     LinkHeaderPaginator,
@@ -45,13 +52,18 @@ from hub.transport import (
     PageNumberPaginator,
     PageRequest,
     Paginator,
+    Parent,
     Reply,
+    RestReader,
+    SettingHint,
     TokenBucket,
     Transport,
     TransportSettings,
     TransportStats,
     default_error_parser,
     dig,
+    iso_time,
+    server_time,
 )
 
 __all__ = [
@@ -68,12 +80,17 @@ __all__ = [
     "ConnectorSettings",
     "Consent",
     "CostBucket",
+    "CursorTracker",
     "Customer",
+    "Endpoint",
+    "EndpointDefaults",
+    "EndpointPage",
     "Entity",
     "EntityMapping",
     "FatalError",
     "HeaderWindowLimiter",
     "HttpConnectorSettings",
+    "Incremental",
     "JsonCursorPaginator",
     "Limiter",
     "LinkHeaderPaginator",
@@ -83,6 +100,7 @@ __all__ = [
     "PageNumberPaginator",
     "PageRequest",
     "Paginator",
+    "Parent",
     "Price",
     "Product",
     "PullPage",
@@ -92,10 +110,13 @@ __all__ = [
     "RecordInvalid",
     "RedactingFilter",
     "Reply",
+    "RestReader",
     "RetriableError",
+    "SandboxPlugin",
     "SchemaProblem",
     "SeedCustomer",
     "SeedItem",
+    "SettingHint",
     "StockLevel",
     "TokenBucket",
     "TransformContext",
@@ -107,6 +128,7 @@ __all__ = [
     "demo_store",
     "dig",
     "is_local_url",
+    "iso_time",
     "load_mapping",
     "normalize_email",
     "normalize_sku",
@@ -117,4 +139,5 @@ __all__ = [
     "sandbox_app",
     "schema_problems",
     "secret_value",
+    "server_time",
 ]

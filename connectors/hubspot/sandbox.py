@@ -42,11 +42,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from hub.sdk import Catalogue, SchemaProblem, request_schema, sandbox_app, schema_problems
+from hub.sdk import Catalogue, SandboxPlugin, SchemaProblem, request_schema, sandbox_app, schema_problems
 
 from .spec import contacts_spec
 
-__all__ = ["HubSpotState", "create_app"]
+__all__ = ["PLUGIN", "HubSpotState", "create_app"]
 
 API = "/crm/v3/objects/contacts"
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
@@ -550,3 +550,21 @@ def create_app(
         Route("/_sandbox/hubspot/contacts", _change, methods=["POST"]),
     ]
     return sandbox_app("hubspot", routes, state=state)
+
+
+def _connector_block(url: str, app: Any) -> dict[str, Any]:
+    return {"type": "hubspot", "access_token": "${OMNIHUB_DEMO_HUBSPOT_TOKEN}", "base_url": url}
+
+
+#: What the demo, ``omnihub sandbox hubspot`` and the contract tests know of this sandbox
+#: (entry point ``omnihub.sandboxes: hubspot``).
+PLUGIN = SandboxPlugin(
+    connector_type="hubspot",
+    create_app=create_app,
+    credentials={"OMNIHUB_DEMO_HUBSPOT_TOKEN": "pat-demo-000000000000"},
+    app_options={"access_token": "pat-demo-000000000000"},
+    connector_block=_connector_block,
+    demo_name="crm",
+    small_pages={"page_size": 10, "search_page_size": 10},
+    page_size=10,
+)

@@ -35,9 +35,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from hub.sdk import Catalogue, demo_store, sandbox_app
+from hub.sdk import Catalogue, SandboxPlugin, demo_store, sandbox_app
 
-__all__ = ["DEFAULT_API_KEY", "StockRow", "WmsState", "create_app"]
+__all__ = ["DEFAULT_API_KEY", "PLUGIN", "StockRow", "WmsState", "create_app"]
 
 #: The key ``omnihub sandbox wms`` accepts when none is given.
 DEFAULT_API_KEY = "wms-sandbox-key-0001"
@@ -360,3 +360,26 @@ def create_app(
         report_available=report_available,
     )
     return sandbox_app("wms", list(_routes(state)), state=state, seed=seed)
+
+
+def _connector_block(url: str, app: Any) -> dict[str, Any]:
+    return {
+        "type": "rest_wms",
+        "base_url": url,
+        "api_key": "${OMNIHUB_DEMO_WMS_KEY}",
+        "locations": dict(app.state.sandbox.warehouses),
+    }
+
+
+#: What the demo, ``omnihub sandbox wms`` and the contract tests know of this sandbox
+#: (entry point ``omnihub.sandboxes: wms``).
+PLUGIN = SandboxPlugin(
+    connector_type="rest_wms",
+    create_app=create_app,
+    credentials={"OMNIHUB_DEMO_WMS_KEY": "wms-demo-key-000000"},
+    app_options={"api_key": "wms-demo-key-000000"},
+    connector_block=_connector_block,
+    demo_name="wms",
+    small_pages={"page_size": 10},
+    page_size=10,
+)

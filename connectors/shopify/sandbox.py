@@ -37,9 +37,9 @@ from connectors.shopify.sandbox_cost import MAX_SINGLE_QUERY_COST, actual_cost, 
 from connectors.shopify.sandbox_resolvers import Resolvers
 from connectors.shopify.sandbox_schema import OLDEST_SUPPORTED, UnknownVersion, schema_for, served_version
 from connectors.shopify.sandbox_state import ShopState, location_gids
-from hub.sdk import Catalogue, demo_store, sandbox_app
+from hub.sdk import Catalogue, SandboxPlugin, demo_store, sandbox_app
 
-__all__ = ["DEFAULT_TOKEN", "LeakyBucket", "create_app", "location_gids"]
+__all__ = ["DEFAULT_TOKEN", "PLUGIN", "LeakyBucket", "create_app", "location_gids"]
 
 #: The token the sandbox accepts unless told otherwise (a fake, never a real credential).
 DEFAULT_TOKEN = "shpat_sandbox_token_0000"
@@ -203,3 +203,27 @@ def create_app(
         Route("/_sandbox/shopify", sandbox_info, methods=["GET"]),
     ]
     return sandbox_app("shopify", routes, state=state, seed=seed)
+
+
+def _connector_block(url: str, app: Any) -> dict[str, Any]:
+    state = app.state.sandbox
+    return {
+        "type": "shopify",
+        "shop": state.shop,
+        "access_token": "${OMNIHUB_DEMO_SHOPIFY_TOKEN}",
+        "base_url": url,
+        "locations": state.location_gids(),
+    }
+
+
+#: What the demo, ``omnihub sandbox shopify`` and the contract tests know of this sandbox
+#: (entry point ``omnihub.sandboxes: shopify``). Connections page by 250 whatever the settings.
+PLUGIN = SandboxPlugin(
+    connector_type="shopify",
+    create_app=create_app,
+    credentials={"OMNIHUB_DEMO_SHOPIFY_TOKEN": "shpat_demo_token_00000000"},
+    app_options={"access_token": "shpat_demo_token_00000000"},
+    connector_block=_connector_block,
+    demo_name="shop",
+    page_size=250,
+)

@@ -42,9 +42,9 @@ from starlette.routing import Route
 from connectors.woocommerce.sandbox_listing import error, filtered, page, root_link
 from connectors.woocommerce.sandbox_oauth import SIGNATURE_METHODS, expected_signature
 from connectors.woocommerce.sandbox_store import WooStore
-from hub.sdk import Catalogue, demo_store, sandbox_app
+from hub.sdk import Catalogue, SandboxPlugin, demo_store, sandbox_app
 
-__all__ = ["DEFAULT_CONSUMER_KEY", "DEFAULT_CONSUMER_SECRET", "WooSandbox", "create_app"]
+__all__ = ["DEFAULT_CONSUMER_KEY", "DEFAULT_CONSUMER_SECRET", "PLUGIN", "WooSandbox", "create_app"]
 
 API = "/wp-json/wc/v3"
 DEFAULT_CONSUMER_KEY = "ck_sandbox_0000000000000000000000000000000000000000"
@@ -400,3 +400,29 @@ def create_app(
         Route(f"{API}/{{rest:path}}", no_route, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
     ]
     return sandbox_app("woocommerce", routes, state=state, seed=seed)
+
+
+def _connector_block(url: str, app: Any) -> dict[str, Any]:
+    return {
+        "type": "woocommerce",
+        "url": url,
+        "consumer_key": "${OMNIHUB_DEMO_WC_KEY}",
+        "consumer_secret": "${OMNIHUB_DEMO_WC_SECRET}",
+        "location": app.state.sandbox.location_code,
+        "manage_stock": True,
+    }
+
+
+_KEY, _SECRET = "ck_demo_" + "0" * 36, "cs_demo_" + "0" * 36
+
+#: What the demo, ``omnihub sandbox woocommerce`` and the contract tests know of this sandbox
+#: (entry point ``omnihub.sandboxes: woocommerce``). Listings page by 100 (``per_page``'s maximum).
+PLUGIN = SandboxPlugin(
+    connector_type="woocommerce",
+    create_app=create_app,
+    credentials={"OMNIHUB_DEMO_WC_KEY": _KEY, "OMNIHUB_DEMO_WC_SECRET": _SECRET},
+    app_options={"consumer_key": _KEY, "consumer_secret": _SECRET, "location_code": "web-warehouse"},
+    connector_block=_connector_block,
+    demo_name="web",
+    page_size=100,
+)

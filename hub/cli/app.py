@@ -525,18 +525,25 @@ def sandbox(
     from importlib.metadata import entry_points
 
     from hub.sandbox.kit import serve_forever
+    from hub.sandbox.plugin import GROUP, SandboxPlugin
     from hub.sandbox.seed import demo_store
 
-    found = [ep for ep in entry_points(group="omnihub.sandboxes") if ep.name == platform]
+    found = [ep for ep in entry_points(group=GROUP) if ep.name == platform]
     if not found:
-        names = ", ".join(sorted(ep.name for ep in entry_points(group="omnihub.sandboxes")))
+        names = ", ".join(sorted(ep.name for ep in entry_points(group=GROUP)))
         _fail(f"no sandbox named {platform!r}; available: {names}")
     try:
-        create_app = found[0].load()
+        plugin = found[0].load()
     except ImportError as exc:
         _fail(f"the {platform} sandbox cannot be loaded: {exc}", EXIT_FAILED)
+    if not isinstance(plugin, SandboxPlugin):
+        _fail(f"entry point {platform!r} does not name a SandboxPlugin", EXIT_FAILED)
+    # Fakes, printed so that a hand-written config can reach the sandbox (they are the demo's).
+    out.print("It accepts these credentials (environment variable = value):", highlight=False)
+    for name, value in plugin.credentials.items():
+        out.print(Text(f"  {name}={value}"), highlight=False)
     try:
-        serve_forever(create_app(catalogue=demo_store()), port=port, announce=out.print)
+        serve_forever(plugin.app(demo_store()), port=port, announce=out.print)
     except KeyboardInterrupt:
         pass
     except OSError as exc:

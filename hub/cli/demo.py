@@ -30,6 +30,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
+import yaml
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -37,6 +38,8 @@ from rich.text import Text
 from hub.config.loader import load_config
 from hub.ops.notify import notify_after_run
 from hub.sandbox.kit import serve
+from hub.sandbox.plugin import GROUP as SANDBOX_GROUP
+from hub.sandbox.plugin import SandboxPlugin
 from hub.sandbox.seed import Catalogue, demo_store
 from hub.state.store import Store
 from hub.sync.engine import Engine
@@ -44,19 +47,30 @@ from hub.sync.report import JobReport
 
 __all__ = ["DemoShop", "run_demo"]
 
-#: Sandbox credentials, handed to the config through environment variables as a real one would be.
-CREDENTIALS = {
-    "OMNIHUB_DEMO_SHOPIFY_TOKEN": "shpat_demo_token_00000000",
-    "OMNIHUB_DEMO_WC_KEY": "ck_demo_000000000000000000000000000000000000",
-    "OMNIHUB_DEMO_WC_SECRET": "cs_demo_000000000000000000000000000000000000",
-    "OMNIHUB_DEMO_WMS_KEY": "wms-demo-key-000000",
-    "OMNIHUB_DEMO_HUBSPOT_TOKEN": "pat-demo-000000000000",
-    "OMNIHUB_DEMO_MAILCHIMP_KEY": "demo00000000000000000000000000000-us21",
-}
+#: The parts of the demo store, by connector name in the demo config; each sandbox plugin says
+#: which one it plays (``SandboxPlugin.demo_name``). In the order they are started and written.
+ROLES = ("shop", "web", "wms", "crm", "news")
+
+
+def demo_plugins() -> dict[str, SandboxPlugin]:
+    """The installed sandbox plugins that play a part of the demo store, by entry point name."""
+    plugins = {ep.name: ep.load() for ep in entry_points(group=SANDBOX_GROUP)}
+    playing = {name: p for name, p in plugins.items() if isinstance(p, SandboxPlugin) and p.demo_name in ROLES}
+    missing = set(ROLES) - {p.demo_name for p in playing.values()}
+    if missing:
+        raise RuntimeError(f"no installed sandbox plays the demo's {', '.join(sorted(missing))}")
+    return dict(sorted(playing.items(), key=lambda item: ROLES.index(str(item[1].demo_name))))
+
+
+def __getattr__(name: str) -> Any:
+    # CREDENTIALS is computed on first use: importing this module loads no connector.
+    if name == "CREDENTIALS":
+        return {k: v for p in demo_plugins().values() for k, v in p.credentials.items()}
+    raise AttributeError(name)
 
 
 def drifted_catalogues(now: datetime) -> dict[str, Catalogue]:
-    """The demo store as each platform holds it, with the drift the demo then repairs."""
+    """The demo store as each part of it holds it (by ``ROLES`` name), with the drift the demo then repairs."""
     base = demo_store()
     shop, web, wms, crm, news = (base.copy() for _ in range(5))
     # Prices: Shopify is the truth; the web site kept last season's price of one jacket and
@@ -78,7 +92,7 @@ def drifted_catalogues(now: datetime) -> dict[str, Catalogue]:
     marco = news.customer("marco.bianchi@example.com")
     marco.consent, marco.consent_updated_at = "unsubscribed", now
     crm.customer("giulia.rossi@example.com").phone = "+393479876543"
-    return {"shopify": shop, "woocommerce": web, "wms": wms, "hubspot": crm, "mailchimp": news}
+    return {"shop": shop, "web": web, "wms": wms, "crm": crm, "news": news}
 
 
 class _Inbox:
@@ -106,6 +120,8 @@ class DemoShop:
         self.workdir = workdir
         self.urls: dict[str, str] = {}
         self.apps: dict[str, Any] = {}
+        #: Each part's entry of ``connectors:`` (by ``ROLES`` name), from its sandbox plugin.
+        self.blocks: dict[str, dict[str, Any]] = {}
         self.inbox = _Inbox()
         self.smtp_port = 0
         self._stack = contextlib.ExitStack()
@@ -114,24 +130,13 @@ class DemoShop:
         from aiosmtpd.controller import Controller
 
         catalogues = drifted_catalogues(datetime.now(UTC))
-        factories = {ep.name: ep for ep in entry_points(group="omnihub.sandboxes")}
-        options: dict[str, dict[str, Any]] = {
-            "shopify": {"access_token": CREDENTIALS["OMNIHUB_DEMO_SHOPIFY_TOKEN"]},
-            "woocommerce": {
-                "consumer_key": CREDENTIALS["OMNIHUB_DEMO_WC_KEY"],
-                "consumer_secret": CREDENTIALS["OMNIHUB_DEMO_WC_SECRET"],
-                "location_code": "web-warehouse",
-            },
-            "wms": {"api_key": CREDENTIALS["OMNIHUB_DEMO_WMS_KEY"]},
-            "hubspot": {"access_token": CREDENTIALS["OMNIHUB_DEMO_HUBSPOT_TOKEN"]},
-            "mailchimp": {"api_key": CREDENTIALS["OMNIHUB_DEMO_MAILCHIMP_KEY"], "list_id": "a1b2c3"},
-        }
         try:
-            for name, catalogue in catalogues.items():
-                app = factories[name].load()(catalogue=catalogue, **options[name])
+            for name, plugin in demo_plugins().items():
+                app = plugin.app(catalogues[str(plugin.demo_name)])
                 served = self._stack.enter_context(serve(app))
                 self.urls[name] = served.url
                 self.apps[name] = app
+                self.blocks[str(plugin.demo_name)] = plugin.connector_block(served.url, app)
             self.smtp_port = _free_port()
             controller = Controller(self.inbox, hostname="127.0.0.1", port=self.smtp_port)
             controller.start()
@@ -146,47 +151,15 @@ class DemoShop:
 
     def write_config(self) -> Path:
         """The hub config for these sandboxes (secrets as ``${ENV}`` references, as in production)."""
-        from connectors.shopify.sandbox_state import location_gids
-
-        gids = location_gids(demo_store())
-        shop_locations = ", ".join(f'"{gid}": {code}' for gid, code in gids.items())
-        wms_locations = ", ".join(f"{wid}: {code}" for wid, code in self.apps["wms"].state.sandbox.warehouses.items())
+        blocks = {"connectors": {name: self.blocks[name] for name in ROLES}}
+        connectors = yaml.safe_dump(blocks, sort_keys=False, allow_unicode=True, width=120)
         text = f"""# Written by `omnihub demo`: the hub's config for the demo sandboxes (their ports change per run).
 version: 1
 hub:
   database: sqlite:///omnihub-demo.db
   currency: EUR
   timezone: Europe/Rome
-connectors:
-  shop:
-    type: shopify
-    shop: demo.myshopify.com
-    access_token: "${{OMNIHUB_DEMO_SHOPIFY_TOKEN}}"
-    base_url: {self.urls["shopify"]}
-    locations: {{{shop_locations}}}
-  web:
-    type: woocommerce
-    url: {self.urls["woocommerce"]}
-    consumer_key: "${{OMNIHUB_DEMO_WC_KEY}}"
-    consumer_secret: "${{OMNIHUB_DEMO_WC_SECRET}}"
-    location: web-warehouse
-    manage_stock: true
-  wms:
-    type: rest_wms
-    base_url: {self.urls["wms"]}
-    api_key: "${{OMNIHUB_DEMO_WMS_KEY}}"
-    locations: {{{wms_locations}}}
-  crm:
-    type: hubspot
-    access_token: "${{OMNIHUB_DEMO_HUBSPOT_TOKEN}}"
-    base_url: {self.urls["hubspot"]}
-  news:
-    type: mailchimp
-    api_key: "${{OMNIHUB_DEMO_MAILCHIMP_KEY}}"
-    list_id: a1b2c3
-    base_url: {self.urls["mailchimp"]}
-    merge_fields: {{first_name: FNAME, last_name: LNAME, phone: PHONE, loyalty_points: POINTS}}
-truth:
+{connectors}truth:
   prices: shop
   stock: wms
   customers: crm
@@ -230,7 +203,7 @@ def _mismatch_table(store: Store, title: str) -> Table:
     table = Table(title=title)
     for column in ("entity", "key", "channel", "field", "expected", "actual", "status"):
         table.add_column(column)
-    for row in store.list_mismatches(include_resolved=True):
+    for row in store.mismatches.rows(include_resolved=True):
         # Text cells: keys and values are data, never markup, whatever console prints the table.
         cells = ("entity", "key", "connector", "field", "expected", "actual", "status")
         table.add_row(*(Text(row[cell] or "") for cell in cells))
@@ -245,7 +218,8 @@ def run_demo(workdir: Path, console: Console | None = None) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     for stale in ("omnihub-demo.db", "omnihub-demo.db-wal", "omnihub-demo.db-shm"):
         (workdir / stale).unlink(missing_ok=True)
-    with _environment(CREDENTIALS), DemoShop(workdir) as shop:
+    credentials = {k: v for p in demo_plugins().values() for k, v in p.credentials.items()}
+    with _environment(credentials), DemoShop(workdir) as shop:
         config_path = shop.write_config()
         config = load_config(config_path)
         store = Store.open(config.database_url())

@@ -23,7 +23,7 @@ entry per field (``problems``).
 
 from __future__ import annotations
 
-from .app import create_app
+from .app import PLUGIN, create_app
 from .audience import MailchimpState, subscriber_hash
 
-__all__ = ["MailchimpState", "create_app", "subscriber_hash"]
+__all__ = ["PLUGIN", "MailchimpState", "create_app", "subscriber_hash"]

@@ -12,13 +12,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from hub.sdk import Catalogue, sandbox_app
+from hub.sdk import Catalogue, SandboxPlugin, sandbox_app
 
 from . import batches
 from .audience import MailchimpState
 from .problems import Answer, answer, problem
 
-__all__ = ["create_app"]
+__all__ = ["PLUGIN", "create_app"]
 
 _JSON_ERROR = (400, "JSON Parse Error", "We encountered an unspecified JSON parsing error.")
 
@@ -200,3 +200,29 @@ def create_app(
         Route("/_sandbox/mailchimp/unsubscribe", _unsubscribe, methods=["POST"]),
     ]
     return sandbox_app("mailchimp", routes, state=state)
+
+
+def _connector_block(url: str, app: Any) -> dict[str, Any]:
+    return {
+        "type": "mailchimp",
+        "api_key": "${OMNIHUB_DEMO_MAILCHIMP_KEY}",
+        "list_id": app.state.sandbox.list_id,
+        "base_url": url,
+        "merge_fields": {"first_name": "FNAME", "last_name": "LNAME", "phone": "PHONE", "loyalty_points": "POINTS"},
+    }
+
+
+_KEY = "demo00000000000000000000000000000-us21"
+
+#: What the demo, ``omnihub sandbox mailchimp`` and the contract tests know of this sandbox
+#: (entry point ``omnihub.sandboxes: mailchimp``).
+PLUGIN = SandboxPlugin(
+    connector_type="mailchimp",
+    create_app=create_app,
+    credentials={"OMNIHUB_DEMO_MAILCHIMP_KEY": _KEY},
+    app_options={"api_key": _KEY, "list_id": "a1b2c3"},
+    connector_block=_connector_block,
+    demo_name="news",
+    small_pages={"page_size": 10},
+    page_size=10,
+)
