@@ -1,4 +1,4 @@
-"""YAML that remembers where every value came from.
+"""YAML that remembers where every value came from, with ``${ENV}`` substitution and located errors.
 
 Config and mapping errors must say ``omnihub.yaml:12:5`` and not just "invalid". PyYAML's node
 graph carries the line and column of each node; ``load_located`` builds plain Python data from it
@@ -174,6 +174,8 @@ def _build(
     env: Mapping[str, str] | None,
     within: Path_,
 ) -> Any:
+    """Plain Python data from a composed node, recording the position of every key path in
+    ``located`` and appending what is wrong to ``problems`` (the caller reports them all at once)."""
     if node is None:
         return None
     located.positions.setdefault(path, _position(node))
@@ -187,45 +189,71 @@ def _build(
             )
         )
     if isinstance(node, yaml.MappingNode):
-        result: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                problems.append(
-                    ConfigProblem(
-                        located.file,
-                        *_position(key_node),
-                        ".".join(map(str, path)),
-                        "YAML merge keys (<<) are not supported; write the keys out",
-                    )
-                )
-                continue
-            # Keys are kept as written: YAML 1.1 would read `yes:`/`no:`/`on:` as booleans, and a
-            # value map such as `{yes: subscribed, no: unsubscribed}` would then never match.
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
-            if not isinstance(key, (str, int)):
-                problems.append(
-                    ConfigProblem(
-                        located.file, *_position(key_node), ".".join(map(str, path)), "a key must be a plain string"
-                    )
-                )
-                continue
-            key = str(key)
-            child = (*path, key)
-            if key in result:
-                problems.append(
-                    ConfigProblem(
-                        located.file,
-                        *_position(key_node),
-                        ".".join(map(str, child)),
-                        f"duplicate key {key!r}: the second one would silently win",
-                    )
-                )
-                continue
-            located.positions[child] = _position(key_node)
-            result[key] = _build(value_node, child, located, problems, env, within)
-        return result
+        return _build_mapping(node, path, located, problems, env, within)
     if isinstance(node, yaml.SequenceNode):
         return [_build(item, (*path, i), located, problems, env, within) for i, item in enumerate(node.value)]
+    return _build_scalar(node, path, located, problems, env, within)
+
+
+def _build_mapping(
+    node: yaml.MappingNode,
+    path: Path_,
+    located: Located,
+    problems: list[ConfigProblem],
+    env: Mapping[str, str] | None,
+    within: Path_,
+) -> dict[Any, Any]:
+    """A mapping whose keys are plain strings, each once: merge keys, complex keys and duplicates
+    are problems, since each would silently change what the file means."""
+    result: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            problems.append(
+                ConfigProblem(
+                    located.file,
+                    *_position(key_node),
+                    ".".join(map(str, path)),
+                    "YAML merge keys (<<) are not supported; write the keys out",
+                )
+            )
+            continue
+        # Keys are kept as written: YAML 1.1 would read `yes:`/`no:`/`on:` as booleans, and a
+        # value map such as `{yes: subscribed, no: unsubscribed}` would then never match.
+        key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+        if not isinstance(key, (str, int)):
+            problems.append(
+                ConfigProblem(
+                    located.file, *_position(key_node), ".".join(map(str, path)), "a key must be a plain string"
+                )
+            )
+            continue
+        key = str(key)
+        child = (*path, key)
+        if key in result:
+            problems.append(
+                ConfigProblem(
+                    located.file,
+                    *_position(key_node),
+                    ".".join(map(str, child)),
+                    f"duplicate key {key!r}: the second one would silently win",
+                )
+            )
+            continue
+        located.positions[child] = _position(key_node)
+        result[key] = _build(value_node, child, located, problems, env, within)
+    return result
+
+
+def _build_scalar(
+    node: yaml.Node,
+    path: Path_,
+    located: Located,
+    problems: list[ConfigProblem],
+    env: Mapping[str, str] | None,
+    within: Path_,
+) -> Any:
+    """A scalar as SafeLoader reads it, with ``${NAME}`` substituted where ``env`` is given and the
+    path is under ``within``; one that cannot be read is a problem at its line, and ``None``."""
     try:
         value = _scalar(node)
     except (yaml.YAMLError, ValueError, TypeError) as exc:
