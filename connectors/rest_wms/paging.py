@@ -60,11 +60,9 @@ def build_paginator(settings: RestWmsSettings, connector: str) -> Paginator:
     )
 
 
-def first_params(settings: RestWmsSettings, *, page_size: int, since: str | None) -> dict[str, Any]:
-    """Query parameters of a listing's first request."""
+def first_params(settings: RestWmsSettings, *, page_size: int) -> dict[str, Any]:
+    """Query parameters of a listing's first request (``since`` is the endpoint's ``Incremental``)."""
     params: dict[str, Any] = {**settings.params, settings.pagination.page_size_param: page_size}
     if settings.pagination.style == "page":
         params[settings.pagination.page_param] = 1
-    if since is not None and settings.updated_since_param:
-        params[settings.updated_since_param] = since
     return params

@@ -2,8 +2,8 @@
 
 The mapping file does the renaming and conversion. Before it, the connector must still: skip rows
 of warehouses the admin did not map (counted, not a crash), supply ``available`` = on hand -
-committed for a WMS that only reports those two, remember the WMS ids a row carries, and note the
-newest change time for the incremental cursor. The paths it reads come from the mapping (where
+committed for a WMS that only reports those two, and remember the WMS ids a row carries (the
+newest change time is the endpoint's ``Incremental`` cursor). The paths it reads come from the mapping (where
 ``location``, ``available`` and ``on_hand`` sit) and from the settings (committed, updated at, id).
 """
 
@@ -12,12 +12,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from hub.sdk import RawRecord, dig
 
-__all__ = ["PageRows", "RowShape", "newer_timestamp"]
+__all__ = ["PageRows", "RowShape", "shape_rows"]
 
 
 @dataclass(frozen=True)
@@ -26,7 +25,6 @@ class RowShape:
 
     sku_path: str | None = None
     id_path: str | None = None
-    updated_at_path: str | None = None
     #: Stock only: the warehouse id, and the quantities available is derived from.
     location_path: str | None = None
     available_path: str | None = None
@@ -42,8 +40,6 @@ class PageRows:
     rejected: list[tuple[str | None, str, str]] = field(default_factory=list)
     #: Rows skipped because their warehouse is not in ``locations``, by warehouse id.
     skipped: Counter[str] = field(default_factory=Counter)
-    #: The newest ``updated_at`` among the rows (the raw string the WMS sent).
-    newest: str | None = None
 
 
 def shape_rows(
@@ -71,8 +67,6 @@ def shape_rows(
             row = _with_available(row, shape)
         if shape.id_path is not None and (wms_id := dig(row, shape.id_path)) is not None:
             link[shape.id_path.rsplit(".", 1)[-1]] = str(wms_id)
-        if shape.updated_at_path is not None:
-            out.newest = newer_timestamp(out.newest, dig(row, shape.updated_at_path))
         out.records.append(RawRecord(data=dict(row), link=link, origin=where))
     return out
 
@@ -129,22 +123,3 @@ def _put(data: dict[str, Any], path: str, value: Any) -> None:
 def _sku_hint(row: Mapping[str, Any], path: str | None) -> str | None:
     sku = dig(row, path) if path else None
     return str(sku) if sku is not None else None
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def newer_timestamp(current: str | None, candidate: Any) -> str | None:
-    """The later of two ISO 8601 times, compared as times (``+02:00`` and ``Z`` mix in one WMS)."""
-    when = _parse_time(candidate)
-    if when is None:
-        return current
-    now = _parse_time(current)
-    return str(candidate) if now is None or when > now else current

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     import httpx
 
     from hub.plugins.mapping import Mapping as FieldMapping
-    from hub.transport import Transport, TransportStats
+    from hub.transport import Transport, TransportSettings, TransportStats
 
 __all__ = [
     "Capability",
@@ -189,6 +189,21 @@ class HttpConnectorSettings(ConnectorSettings):
                 raise ValueError(f"base_url {self.base_url!r} must look like scheme://host[:port]")
         return self
 
+    def transport_settings(self, base_url: str, *, default_concurrency: int = 4, **specifics: Any) -> TransportSettings:
+        """The transport's settings from these: ``timeout_s``, ``max_attempts``, ``max_concurrency``
+        (``default_concurrency`` when unset) and ``verify_tls``, with the platform's own ``specifics``
+        (headers, auth, secrets, hints, or any of the above overridden) on top. Built once per
+        transport, so every connector reads the common settings the same way."""
+        from hub.transport.settings import TransportSettings
+
+        common: dict[str, Any] = {
+            "timeout": self.timeout_s,
+            "max_attempts": self.max_attempts,
+            "max_concurrency": self.max_concurrency or default_concurrency,
+            "verify_tls": self.verify_tls,
+        }
+        return TransportSettings(base_url=base_url, **{**common, **specifics})
+
 
 @dataclass
 class ConnectorContext:
@@ -320,6 +335,7 @@ class ClientConnector(Connector, Generic[ClientT]):
     #: The platform client class, built as ``client_class(name, settings, http_transport=...)``.
     client_class: ClassVar[type[Any]]
     _client: ClientT | None = None
+    _closed_stats: TransportStats | None = None
 
     def __init__(
         self,
@@ -349,6 +365,7 @@ class ClientConnector(Connector, Generic[ClientT]):
 
     async def close(self) -> None:
         if self._client is not None:
+            self._closed_stats = self._client.transport.stats
             await self._client.aclose()
             self._client = None
 
@@ -357,4 +374,5 @@ class ClientConnector(Connector, Generic[ClientT]):
 
     @property
     def transport_stats(self) -> TransportStats | None:
-        return self._client.transport.stats if self._client is not None else None
+        """The open client's figures; after ``close``, the last client's (for the run's report)."""
+        return self._client.transport.stats if self._client is not None else self._closed_stats

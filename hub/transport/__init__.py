@@ -5,6 +5,18 @@ from __future__ import annotations
 
 from hub.transport.auth import SettingHint
 from hub.transport.client import Transport
+from hub.transport.endpoints import (
+    CursorTracker,
+    Endpoint,
+    EndpointDefaults,
+    EndpointPage,
+    Incremental,
+    Parent,
+    RestClient,
+    RestReader,
+    iso_time,
+    server_time,
+)
 from hub.transport.errors import ErrorParser, ReplyCheck, default_error_parser, summarize_body
 from hub.transport.limiters import AllLimiters, CostBucket, HeaderWindowLimiter, Limiter, TokenBucket
 from hub.transport.paginators import (
@@ -24,8 +36,13 @@ from hub.transport.stats import TransportStats
 __all__ = [
     "AllLimiters",
     "CostBucket",
+    "CursorTracker",
+    "Endpoint",
+    "EndpointDefaults",
+    "EndpointPage",
     "ErrorParser",
     "HeaderWindowLimiter",
+    "Incremental",
     "JsonCursorPaginator",
     "Limiter",
     "LinkHeaderPaginator",
@@ -33,8 +50,11 @@ __all__ = [
     "PageNumberPaginator",
     "PageRequest",
     "Paginator",
+    "Parent",
     "Reply",
     "ReplyCheck",
+    "RestClient",
+    "RestReader",
     "SettingHint",
     "TokenBucket",
     "Transport",
@@ -42,6 +62,8 @@ __all__ = [
     "TransportStats",
     "default_error_parser",
     "dig",
+    "iso_time",
     "parse_retry_after",
+    "server_time",
     "summarize_body",
 ]

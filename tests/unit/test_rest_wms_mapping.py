@@ -6,16 +6,16 @@ from typing import Any
 
 import pytest
 
-from connectors.rest_wms.rows import RowShape, newer_timestamp, shape_rows
+from connectors.rest_wms.rows import RowShape, shape_rows
 from hub.model.base import Entity, RecordInvalid
 from hub.model.catalogue import Product, StockLevel
 from hub.plugins.contract import RawRecord
 from hub.plugins.mapping import load_mapping
+from hub.transport.endpoints import CursorTracker, Incremental
 
 STOCK_SHAPE = RowShape(
     sku_path="sku",
     id_path="item_id",
-    updated_at_path="updated_at",
     location_path="warehouse_id",
     available_path="available",
     on_hand_path="on_hand",
@@ -126,8 +126,9 @@ def test_items_map_to_products() -> None:
 
 
 def test_newest_timestamp_compares_times_not_strings() -> None:
-    newest = newer_timestamp(None, "2026-01-01T10:00:00Z")
-    newest = newer_timestamp(newest, "2026-01-01T11:30:00+02:00")  # 09:30 UTC, older
-    newest = newer_timestamp(newest, "not a time")
+    tracker = CursorTracker(Incremental("updated_at", raw=True))  # the WMS's cursor: its own text
+    tracker.see("2026-01-01T10:00:00Z")
+    tracker.see("2026-01-01T11:30:00+02:00")  # 09:30 UTC, older
+    tracker.see("not a time")
 
-    assert newest == "2026-01-01T10:00:00Z"
+    assert tracker.cursor == "2026-01-01T10:00:00Z"

@@ -1,0 +1,93 @@
+"""Declarative REST endpoints: record selection, incremental cursor, parent partition, one-page reads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+import respx
+
+from hub.errors import FatalError
+from hub.transport import (
+    CursorTracker,
+    Endpoint,
+    EndpointDefaults,
+    Incremental,
+    JsonCursorPaginator,
+    Parent,
+    Reply,
+    RestReader,
+    Transport,
+    TransportSettings,
+)
+
+BASE = "https://api.example.com"
+
+
+def reader(defaults: EndpointDefaults | None = None) -> RestReader:
+    return RestReader(Transport("api", TransportSettings(base_url=BASE, max_attempts=1)), defaults)
+
+
+async def collect(pages: Any) -> list[Any]:
+    return [page async for page in pages]
+
+
+@respx.mock
+async def test_incremental_endpoint_sends_since_and_tracks_the_newest_time() -> None:
+    answers = {
+        None: {"data": {"items": [{"t": "2026-01-01T10:00:00Z"}]}, "next": "2"},
+        "2": {"data": {"items": [{"t": "2026-01-01T12:00:00+01:00"}, {"t": "2026-01-01T10:30:00Z"}]}},
+    }
+    route = respx.get(f"{BASE}/items").mock(
+        side_effect=lambda request: httpx.Response(200, json=answers[request.url.params.get("after")])
+    )
+    items = Endpoint(
+        "/items",
+        records_path="data.items",
+        paginator=JsonCursorPaginator(cursor_path="next"),
+        params={"limit": 2},
+        incremental=Incremental("t", param="changed_since", since_params={"gmt": "true"}),
+    )
+    pages = await collect(reader().pages(items, since="2026-01-01T09:00:00Z"))
+
+    assert [len(p.records) for p in pages] == [1, 2]
+    assert [p.cursor for p in pages] == ["2026-01-01T10:00:00+00:00", "2026-01-01T12:00:00+01:00"]
+    first = route.calls[0].request.url.params
+    assert (first["changed_since"], first["gmt"], first["limit"]) == ("2026-01-01T09:00:00Z", "true", "2")
+
+
+@respx.mock
+async def test_a_full_read_sends_no_since_and_starts_without_a_cursor() -> None:
+    route = respx.get(f"{BASE}/items").mock(return_value=httpx.Response(200, json=[{"t": None}, {"x": 1}]))
+    pages = await collect(reader().pages(Endpoint("/items", incremental=Incremental("t", param="since"))))
+    assert pages[0].cursor is None and len(pages) == 1  # no paginator: one page
+    assert "since" not in route.calls[0].request.url.params
+
+
+def test_the_cursor_stays_below_the_servers_clock_at_the_first_answer() -> None:
+    tracker = CursorTracker(Incremental("t", until_server_clock=True), since="2026-01-01T00:00:00+00:00")
+    reply = httpx.Response(200, headers={"Date": "Thu, 01 Jan 2026 08:00:00 GMT"})
+    tracker.answered(Reply(reply, None))
+    tracker.see("2026-01-01T09:00:00Z")  # a clock ahead of the server's: not trusted past it
+    assert tracker.cursor == "2026-01-01T08:00:00+00:00"
+
+
+@respx.mock
+async def test_a_parent_partition_reads_each_parents_children() -> None:
+    respx.get(f"{BASE}/products").mock(return_value=httpx.Response(200, json=[{"id": 7}, {"id": 9}]))
+    respx.get(f"{BASE}/products/7/variations").mock(return_value=httpx.Response(200, json=[{"v": "a"}]))
+    respx.get(f"{BASE}/products/9/variations").mock(return_value=httpx.Response(200, json=[{"v": "b"}, {"v": "c"}]))
+    variations = Endpoint("/products/{id}/variations", parent=Parent(Endpoint("/products")))
+
+    pages = await collect(reader().pages(variations))
+
+    assert [(p.parent["id"], [r["v"] for r in p.records]) for p in pages] == [(7, ["a"]), (9, ["b", "c"])]
+
+
+@respx.mock
+async def test_a_body_without_records_names_the_path_and_the_hint() -> None:
+    respx.get(f"{BASE}/items").mock(return_value=httpx.Response(200, json={"rows": []}))
+    items = Endpoint("/items", records_hint="; check `records_path`")
+    with pytest.raises(FatalError, match=r"without a list of records at `data`; check `records_path`"):
+        await collect(reader(EndpointDefaults(records_path="data")).pages(items))
