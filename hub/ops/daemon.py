@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 
 from hub.config.loader import LoadedConfig
+from hub.ops.lifecycle import run_daemon
 from hub.ops.notify import notify_after_run
-from hub.ops.scheduler import run_daemon
 from hub.state.store import Store
 from hub.sync.engine import Engine
 from hub.sync.report import JobReport

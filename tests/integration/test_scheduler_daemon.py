@@ -32,7 +32,7 @@ SCRIPT = textwrap.dedent(
 
     from hub.config.loader import load_config
     from hub.sync.report import JobReport
-    from hub.ops.scheduler import run_daemon
+    from hub.ops.lifecycle import run_daemon
 
     folder = Path(sys.argv[1])
     marks = folder / "marks.txt"

@@ -19,7 +19,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from hub.config.loader import LoadedConfig
 from hub.config.models import HubConfig
-from hub.ops.scheduler import Daemon, DaemonError, build_scheduler
+from hub.ops.lifecycle import Daemon, DaemonError
+from hub.ops.scheduler import build_scheduler
 from hub.sync.report import JobReport
 
 SECRET = "wms_SECRET_0123456789"

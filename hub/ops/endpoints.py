@@ -1,0 +1,61 @@
+"""The daemon's HTTP side: ``/healthz`` and ``/metrics`` on a socket bound before the schedule starts."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from hub.errors import OmnihubError
+from hub.ops.metrics import CONTENT_TYPE, HubMetrics
+
+__all__ = ["DaemonError", "QuietServer", "create_app", "listen"]
+
+
+class DaemonError(OmnihubError):
+    """The daemon could not start (the HTTP port is taken, for instance)."""
+
+
+def create_app(health: Callable[[], tuple[int, dict[str, Any]]], metrics: HubMetrics) -> Starlette:
+    """The daemon's tiny HTTP app; ``health`` returns (status code, JSON body)."""
+
+    async def healthz(request: Request) -> Response:
+        code, body = health()
+        return JSONResponse(body, status_code=code, headers={"Cache-Control": "no-store"})
+
+    async def prometheus(request: Request) -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+    return Starlette(routes=[Route("/healthz", healthz), Route("/metrics", prometheus)])
+
+
+class QuietServer(uvicorn.Server):
+    """Uvicorn without its own signal handling: the daemon owns SIGTERM and SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+    def install_signal_handlers(self) -> None:  # older uvicorn releases
+        return None
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """Bind the HTTP socket here, so a taken port is a clear error rather than uvicorn's exit."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(64)
+    except OSError as exc:
+        sock.close()
+        raise DaemonError(f"cannot listen on {host}:{port} for /healthz and /metrics: {exc.strerror or exc}") from None
+    sock.setblocking(False)
+    return sock

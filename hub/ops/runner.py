@@ -1,0 +1,174 @@
+"""One scheduled run of a job: ``JobRunner`` runs it, never raises, logs every outcome and keeps its last result.
+
+A run's work happens in an inner task, so that the daemon's stop sequence (``hub.ops.lifecycle``)
+can cancel it while APScheduler's own task ends normally; runs of different jobs queue for a
+bounded number of slots because they share the store and the connectors' rate limits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from hub.config.loader import LoadedConfig
+from hub.errors import OmnihubError
+from hub.redact import redact
+from hub.sync.report import JobReport
+
+__all__ = ["JobRunner", "LastRun", "OnReport", "RunJob"]
+
+#: One logger for the whole schedule (runner, scheduler, daemon): operators filter on it.
+log = logging.getLogger("omnihub.scheduler")
+
+RunJob = Callable[[str], Awaitable[JobReport]]
+OnReport = Callable[[JobReport], Awaitable[None]]
+
+
+@dataclass
+class LastRun:
+    """What ``/healthz`` says about a job's most recent run."""
+
+    status: str
+    finished_at: datetime
+    duration_s: float
+    mismatches: int
+    errors: list[str]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "finished_at": self.finished_at.isoformat().replace("+00:00", "Z"),
+            "duration_s": round(self.duration_s, 3),
+            "mismatches": self.mismatches,
+            "errors": self.errors,
+        }
+
+
+class JobRunner:
+    """Runs one job for the scheduler: never raises, logs every outcome, tracks what is in flight.
+
+    The work of a run (``run_job`` and then ``on_report``) happens in an inner task, so that a
+    shutdown can cancel it while the scheduler's own task ends normally. At most
+    ``max_concurrent_runs`` jobs run at once (default one: runs share the store and the
+    connectors' rate limits); a job whose time comes while another runs waits for its turn.
+    """
+
+    def __init__(
+        self, config: LoadedConfig, run_job: RunJob, on_report: OnReport | None = None, *, max_concurrent_runs: int = 1
+    ) -> None:
+        if max_concurrent_runs < 1:
+            raise ValueError("max_concurrent_runs must be at least 1")
+        self._config = config
+        self._run_job = run_job
+        self._on_report = on_report
+        self._slots = asyncio.Semaphore(max_concurrent_runs)
+        self._limit = max_concurrent_runs
+        #: Runs given a slot (or promised one when they were started), counted at once, not when their task first runs.
+        self._admitted: set[asyncio.Task[JobReport]] = set()
+        #: Set when the daemon stops: a run still waiting for its turn then does not start.
+        self.closed = False
+        #: The inner task of each job running now.
+        self.in_flight: dict[str, asyncio.Task[JobReport]] = {}
+        #: The scheduler's tasks awaiting them (they end once their inner task is done or cancelled).
+        self.waiting: set[asyncio.Task[Any]] = set()
+        self.last: dict[str, LastRun] = {}
+
+    async def run(self, name: str) -> JobReport:
+        """Run job ``name`` once; the report is a ``failed`` one if the run raised or was cancelled."""
+        started = time.monotonic()
+        # Whether this run must queue for a slot is decided now, when the scheduler starts it: a run
+        # started before a stop goes on (it is in flight), only one still queued behind others is dropped.
+        queued = self.closed or len(self._admitted) >= self._limit
+        task = asyncio.create_task(self._turn(name, queued), name=f"omnihub-job-{name}")
+        if not queued:
+            self._admitted.add(task)
+        task.add_done_callback(self._admitted.discard)
+        self.in_flight[name] = task
+        current = asyncio.current_task()
+        if current is not None:
+            self.waiting.add(current)
+        try:
+            return await task
+        except asyncio.CancelledError:
+            if current is not None and current.cancelling():
+                raise  # the scheduler's own task is being cancelled: let it go
+            reason = "cancelled at shutdown; pushes journaled in the outbox are decided again by the next run"
+            log.warning("job %s %s (after %.1fs)", name, reason, time.monotonic() - started, extra={"job": name})
+            return self._failed(name, reason, time.monotonic() - started)
+        finally:
+            if self.in_flight.get(name) is task:
+                del self.in_flight[name]
+            self.waiting.discard(current)  # type: ignore[arg-type]
+
+    async def _turn(self, name: str, queued: bool) -> JobReport:
+        async with self._slots:
+            if queued and self.closed:
+                log.info("job %s not started: the daemon is stopping", name, extra={"job": name})
+                return self._failed(name, "not started: the daemon was stopping", 0.0)
+            if queued and (current := asyncio.current_task()) is not None:
+                self._admitted.add(current)
+            return await self._work(name, time.monotonic())
+
+    async def _work(self, name: str, started: float) -> JobReport:
+        try:
+            report = await self._run_job(name)
+        except Exception as exc:
+            report = self._failed(name, f"{type(exc).__name__}: {exc}", time.monotonic() - started)
+            details = "" if isinstance(exc, OmnihubError) else "\n" + redact("".join(traceback.format_exception(exc)))
+            log.error("job %s failed: %s%s", name, report.errors[0], details, extra={"job": name, "status": "failed"})
+        else:
+            self._log(report)
+        self.last[name] = LastRun(
+            status=report.status,
+            finished_at=datetime.now(UTC),
+            duration_s=report.duration_s or time.monotonic() - started,
+            mismatches=report.mismatches,
+            errors=[redact(e) for e in report.errors],
+        )
+        if self._on_report is not None:
+            try:
+                await self._on_report(report)
+            except Exception as exc:  # alerts or metrics must not stop the schedule
+                log.error("after job %s: %s: %s", name, type(exc).__name__, redact(exc), extra={"job": name})
+        return report
+
+    def _failed(self, name: str, reason: str, duration_s: float) -> JobReport:
+        job = self._config.jobs.get(name)
+        return JobReport(
+            name=name,
+            entity=str(job.entity) if job else "",
+            mode=job.mode if job else "monitor",
+            status="failed",
+            duration_s=duration_s,
+            errors=[redact(reason)],
+        )
+
+    @staticmethod
+    def _log(report: JobReport) -> None:
+        extra = {"job": report.name, "status": report.status, "duration_s": round(report.duration_s, 3)}
+        if report.status != "ok":
+            reasons = [redact(e) for e in report.errors]
+            if report.failed:
+                reasons.append(f"{report.failed} changes did not land")
+            log.error(
+                "job %s %s: %s", report.name, report.status, "; ".join(reasons) or "no reason reported", extra=extra
+            )
+            return
+        log.info(
+            "job %s finished in %.1fs: %d open mismatches (%d new, %d resolved), %d pushed, %d failed, %d quarantined",
+            report.name,
+            report.duration_s,
+            report.mismatches,
+            report.new_mismatches,
+            report.resolved_mismatches,
+            sum(report.pushed.values()),
+            report.failed,
+            report.quarantined,
+            extra=extra,
+        )
