@@ -256,7 +256,7 @@ def run_demo(workdir: Path, console: Console | None = None) -> int:
     for failure in failures:
         console.print(Text.assemble(("failed:", "red"), f" {failure}"), soft_wrap=True)
     if shop.inbox.messages:
-        from hub.ops.alerts import write_digest_files
+        from hub.ops.delivery import write_digest_files
 
         eml, html = write_digest_files(shop.inbox.messages[0], workdir, "alert-digest")
         console.print(Text(f"The alert e-mail the ops team would get: {eml}\n  open it in a browser: {html}"))

@@ -23,7 +23,9 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
 from hub.config.models import EmailConfig
-from hub.ops.alerts import AlertDeliveryError, Digest, MismatchView, render_digest, send_email
+from hub.ops.alerts import Digest, MismatchView
+from hub.ops.delivery import AlertDeliveryError, send_email
+from hub.ops.digest_mail import render_digest
 
 SMTP_SECRET = "smtp-SECRET-password"
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)

@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 
 from hub.config.models import Thresholds
-from hub.ops.alerts import Digest, MismatchView, render_digest, select_for_digest, write_digest_files
+from hub.ops.alerts import Digest, MismatchView, select_for_digest
+from hub.ops.delivery import write_digest_files
+from hub.ops.digest_mail import render_digest
 from hub.redact import register_secret
 from hub.sync.report import JobReport
 
