@@ -166,7 +166,7 @@ def _check_locations(config: LoadedConfig) -> None:
         for name, job in stock_jobs.items():
             source = config.source_of(job)
             involved = list(dict.fromkeys([source, *job.targets]))
-            located = {n: store.stock_locations(n) for n in involved}
+            located = {n: store.observations.stock_locations(n) for n in involved}
             if not located[source]:
                 out.print(Text(f"  {name}: locations not checked: {source} has not been read yet (run a sync)"))
                 continue
@@ -421,7 +421,7 @@ def mismatches(
     fields = ("entity", "key", "field", "connector", "expected", "actual", "status", "job", "detail")
     items = [
         {**{f: r[f] for f in fields}, "first_seen": _iso(r["first_seen"]), "last_seen": _iso(r["last_seen"])}
-        for r in _read(lambda store: store.list_mismatches(include_resolved=show_all))
+        for r in _read(lambda store: store.mismatches.rows(include_resolved=show_all))
     ]
     columns = {
         c: (lambda i, c=c: i[c]) for c in ("entity", "key", "field", "connector", "expected", "actual", "status")
@@ -439,7 +439,7 @@ def runs(
     fields = ("id", "job", "entity", "mode", "status", "duration_s", "error", "report")
     items = [
         {**{f: r[f] for f in fields}, "started_at": _iso(r["started_at"]), "finished_at": _iso(r["finished_at"])}
-        for r in _read(lambda store: store.list_runs(limit))
+        for r in _read(lambda store: store.runs.recent(limit))
     ]
 
     def total(item: dict[str, Any], part: str) -> int:
@@ -472,7 +472,7 @@ def quarantine(
     fields = ("connector", "entity", "key", "origin", "reason", "run_id")
     items = [
         {**{f: r[f] for f in fields}, "at": _iso(r["created_at"])}
-        for r in _read(lambda store: store.list_quarantine(limit=limit))
+        for r in _read(lambda store: store.quarantine.recent(limit=limit))
     ]
     columns = {"run": lambda i: i["run_id"]} | {
         c: (lambda i, c=c: i[c]) for c in ("connector", "entity", "origin", "key", "reason")

@@ -17,9 +17,14 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from hub.config.loader import LoadedConfig
-from hub.ops.alerts import MismatchView, select_for_digest
-from hub.ops.delivery import AlertDeliveryError, send_email, write_digest_files
-from hub.ops.digest_mail import render_digest
+from hub.ops.alerts import (
+    AlertDeliveryError,
+    MismatchView,
+    render_digest,
+    select_for_digest,
+    send_email,
+    write_digest_files,
+)
 from hub.redact import redact
 from hub.state.store import Store, utcnow
 from hub.sync.report import JobReport
@@ -40,7 +45,7 @@ async def notify_after_run(
     if alerts.email is None and alerts.outbox_dir is None:
         return None
     now = now or utcnow()
-    views = [MismatchView.from_row(row) for row in store.mismatches_for_alerts()]
+    views = [MismatchView.from_row(row) for row in store.mismatches.for_alerts()]
     digest = select_for_digest(views, now=now, renotify_after=alerts.renotify_after, thresholds=alerts.thresholds)
     written = None
     if not digest.is_empty:
@@ -53,8 +58,8 @@ async def notify_after_run(
             stem = "digest-" + re.sub(r"[^0-9T]", "", now.strftime("%Y%m%dT%H%M%S"))
             written, _ = write_digest_files(message, config.resolve_path(alerts.outbox_dir), stem)
         if alerts.email is not None:
-            store.queue_notification(message.as_string(), digest.notified())
-        store.mark_notified(digest.notified(), now)
+            store.notifications.queue(message.as_string(), digest.notified())
+        store.mismatches.mark_notified(digest.notified(), now)
     if alerts.email is not None:
         await deliver_pending(config, store)
     return written
@@ -64,16 +69,16 @@ async def deliver_pending(config: LoadedConfig, store: Store) -> int:
     """Send every queued digest; return how many are still waiting (the SMTP server was down)."""
     assert config.alerts.email is not None
     waiting = 0
-    for item in store.pending_notifications():
+    for item in store.notifications.pending():
         message = email.message_from_string(item["message"], _class=EmailMessage, policy=email.policy.SMTP)
         try:
             await send_email(message, config.alerts.email)  # type: ignore[arg-type]
         except AlertDeliveryError as exc:
             waiting += 1
-            store.settle_notification(item["id"], sent=False, error=redact(exc))
+            store.notifications.settle(item["id"], sent=False, error=redact(exc))
             log.warning(
                 "alert digest %d not delivered yet (attempt %d): %s", item["id"], item["attempts"] + 1, redact(exc)
             )
             continue
-        store.settle_notification(item["id"], sent=True, error=None)
+        store.notifications.settle(item["id"], sent=True, error=None)
     return waiting

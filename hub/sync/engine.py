@@ -313,8 +313,8 @@ class Engine:
 
     def recover(self) -> None:
         """Close the books of a process that died mid-run (once, before the first run)."""
-        interrupted = self.store.interrupt_stale_runs()
-        superseded = self.store.supersede_pending(interrupted)
+        interrupted = self.store.runs.interrupt_stale()
+        superseded = self.store.outbox.supersede_pending(interrupted)
         if superseded:
             log.warning("%d journaled changes of an interrupted run will be decided again", superseded)
 
@@ -335,8 +335,8 @@ class Engine:
             mode = self.mode or job.mode
             report = JobReport(name=name, entity=job.entity.value, mode=mode, status="failed", errors=[str(exc)])
             report.duration_s = time.perf_counter() - started
-            report.run_id = self.store.start_run(name, job.entity.value, mode, False)
-            self.store.finish_run(report.run_id, "failed", report.duration_s, report.as_json(), str(exc))
+            report.run_id = self.store.runs.start(name, job.entity.value, mode, False)
+            self.store.runs.finish(report.run_id, "failed", report.duration_s, report.as_json(), str(exc))
             return report
 
     async def _run_job(self, name: str, *, dry_run: bool) -> JobReport:
@@ -345,9 +345,9 @@ class Engine:
             job = job.model_copy(update={"mode": self.mode})
         report = JobReport(name=name, entity=job.entity.value, mode=job.mode)
         started = time.perf_counter()
-        run_id = None if dry_run else self.store.start_run(name, job.entity.value, job.mode, dry_run)
+        run_id = None if dry_run else self.store.runs.start(name, job.entity.value, job.mode, dry_run)
         report.run_id = run_id
-        if run_id is not None and (superseded := self.store.supersede_retries(name, run_id)):
+        if run_id is not None and (superseded := self.store.outbox.supersede_retries(name, run_id)):
             log.info("job %s: %d changes that did not land before are decided again", name, superseded)
         connectors: dict[str, Connector] = {}
         before: dict[str, tuple[int, int, int | None]] = {}
@@ -369,7 +369,7 @@ class Engine:
             report.status = "failed"
             report.errors.append("cancelled: omnihub stopped during the run; the next run decides again")
             if run_id is not None:
-                self.store.supersede_pending([run_id])
+                self.store.outbox.supersede_pending([run_id])
             raise
         finally:
             for conn in connectors.values():
@@ -378,7 +378,7 @@ class Engine:
                     await _close(conn)
             report.duration_s = time.perf_counter() - started
             if run_id is not None:
-                self.store.finish_run(
+                self.store.runs.finish(
                     run_id, report.status, report.duration_s, report.as_json(), "; ".join(report.errors) or None
                 )
         return report
@@ -397,11 +397,11 @@ class Engine:
         readers = [source, *job.sources, *job.targets]
         self._readers = len(dict.fromkeys(readers))
         fingerprint = self._fingerprint(job, source)
-        old_fingerprint, last_run_id = (None, 0) if dry_run else self.store.get_job_state(name)
+        old_fingerprint, last_run_id = (None, 0) if dry_run else self.store.runs.job_state(name)
         written_elsewhere: set[str] = set()
         if not dry_run and old_fingerprint == fingerprint:
             for conn_name in dict.fromkeys(readers):
-                written_elsewhere |= self.store.groups_written_after(conn_name, entity.value, last_run_id)
+                written_elsewhere |= self.store.observations.groups_written_after(conn_name, entity.value, last_run_id)
         outcomes_list = await asyncio.gather(
             *(
                 self._pull(connectors[n], entity, run_id, dry_run, truth=n == source, full_every=job.full_every)
@@ -470,9 +470,9 @@ class Engine:
             for conn_name, outcome in outcomes.items():
                 groups |= {group_of(entity, k) for k in (*outcome.changed, *outcome.deleted, *outcome.duplicates)}
                 if outcome.spilled and run_id is not None:  # its records were written, not kept
-                    groups |= self.store.groups_written_by(conn_name, entity.value, run_id)
+                    groups |= self.store.observations.groups_written_by(conn_name, entity.value, run_id)
             if job.mode == "enforce":
-                groups |= self.store.open_mismatch_groups(name)
+                groups |= self.store.mismatches.open_groups(name)
         job_input = ReconcileInput(
             entity=entity,
             source=source,
@@ -494,7 +494,7 @@ class Engine:
         if stale:
             report.quarantined += len(stale)
             if not dry_run:
-                self.store.quarantine(run_id, stale)
+                self.store.quarantine.add(run_id, stale)
         blind = groups is None and _compared_nothing(report.compared, source, targets, outcomes)
         if blind:
             report.status = "failed"
@@ -515,15 +515,15 @@ class Engine:
         if job.mode == "enforce" and plans:
             await self._push(name, entity, run_id, plans, connectors, outcomes, report)
         report.settle_status()
-        report.mismatches = self.store.count_open(name)
+        report.mismatches = self.store.mismatches.count_open(name)
         if decided:
             # Changes that did not land keep their mismatches open, and open mismatches are decided
             # again next run, so the pulls' cursors are saved whatever the pushes did.
             for conn_name, outcome in outcomes.items():
                 if outcome.cursor is not None:
                     packed = _pack_cursor(outcome.cursor, self.mapping_for(conn_name))
-                    self.store.set_cursor(conn_name, entity.value, packed)
-            self.store.set_job_state(name, fingerprint, run_id)
+                    self.store.cursors.set(conn_name, entity.value, packed)
+            self.store.runs.set_job_state(name, fingerprint, run_id)
 
     def _reconcile(
         self, job_input: ReconcileInput, outcomes: dict[str, PullOutcome], groups: set[str] | None
@@ -561,7 +561,7 @@ class Engine:
         entity, source = job_input.entity, job_input.source
         readers = [source, *job_input.targets]
         skip = {(name, key) for name, outcome in outcomes.items() for key in outcome.duplicates}
-        rows = self.store.iter_keyed(readers, entity.value)
+        rows = self.store.observations.iter_keyed(readers, entity.value)
         size = max(1, self.config.hub.memory_records // len(readers))
         load = stored_loader(ENTITY_MODELS[entity])
         findings: list[Finding] = []
@@ -608,8 +608,8 @@ class Engine:
         (it comes with the pages), while the second read happens only when something is off."""
         # A cursor is saved only after a successful run, so there are stored records to compare with;
         # it is tied to the mapping it was read with: a changed mapping means reading everything.
-        since = _unpack_cursor(self.store.get_cursor(conn.name, entity.value), self.mapping_for(conn.name))
-        full_at, gap = self.store.full_read(conn.name, entity.value)
+        since = _unpack_cursor(self.store.cursors.get(conn.name, entity.value), self.mapping_for(conn.name))
+        full_at, gap = self.store.cursors.full_read(conn.name, entity.value)
         started = utcnow()
         if since is not None and full_every is not None and (full_at is None or started - full_at >= full_every):
             log.info(
@@ -636,7 +636,7 @@ class Engine:
                 out.spilled = True
         if out.full and out.complete and not dry_run:
             held_gap = None if out.platform_held is None else out.platform_held - out.held
-            self.store.mark_full_read(conn.name, entity.value, started, held_gap)
+            self.store.cursors.mark_full_read(conn.name, entity.value, started, held_gap)
         return out
 
     async def _read(
@@ -684,10 +684,10 @@ class Engine:
                 for key, reason, origin in page.rejected:
                     out.quarantine.append((conn.name, entity.value, key, origin, reason))
                 if stored is None and page.records:
-                    if budget is not None and self.store.count_observations(conn.name, entity.value) > budget:
+                    if budget is not None and self.store.observations.count(conn.name, entity.value) > budget:
                         stored, hashes_on_disk = {}, True
                         ledger = PullLedger()
-                        ledger.add_stored(self.store.iter_hashes(conn.name, entity.value))
+                        ledger.add_stored(self.store.observations.iter_hashes(conn.name, entity.value))
                         ledger.index_stored()
                         out.spilled = True  # nor is any record held: the reconciler reads the store
                         log.info(
@@ -697,7 +697,7 @@ class Engine:
                             entity.value,
                         )
                     else:
-                        stored = self.store.load_hashes(conn.name, entity.value)
+                        stored = self.store.observations.hashes(conn.name, entity.value)
                         # An unchanged row is recognized by its hash alone, before its key is even read.
                         known = {digest: key for key, digest in stored.items()}
                         known.pop(FORGOTTEN_HASH, None)  # rows the hub wrote since: read again, whatever they hold
@@ -794,7 +794,7 @@ class Engine:
                 self._guard_truncation(conn.name, entity, ledger.stored, ledger.count_seen(), len(out.deleted))
         else:
             if out.complete and stored is None:
-                stored = self.store.load_hashes(conn.name, entity.value)  # an empty feed: were records deleted?
+                stored = self.store.observations.hashes(conn.name, entity.value)  # an empty feed: were records deleted?
             if out.complete and stored:
                 out.deleted = {k for k in stored if k not in seen}
                 self._guard_truncation(conn.name, entity, len(stored), len(seen), len(out.deleted))
@@ -807,13 +807,15 @@ class Engine:
             if out.spilled:
                 self._spill(conn.name, entity, out, hashes, run_id)  # the last pages, not held either
                 if out.duplicates and run_id is not None:
-                    spilled_duplicates = self.store.keys_written_by(conn.name, entity.value, run_id, out.duplicates)
+                    spilled_duplicates = self.store.observations.keys_written_by(
+                        conn.name, entity.value, run_id, out.duplicates
+                    )
             else:
                 self._write(conn.name, entity, out, hashes, run_id)
             if out.deleted or spilled_duplicates:
                 # A duplicate already written page by page is taken out too: neither copy is used.
-                self.store.delete_observations(conn.name, entity.value, sorted(out.deleted | spilled_duplicates))
-            self.store.quarantine(run_id, out.quarantine)
+                self.store.observations.delete(conn.name, entity.value, sorted(out.deleted | spilled_duplicates))
+            self.store.quarantine.add(run_id, out.quarantine)
         return out
 
     def _census(
@@ -839,9 +841,9 @@ class Engine:
             current = stored.keys() | seen.keys()
             out.held = len(current)
         else:  # it brought nothing (an unchanged feed): the store says, without reading every key
-            out.held = self.store.count_observations(name, entity.value)
+            out.held = self.store.observations.count(name, entity.value)
             if entity is Entity.stock:
-                out.locations = self.store.stock_locations(name)
+                out.locations = self.store.observations.stock_locations(name)
             return
         if entity is Entity.stock:
             out.locations = frozenset(key.rpartition("@")[2] for key in current)
@@ -852,8 +854,8 @@ class Engine:
         groups = [k.split("@", 1)[0] for k in keys] if entity is Entity.stock else keys
         to_json = json_dumper(ENTITY_MODELS[entity])
         rows = zip(keys, groups, map(hashes.__getitem__, keys), map(to_json, out.changed.values()), strict=True)
-        self.store.write_observations(name, entity.value, rows, run_id)
-        self.store.write_links(name, entity.value, out.links.items())
+        self.store.observations.write(name, entity.value, rows, run_id)
+        self.store.links.write(name, entity.value, out.links.items())
 
     def _spill(self, name: str, entity: Entity, out: PullOutcome, hashes: dict[str, int], run_id: int | None) -> None:
         """Write what the pull holds and stop holding it: past the memory budget, records live in
@@ -891,7 +893,7 @@ class Engine:
             return
         model = ENTITY_MODELS[entity]
         duplicates = {(name, key) for name, outcome in outcomes.items() for key in outcome.duplicates}
-        for grp, rows in self.store.iter_groups(list(outcomes), entity.value, groups):
+        for grp, rows in self.store.observations.iter_groups(list(outcomes), entity.value, groups):
             by_connector: dict[str, list[Record]] = {}
             for name, key, data in rows:
                 if (name, key) not in duplicates and (record := _stored(model, outcomes[name], key, data)):
@@ -927,9 +929,9 @@ class Engine:
                 continue
             skip = outcome.changed.keys() | outcome.deleted | outcome.duplicates.keys()
             rows = (
-                self.store.iter_records(conn_name, entity.value)
+                self.store.observations.iter_records(conn_name, entity.value)
                 if groups is None
-                else self.store.fetch_records(conn_name, entity.value, groups)
+                else self.store.observations.fetch(conn_name, entity.value, groups)
             )
             for key, grp, data in rows:
                 if key not in skip and (record := _stored(model, outcome, key, data)):
@@ -960,8 +962,8 @@ class Engine:
     def _diff(
         self, job: str, entity: Entity, findings: list[Finding], groups: set[str] | None, report: JobReport, now: Any
     ) -> None:
-        self.store.touch_open_mismatches(job, now)
-        previous = self.store.open_mismatches(job, groups)
+        self.store.mismatches.touch_open(job, now)
+        previous = self.store.mismatches.open(job, groups)
         found = {}
         for f in findings:
             found[(f.key, f.field, f.connector)] = {
@@ -976,7 +978,7 @@ class Engine:
         report.new_mismatches = sum(1 for k in found if k not in previous)
         gone = [row["id"] for k, row in previous.items() if k not in found]
         report.resolved_mismatches = len(gone)
-        self.store.save_mismatches(job, entity.value, list(found.values()), gone, now)
+        self.store.mismatches.save(job, entity.value, list(found.values()), gone, now)
 
     # ------------------------------------------------------------------ push
 
@@ -997,26 +999,26 @@ class Engine:
             conn = connectors[conn_name]
             if not conn.can(entity, Capability.write):
                 continue
-            links = self.store.load_links(conn_name, entity.value, [p.key for p in conn_plans])
+            links = self.store.links.load(conn_name, entity.value, [p.key for p in conn_plans])
             fresh = outcomes[conn_name].links
             links.update({p.key: fresh[p.key] for p in conn_plans if p.key in fresh})
             changes = [self._change(job, entity, run_id, plan, links.get(plan.key, {})) for plan in conn_plans]
-            refused = self.store.refused_decisions(c[1] for c in changes)
+            refused = self.store.outbox.refused(c[1] for c in changes)
             to_send = []
             for change, decision in changes:
                 unfit = out_of_range(change, conn.value_limits, conn_name)
                 if unfit is not None:  # this record alone fails, unsent: never its batch or its job
                     report.fail(conn_name, change.key, list(change.values), "out_of_range", unfit)
-                    self.store.set_mismatch_detail(entity.value, change.key, conn_name, unfit)
+                    self.store.mismatches.set_detail(entity.value, change.key, conn_name, unfit)
                     continue
                 if decision in refused:
                     code, message = refused[decision]
                     detail = f"not sent again: {conn_name} refused this change before ({code or 'error'}: {message})"
                     report.fail(conn_name, change.key, list(change.values), code, detail)
-                    self.store.set_mismatch_detail(entity.value, change.key, conn_name, detail)
+                    self.store.mismatches.set_detail(entity.value, change.key, conn_name, detail)
                     continue
                 to_send.append((change, decision))
-            ids = self.store.journal(
+            ids = self.store.outbox.journal(
                 [
                     {
                         "run_id": run_id,
@@ -1037,7 +1039,7 @@ class Engine:
             if outcome.cursor is not None:
                 after = conn.cursor_after_push(entity, outcome.cursor)
                 if after != outcome.cursor:  # the saved cursor describes what was there before the write
-                    self.store.set_cursor(conn_name, entity.value, None)
+                    self.store.cursors.set(conn_name, entity.value, None)
                     outcome.cursor = after
 
     async def _send(
@@ -1083,7 +1085,7 @@ class Engine:
     ) -> None:
         """Changes that did not reach the platform: failed in the report, retried (superseded by the
         next run's decisions) in the outbox."""
-        self.store.settle([(outbox_id, "retry", code, message) for outbox_id, _ in rows])
+        self.store.outbox.settle([(outbox_id, "retry", code, message) for outbox_id, _ in rows])
         for _, change in rows:
             report.fail(conn_name, change.key, list(change.values), code, message)
 
@@ -1143,7 +1145,7 @@ class Engine:
                 report.races += 1
                 message = result.message or "the value changed on the platform during the sync"
                 outcomes.append((outbox_id, "stale", result.code, message))
-                self.store.set_mismatch_detail(
+                self.store.mismatches.set_detail(
                     entity.value,
                     change.key,
                     conn_name,
@@ -1154,14 +1156,14 @@ class Engine:
                 status = "retry" if result.retriable else "failed"
                 outcomes.append((outbox_id, status, result.code, result.message))
                 report.fail(conn_name, change.key, list(change.values), result.code, result.message or "refused")
-                self.store.set_mismatch_detail(
+                self.store.mismatches.set_detail(
                     entity.value,
                     change.key,
                     conn_name,
                     f"{conn_name} refused: {result.code or 'error'}: {result.message}",
                 )
-        self.store.settle(outcomes)
+        self.store.outbox.settle(outcomes)
         if written:  # what was read of these records is no longer what the channel holds
-            self.store.forget_hashes(conn_name, entity.value, written)
+            self.store.observations.forget_hashes(conn_name, entity.value, written)
         if resolved:
-            report.resolved_mismatches += self.store.resolve_pushed(entity.value, resolved, now)
+            report.resolved_mismatches += self.store.mismatches.resolve_pushed(entity.value, resolved, now)

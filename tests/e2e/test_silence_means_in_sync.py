@@ -169,7 +169,7 @@ def test_changes_that_do_not_land_fail_the_job_and_are_decided_again_next_run(cl
 
         store = Store.open(f"sqlite:///{config.parent / 'omnihub-demo.db'}")
         try:
-            statuses = {row["status"] for row in store.outbox_rows("web")}
+            statuses = {row["status"] for row in store.outbox.rows("web")}
         finally:
             store.close()
         assert "retry" not in statuses and "pending" not in statuses

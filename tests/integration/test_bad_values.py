@@ -26,7 +26,7 @@ def _sync(config_path: Path) -> tuple[JobReport, list[dict[str, object]]]:
     store = Store.open(config.database_url())
     try:
         (report,) = asyncio.run(Engine(config, store).sync())
-        return report, store.list_quarantine()
+        return report, store.quarantine.recent()
     finally:
         store.close()
 

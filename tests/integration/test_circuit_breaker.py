@@ -114,7 +114,7 @@ def test_a_persistent_503_on_writes_stops_that_connector_and_the_next_run_conver
     assert reason.startswith("push to web stopped: not sent: web failed ")
     assert " batches in a row (POST " in reason and "/products/batch -> HTTP 503: sandbox fault)" in reason
     assert reason.endswith("; decided again next run")
-    rows = store.outbox_rows("web")
+    rows = store.outbox.rows("web")
     assert len(rows) == SKUS and {r["status"] for r in rows} == {"retry"}
     # The second hand-over of 500 was never given to the connector: left out by the breaker.
     left_out = [r for r in rows if r["error_code"] == "circuit_open"]
@@ -129,8 +129,8 @@ def test_a_persistent_503_on_writes_stops_that_connector_and_the_next_run_conver
     web = shop.web.app.state.sandbox
     if job == "stock":
         assert set(web.quantities().values()) == {7}
-    assert store.count_open(job) == 0
-    assert {r["status"] for r in store.outbox_rows("web") if r["run_id"] == rows[0]["run_id"]} == {"superseded"}
+    assert store.mismatches.count_open(job) == 0
+    assert {r["status"] for r in store.outbox.rows("web") if r["run_id"] == rows[0]["run_id"]} == {"superseded"}
     store.close()
 
 
@@ -184,7 +184,7 @@ def test_a_push_that_raises_counts_and_the_threshold_is_the_configs(
     report, store = _sync(shop.config, "stock")
     assert shop.posts(shop.web) == 0
     assert report.status == "failed" and report.pushed == {"other": SKUS}
-    codes = [r["error_code"] for r in store.outbox_rows("web")]
+    codes = [r["error_code"] for r in store.outbox.rows("web")]
     assert codes == ["unavailable"] * 500 + ["circuit_open"] * 500  # the second hand-over was not made
     assert report.errors[-1].startswith("push to web stopped: not sent: web failed 1 batch in a row (GET ")
     store.close()

@@ -34,7 +34,7 @@ def _sync(path: Path) -> list[dict[str, object]]:
     store = Store.open(config.database_url())
     try:
         reports = asyncio.run(Engine(config, store).sync())
-        listing = store.list_mismatches(include_resolved=True)
+        listing = store.mismatches.rows(include_resolved=True)
     finally:
         store.close()
     keep = (
@@ -93,9 +93,9 @@ jobs:
     store = Store.open(config.database_url())
     (report,) = asyncio.run(Engine(config, store).sync())
     assert report.status == "ok" and report.quarantined == 2 and report.mismatches == 0
-    assert "SKU-00007" not in store.load_hashes("shop", "prices")
-    assert len(store.load_hashes("shop", "prices")) == 2499
-    reasons = [q["reason"] for q in store.list_quarantine()]
+    assert "SKU-00007" not in store.observations.hashes("shop", "prices")
+    assert len(store.observations.hashes("shop", "prices")) == 2499
+    reasons = [q["reason"] for q in store.quarantine.recent()]
     assert all("duplicate key 'SKU-00007'" in r for r in reasons)
     store.close()
 
@@ -125,9 +125,9 @@ async def test_a_cancelled_run_is_recorded_as_such_and_leaves_nothing_pending(tm
             await task
     finally:
         CsvConnector.push = original  # type: ignore[method-assign]
-    run = store.list_runs(1)[0]
+    run = store.runs.recent(1)[0]
     assert run["status"] == "failed" and "cancelled" in run["error"]
-    assert {row["status"] for row in store.outbox_rows()} == {"superseded"}
+    assert {row["status"] for row in store.outbox.rows()} == {"superseded"}
     store.close()
 
 

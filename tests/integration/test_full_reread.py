@@ -177,7 +177,7 @@ def test_a_record_gone_behind_the_cursor_is_noticed_by_the_count_in_the_same_run
     assert noticed.full == ["web"]  # the CRM's pull stayed incremental
     store = Store.open(config.database_url())
     try:
-        open_ = [(m["key"], m["field"], m["connector"], m["actual"]) for m in store.list_mismatches()]
+        open_ = [(m["key"], m["field"], m["connector"], m["actual"]) for m in store.mismatches.rows()]
     finally:
         store.close()
     assert open_ == [(gone, "presence", "web", "missing")]

@@ -53,7 +53,7 @@ def test_an_unsubscribe_in_mailchimp_reaches_crm_and_shopify_and_is_never_undone
         assert report.status == "ok", report.errors
         assert _consent_everywhere(demo, marco)["news"] == "unsubscribed"
     assert _consent_everywhere(demo, marco) == {"crm": "unsubscribed", "news": "unsubscribed", "shop": "UNSUBSCRIBED"}
-    assert store.count_open("customers") == 0
+    assert store.mismatches.count_open("customers") == 0
 
 
 def test_stock_from_the_wms_with_safety_stock_per_channel(shop) -> None:  # type: ignore[no-untyped-def]
@@ -111,11 +111,11 @@ def test_a_digest_that_cannot_be_delivered_waits_and_never_fails_the_sync(shop, 
     config.model.alerts.__dict__["email"] = down
     reports = asyncio.run(Engine(config, store, mode="monitor").sync())
     asyncio.run(notify_after_run(config, store, reports))
-    assert [n["status"] for n in store.pending_notifications()] == ["pending"]
+    assert [n["status"] for n in store.notifications.pending()] == ["pending"]
     assert demo.inbox.messages == []
     config.model.alerts.__dict__["email"] = down.model_copy(update={"smtp_port": demo.smtp_port})
     reports = asyncio.run(Engine(config, store, mode="monitor").sync())
     asyncio.run(notify_after_run(config, store, reports))
-    assert store.pending_notifications() == []
+    assert store.notifications.pending() == []
     assert len(demo.inbox.messages) == 1  # the queued digest, not a second copy of the same news
     assert os.environ["OMNIHUB_DEMO_SHOPIFY_TOKEN"] not in demo.inbox.messages[0].as_string()

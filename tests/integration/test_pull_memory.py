@@ -60,12 +60,12 @@ def _sync(path: Path) -> dict[str, Any]:
             "report": {k: summary[k] for k in ("status", "pulled", "mismatches", "quarantined", "errors")},
             "mismatches": sorted(
                 (m["key"], m["field"], m["connector"], m["status"])
-                for m in store.list_mismatches(include_resolved=True)
+                for m in store.mismatches.rows(include_resolved=True)
             ),
             "quarantine": sorted(
-                (q["connector"], q["key"], q["origin"], q["reason"]) for q in store.list_quarantine(report.run_id)
+                (q["connector"], q["key"], q["origin"], q["reason"]) for q in store.quarantine.recent(report.run_id)
             ),
-            "stored": {name: sorted(store.load_hashes(name, "prices")) for name in ("truth", "shop")},
+            "stored": {name: sorted(store.observations.hashes(name, "prices")) for name in ("truth", "shop")},
         }
     finally:
         store.close()
@@ -148,7 +148,7 @@ def test_a_pull_past_the_budget_peaks_with_the_budget_not_the_catalogue(
         tracemalloc.stop()
     try:
         assert report.pulled == {"truth": 100_000, "shop": 10}
-        assert store.count_observations("truth", "prices") == 100_000
+        assert store.observations.count("truth", "prices") == 100_000
     finally:
         store.close()
     assert peaks and peaks[0] < 28_000_000, f"the pulls peaked at {peaks[0] / 1e6:.1f} MB"

@@ -126,7 +126,7 @@ def test_processes_starting_together_on_an_empty_database_all_start(db_url: str,
         assert set(inspect(store.engine).get_table_names()) == set(t.metadata.tables) | {"alembic_version"}
         with store.engine.connect() as conn:
             assert conn.execute(text("select version_num from alembic_version")).scalars().all() == ["0003"]
-        assert store.list_runs() == []
+        assert store.runs.recent() == []
     finally:
         store.close()
 
@@ -144,7 +144,7 @@ def test_a_migrated_database_opens_at_once_while_another_process_writes(
         began = time.monotonic()
         store = Store.open(f"sqlite:///{path}")
         try:
-            assert store.list_runs() == []
+            assert store.runs.recent() == []
         finally:
             store.close()
         assert time.monotonic() - began < 2
@@ -275,7 +275,7 @@ async def test_a_run_of_a_busy_job_does_nothing_and_says_so(
         assert len(report.errors) == 1 and _busy_message("stock", holder.pid).fullmatch(report.errors[0])
         assert report.duration_s >= 0.5
         assert web_feed.read_bytes() == drifted
-        [run] = store.list_runs()
+        [run] = store.runs.recent()
         assert (run["id"], run["status"], run["error"]) == (report.run_id, "failed", report.errors[0])
         assert run["report"]["status"] == "failed"
 
@@ -321,15 +321,15 @@ def test_sqlite_a_migration_may_rebuild_a_table_that_others_refer_to(sqlite_stor
     """Alembic's batch mode rebuilds a table by copying it and dropping the original, which
     SQLite's foreign keys refuse while other rows refer to it (the outbox to its run): they are
     off during a migration, and every reference is checked before it commits."""
-    run_id = sqlite_store.start_run("stock", "stock", "enforce", False)
+    run_id = sqlite_store.runs.start("stock", "stock", "enforce", False)
     change = {"job": "stock", "connector": "web", "entity": "stock", "key": "A@m", "decision": "d", "payload": "{}"}
-    sqlite_store.journal([{**change, "run_id": run_id, "idempotency_key": "k"}])
+    sqlite_store.outbox.journal([{**change, "run_id": run_id, "idempotency_key": "k"}])
     with locks.migration_transaction(sqlite_store.engine) as conn:
         operations = Operations(MigrationContext.configure(conn))
         with operations.batch_alter_table("runs", recreate="always") as batch:
             batch.add_column(sa.Column("probe", sa.Integer()))
     assert "probe" in {c["name"] for c in inspect(sqlite_store.engine).get_columns("runs")}
-    assert [r["run_id"] for r in sqlite_store.outbox_rows()] == [run_id]
+    assert [r["run_id"] for r in sqlite_store.outbox.rows()] == [run_id]
     with sqlite_store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1  # back on for the store
 
@@ -339,7 +339,7 @@ def test_sqlite_a_migration_may_rebuild_a_table_that_others_refer_to(sqlite_stor
     assert str(broken.value) == (
         "the migration left 1 row(s) of outbox referring to missing rows; nothing of it was kept"
     )
-    assert [r["id"] for r in sqlite_store.list_runs()] == [run_id]
+    assert [r["id"] for r in sqlite_store.runs.recent()] == [run_id]
 
 
 def _plant(store: Store, *, host: str, pid: int, token: str, heartbeat_at: datetime) -> None:

@@ -47,7 +47,7 @@ def store(db_url: str) -> Iterator[Store]:
 
 
 def _run(store: Store, job: str = "stock") -> int:
-    return store.start_run(job, "stock", "enforce", False)
+    return store.runs.start(job, "stock", "enforce", False)
 
 
 # ------------------------------------------------------------------ migrations
@@ -64,7 +64,7 @@ def test_migrations_create_the_schema(store: Store, db_url: str) -> None:
     run_id = _run(store)
     again = Store.open(db_url)
     try:
-        assert [r["id"] for r in again.list_runs()] == [run_id]
+        assert [r["id"] for r in again.runs.recent()] == [run_id]
     finally:
         again.close()
 
@@ -95,16 +95,16 @@ def _obs(key: str, h: int, data: dict[str, Any] | None = None) -> tuple[str, str
 
 def test_observations_upsert_and_hashes(store: Store) -> None:
     run_id = _run(store)
-    store.write_observations("wms", "stock", [_obs("A@m", 1), _obs("B@m", -(2**63)), _obs("C@m", 2**63 - 1)], run_id)
-    store.write_observations("shop", "stock", [_obs("A@m", 99)], run_id)
-    assert store.load_hashes("wms", "stock") == {"A@m": 1, "B@m": -(2**63), "C@m": 2**63 - 1}
-    store.write_observations("wms", "stock", [_obs("A@m", 2, {"v": 2})], run_id)
-    assert store.load_hashes("wms", "stock")["A@m"] == 2
-    assert store.count_observations("wms", "stock") == 3
-    assert store.count_observations("wms", "prices") == 0
-    assert dict((k, json.loads(d)) for k, _, d in store.iter_records("wms", "stock"))["A@m"] == {"v": 2}
-    store.write_observations("wms", "stock", [], run_id)  # nothing to write is fine
-    assert store.load_hashes("shop", "stock") == {"A@m": 99}
+    store.observations.write("wms", "stock", [_obs("A@m", 1), _obs("B@m", -(2**63)), _obs("C@m", 2**63 - 1)], run_id)
+    store.observations.write("shop", "stock", [_obs("A@m", 99)], run_id)
+    assert store.observations.hashes("wms", "stock") == {"A@m": 1, "B@m": -(2**63), "C@m": 2**63 - 1}
+    store.observations.write("wms", "stock", [_obs("A@m", 2, {"v": 2})], run_id)
+    assert store.observations.hashes("wms", "stock")["A@m"] == 2
+    assert store.observations.count("wms", "stock") == 3
+    assert store.observations.count("wms", "prices") == 0
+    assert dict((k, json.loads(d)) for k, _, d in store.observations.iter_records("wms", "stock"))["A@m"] == {"v": 2}
+    store.observations.write("wms", "stock", [], run_id)  # nothing to write is fine
+    assert store.observations.hashes("shop", "stock") == {"A@m": 99}
 
 
 def test_observations_past_one_statement_keep_their_connector_run_and_time(store: Store) -> None:
@@ -112,13 +112,13 @@ def test_observations_past_one_statement_keep_their_connector_run_and_time(store
     lands with its own values and the write's connector, entity, run and time, none swapped."""
     run_id = _run(store)
     rows = [_obs(f"S{i:04d}@m", i - 500, {"n": i}) for i in range(1001)]
-    store.write_observations("wms", "stock", rows, run_id)
-    store.write_observations("shop", "stock", rows[:7], None)
-    assert store.load_hashes("wms", "stock") == {f"S{i:04d}@m": i - 500 for i in range(1001)}
-    assert {k: json.loads(d)["n"] for k, _, d in store.iter_records("wms", "stock")} == {
+    store.observations.write("wms", "stock", rows, run_id)
+    store.observations.write("shop", "stock", rows[:7], None)
+    assert store.observations.hashes("wms", "stock") == {f"S{i:04d}@m": i - 500 for i in range(1001)}
+    assert {k: json.loads(d)["n"] for k, _, d in store.observations.iter_records("wms", "stock")} == {
         f"S{i:04d}@m": i for i in range(1001)
     }
-    assert store.count_observations("shop", "stock") == 7
+    assert store.observations.count("shop", "stock") == 7
     o = t.observations.c
     with store.engine.connect() as conn:
         written = conn.execute(
@@ -133,78 +133,78 @@ def test_observations_past_one_statement_keep_their_connector_run_and_time(store
 
 def test_fetch_records_by_stock_group_is_exact(store: Store) -> None:
     rows = [_obs(k, i) for i, k in enumerate(["SKU-1@a", "SKU-1@b", "SKU-10@x", "SKU-1-B@x", "SKU-@x", "SKU-2@z"])]
-    store.write_observations("wms", "stock", rows, None)
-    fetched = sorted(store.fetch_records("wms", "stock", ["SKU-1"]))
+    store.observations.write("wms", "stock", rows, None)
+    fetched = sorted(store.observations.fetch("wms", "stock", ["SKU-1"]))
     assert [(k, g) for k, g, _ in fetched] == [("SKU-1@a", "SKU-1"), ("SKU-1@b", "SKU-1")]
-    assert sorted(k for k, _, _ in store.fetch_records("wms", "stock", ["SKU-10", "SKU-2", "NOPE"])) == [
+    assert sorted(k for k, _, _ in store.observations.fetch("wms", "stock", ["SKU-10", "SKU-2", "NOPE"])) == [
         "SKU-10@x",
         "SKU-2@z",
     ]
-    assert list(store.fetch_records("wms", "stock", [])) == []
-    assert list(store.fetch_records("shop", "stock", ["SKU-1"])) == []
+    assert list(store.observations.fetch("wms", "stock", [])) == []
+    assert list(store.observations.fetch("shop", "stock", ["SKU-1"])) == []
 
 
 def test_fetch_records_many_groups(store: Store) -> None:
     rows = [_obs(f"S{i}@loc", i) for i in range(120)]  # more than one chunk of group ranges
-    store.write_observations("wms", "stock", rows, None)
+    store.observations.write("wms", "stock", rows, None)
     wanted = [f"S{i}" for i in range(0, 120, 2)]
-    assert sorted(g for _, g, _ in store.fetch_records("wms", "stock", wanted)) == sorted(wanted)
+    assert sorted(g for _, g, _ in store.observations.fetch("wms", "stock", wanted)) == sorted(wanted)
 
 
 def test_fetch_records_by_key_for_other_entities(store: Store) -> None:
     rows = [("a@x.com", "a@x.com", 1, '{"key": "a@x.com"}'), ("b@x.com", "b@x.com", 2, '{"key": "b@x.com"}')]
-    store.write_observations("crm", "customers", rows, None)
-    fetched = list(store.fetch_records("crm", "customers", ["b@x.com", "c@x.com"]))
+    store.observations.write("crm", "customers", rows, None)
+    fetched = list(store.observations.fetch("crm", "customers", ["b@x.com", "c@x.com"]))
     assert [(k, g, json.loads(d)) for k, g, d in fetched] == [("b@x.com", "b@x.com", {"key": "b@x.com"})]
 
 
 def test_delete_observations(store: Store) -> None:
-    store.write_observations("wms", "stock", [_obs(f"K{i}@m", i) for i in range(5)], None)
-    store.delete_observations("wms", "stock", ["K1@m", "K3@m", "missing@m"])
-    assert sorted(store.load_hashes("wms", "stock")) == ["K0@m", "K2@m", "K4@m"]
-    store.delete_observations("wms", "stock", [])
-    assert store.count_observations("wms", "stock") == 3
+    store.observations.write("wms", "stock", [_obs(f"K{i}@m", i) for i in range(5)], None)
+    store.observations.delete("wms", "stock", ["K1@m", "K3@m", "missing@m"])
+    assert sorted(store.observations.hashes("wms", "stock")) == ["K0@m", "K2@m", "K4@m"]
+    store.observations.delete("wms", "stock", [])
+    assert store.observations.count("wms", "stock") == 3
 
 
 # ------------------------------------------------------------------ links, cursors, job state
 
 
 def test_links(store: Store) -> None:
-    store.write_links("shop", "stock", [("A@m", {"inventory_item": "gid://1", "location": "gid://L"}), ("B@m", {})])
-    store.write_links("shop", "stock", [("A@m", {"inventory_item": "gid://2"})])
-    assert store.load_links("shop", "stock", ["A@m", "B@m", "C@m"]) == {"A@m": {"inventory_item": "gid://2"}}
-    assert store.load_links("web", "stock", ["A@m"]) == {}
+    store.links.write("shop", "stock", [("A@m", {"inventory_item": "gid://1", "location": "gid://L"}), ("B@m", {})])
+    store.links.write("shop", "stock", [("A@m", {"inventory_item": "gid://2"})])
+    assert store.links.load("shop", "stock", ["A@m", "B@m", "C@m"]) == {"A@m": {"inventory_item": "gid://2"}}
+    assert store.links.load("web", "stock", ["A@m"]) == {}
 
 
 def test_cursors_and_written_run(store: Store) -> None:
-    assert store.get_cursor("wms", "stock") is None
-    store.set_cursor("wms", "stock", "2024-05-01T00:00:00Z")
+    assert store.cursors.get("wms", "stock") is None
+    store.cursors.set("wms", "stock", "2024-05-01T00:00:00Z")
     first = _run(store)
-    store.write_observations("wms", "stock", [_obs("A@m", 1)], first)
-    assert store.get_cursor("wms", "stock") == "2024-05-01T00:00:00Z"  # writing observations keeps the cursor
-    store.set_cursor("wms", "stock", "2024-05-02T00:00:00Z")
-    assert store.get_cursor("wms", "stock") == "2024-05-02T00:00:00Z"
-    store.set_cursor("wms", "stock", None)
-    assert store.get_cursor("wms", "stock") is None
+    store.observations.write("wms", "stock", [_obs("A@m", 1)], first)
+    assert store.cursors.get("wms", "stock") == "2024-05-01T00:00:00Z"  # writing observations keeps the cursor
+    store.cursors.set("wms", "stock", "2024-05-02T00:00:00Z")
+    assert store.cursors.get("wms", "stock") == "2024-05-02T00:00:00Z"
+    store.cursors.set("wms", "stock", None)
+    assert store.cursors.get("wms", "stock") is None
 
 
 def test_groups_written_after_only_when_another_run_wrote(store: Store) -> None:
     first = _run(store)
-    store.write_observations("wms", "stock", [_obs("A@m", 1), _obs("A@n", 2), _obs("B@m", 3)], first)
-    assert store.groups_written_after("wms", "stock", first) == set()  # nothing newer than this run
-    assert store.groups_written_after("wms", "stock", 0) == {"A", "B"}
+    store.observations.write("wms", "stock", [_obs("A@m", 1), _obs("A@n", 2), _obs("B@m", 3)], first)
+    assert store.observations.groups_written_after("wms", "stock", first) == set()  # nothing newer than this run
+    assert store.observations.groups_written_after("wms", "stock", 0) == {"A", "B"}
     second = _run(store, "other-job")
-    store.write_observations("wms", "stock", [_obs("B@m", 4), _obs("C@m", 5)], second)
-    assert store.groups_written_after("wms", "stock", first) == {"B", "C"}
-    assert store.groups_written_after("wms", "stock", second) == set()
-    assert store.groups_written_after("shop", "stock", 0) == set()
+    store.observations.write("wms", "stock", [_obs("B@m", 4), _obs("C@m", 5)], second)
+    assert store.observations.groups_written_after("wms", "stock", first) == {"B", "C"}
+    assert store.observations.groups_written_after("wms", "stock", second) == set()
+    assert store.observations.groups_written_after("shop", "stock", 0) == set()
 
 
 def test_job_state(store: Store) -> None:
-    assert store.get_job_state("stock") == (None, 0)
-    store.set_job_state("stock", "fp1", 3)
-    store.set_job_state("stock", "fp2", 7)
-    assert store.get_job_state("stock") == ("fp2", 7)
+    assert store.runs.job_state("stock") == (None, 0)
+    store.runs.set_job_state("stock", "fp1", 3)
+    store.runs.set_job_state("stock", "fp2", 7)
+    assert store.runs.job_state("stock") == ("fp2", 7)
 
 
 # ------------------------------------------------------------------ mismatches
@@ -216,63 +216,63 @@ def _finding(key: str, field: str = "available", connector: str = "shop", **kw: 
 
 
 def test_mismatch_lifecycle(store: Store) -> None:
-    store.save_mismatches("stock", "stock", [_finding("A@m"), _finding("B@m")], [], T0)
-    assert store.count_open("stock") == 2
-    open_rows = store.open_mismatches("stock", None)
+    store.mismatches.save("stock", "stock", [_finding("A@m"), _finding("B@m")], [], T0)
+    assert store.mismatches.count_open("stock") == 2
+    open_rows = store.mismatches.open("stock", None)
     assert set(open_rows) == {("A@m", "available", "shop"), ("B@m", "available", "shop")}
     # seen again later: first_seen stays, last_seen and values move
     t1 = T0 + timedelta(minutes=5)
-    store.save_mismatches("stock", "stock", [_finding("A@m", actual="4")], [], t1)
-    [a] = [r for r in store.list_mismatches() if r["key"] == "A@m"]
+    store.mismatches.save("stock", "stock", [_finding("A@m", actual="4")], [], t1)
+    [a] = [r for r in store.mismatches.rows() if r["key"] == "A@m"]
     assert (a["first_seen"], a["last_seen"], a["actual"], a["status"]) == (T0, t1, "4", "open")
     # resolved by id
     b_id = open_rows[("B@m", "available", "shop")]["id"]
-    store.save_mismatches("stock", "stock", [], [b_id], t1)
-    assert store.count_open("stock") == 1
-    [b] = [r for r in store.list_mismatches(include_resolved=True) if r["key"] == "B@m"]
+    store.mismatches.save("stock", "stock", [], [b_id], t1)
+    assert store.mismatches.count_open("stock") == 1
+    [b] = [r for r in store.mismatches.rows(include_resolved=True) if r["key"] == "B@m"]
     assert (b["status"], b["resolution"], b["resolved_at"]) == ("resolved", "converged", t1)
-    assert [r["key"] for r in store.list_mismatches()] == ["A@m"]
+    assert [r["key"] for r in store.mismatches.rows()] == ["A@m"]
     # it comes back: open again, and new again
     t2 = T0 + timedelta(hours=1)
-    store.mark_notified([(b_id, "resolved")], t1)
-    store.save_mismatches("stock", "stock", [_finding("B@m")], [], t2)
-    [b] = [r for r in store.list_mismatches() if r["key"] == "B@m"]
+    store.mismatches.mark_notified([(b_id, "resolved")], t1)
+    store.mismatches.save("stock", "stock", [_finding("B@m")], [], t2)
+    [b] = [r for r in store.mismatches.rows() if r["key"] == "B@m"]
     assert (b["status"], b["first_seen"], b["resolved_at"], b["resolution"]) == ("open", t2, None, None)
     assert (b["notified_at"], b["notified_status"]) == (None, None)
     assert b["id"] == b_id  # the same row, reopened
 
 
 def test_mismatch_of_the_same_key_field_connector_is_one_row(store: Store) -> None:
-    store.save_mismatches("stock", "stock", [_finding("A@m"), _finding("A@m", connector="web")], [], T0)
-    store.save_mismatches("stock", "stock", [_finding("A@m")], [], T0 + timedelta(1))
-    assert len(store.list_mismatches(include_resolved=True)) == 2
+    store.mismatches.save("stock", "stock", [_finding("A@m"), _finding("A@m", connector="web")], [], T0)
+    store.mismatches.save("stock", "stock", [_finding("A@m")], [], T0 + timedelta(1))
+    assert len(store.mismatches.rows(include_resolved=True)) == 2
 
 
 def test_open_mismatches_by_group_and_touch(store: Store) -> None:
-    store.save_mismatches("stock", "stock", [_finding("A@m"), _finding("A@n"), _finding("B@m")], [], T0)
-    store.save_mismatches("prices", "prices", [_finding("A", field="amount")], [], T0)
-    assert {k for k, _, _ in store.open_mismatches("stock", ["A"])} == {"A@m", "A@n"}
-    assert store.open_mismatches("stock", []) == {}
-    assert store.open_mismatch_groups("stock") == {"A", "B"}
+    store.mismatches.save("stock", "stock", [_finding("A@m"), _finding("A@n"), _finding("B@m")], [], T0)
+    store.mismatches.save("prices", "prices", [_finding("A", field="amount")], [], T0)
+    assert {k for k, _, _ in store.mismatches.open("stock", ["A"])} == {"A@m", "A@n"}
+    assert store.mismatches.open("stock", []) == {}
+    assert store.mismatches.open_groups("stock") == {"A", "B"}
     later = T0 + timedelta(hours=2)
-    store.touch_open_mismatches("stock", later)
-    assert {r["last_seen"] for r in store.list_mismatches() if r["job"] == "stock"} == {later}
-    assert {r["last_seen"] for r in store.list_mismatches() if r["job"] == "prices"} == {T0}
+    store.mismatches.touch_open("stock", later)
+    assert {r["last_seen"] for r in store.mismatches.rows() if r["job"] == "stock"} == {later}
+    assert {r["last_seen"] for r in store.mismatches.rows() if r["job"] == "prices"} == {T0}
 
 
 def test_resolve_pushed_and_detail(store: Store) -> None:
-    store.save_mismatches(
+    store.mismatches.save(
         "stock", "stock", [_finding("A@m"), _finding("A@m", field="on_hand"), _finding("A@m", connector="web")], [], T0
     )
-    store.set_mismatch_detail("stock", "A@m", "shop", "stale: a sale happened", actual={"available": "2"})
-    rows = {(r["field"], r["connector"]): r for r in store.list_mismatches()}
+    store.mismatches.set_detail("stock", "A@m", "shop", "stale: a sale happened", actual={"available": "2"})
+    rows = {(r["field"], r["connector"]): r for r in store.mismatches.rows()}
     assert rows[("available", "shop")]["detail"] == "stale: a sale happened"
     assert rows[("available", "shop")]["actual"] == "2"
     assert rows[("on_hand", "shop")]["actual"] == "3"
     assert rows[("available", "web")]["detail"] is None
     t1 = T0 + timedelta(minutes=1)
-    store.resolve_pushed("stock", [("A@m", "available", "shop"), ("Z@m", "available", "shop")], t1)
-    rows = {(r["field"], r["connector"]): r for r in store.list_mismatches(include_resolved=True)}
+    store.mismatches.resolve_pushed("stock", [("A@m", "available", "shop"), ("Z@m", "available", "shop")], t1)
+    rows = {(r["field"], r["connector"]): r for r in store.mismatches.rows(include_resolved=True)}
     pushed = rows[("available", "shop")]
     assert (pushed["status"], pushed["resolution"], pushed["detail"], pushed["resolved_at"]) == (
         "resolved",
@@ -281,19 +281,19 @@ def test_resolve_pushed_and_detail(store: Store) -> None:
         t1,
     )
     assert rows[("on_hand", "shop")]["status"] == "open"
-    assert store.count_open("stock") == 2
+    assert store.mismatches.count_open("stock") == 2
 
 
 def test_mismatches_for_alerts_and_mark_notified(store: Store) -> None:
-    store.save_mismatches("stock", "stock", [_finding("A@m"), _finding("B@m"), _finding("C@m")], [], T0)
-    ids = {r["key"]: r["id"] for r in store.list_mismatches()}
-    store.mark_notified([(ids["A@m"], "open"), (ids["B@m"], "open")], T0)
-    store.save_mismatches("stock", "stock", [], [ids["A@m"], ids["C@m"]], T0 + timedelta(1))
-    keys = {r["key"]: r["status"] for r in store.mismatches_for_alerts()}
+    store.mismatches.save("stock", "stock", [_finding("A@m"), _finding("B@m"), _finding("C@m")], [], T0)
+    ids = {r["key"]: r["id"] for r in store.mismatches.rows()}
+    store.mismatches.mark_notified([(ids["A@m"], "open"), (ids["B@m"], "open")], T0)
+    store.mismatches.save("stock", "stock", [], [ids["A@m"], ids["C@m"]], T0 + timedelta(1))
+    keys = {r["key"]: r["status"] for r in store.mismatches.for_alerts()}
     # A: resolved after being mailed as open (news); B: still open; C: resolved, never mailed (no news)
     assert keys == {"A@m": "resolved", "B@m": "open"}
-    store.mark_notified([(ids["A@m"], "resolved")], T0 + timedelta(2))
-    assert {r["key"] for r in store.mismatches_for_alerts()} == {"B@m"}
+    store.mismatches.mark_notified([(ids["A@m"], "resolved")], T0 + timedelta(2))
+    assert {r["key"] for r in store.mismatches.for_alerts()} == {"B@m"}
 
 
 # ------------------------------------------------------------------ outbox
@@ -314,44 +314,46 @@ def _change(run_id: int, key: str, decision: str, connector: str = "shop") -> di
 
 def test_outbox_journal_settle_and_refusals(store: Store) -> None:
     run_id = _run(store)
-    ids = store.journal([_change(run_id, "A@m", "d1"), _change(run_id, "B@m", "d2"), _change(run_id, "C@m", "d3")])
+    ids = store.outbox.journal(
+        [_change(run_id, "A@m", "d1"), _change(run_id, "B@m", "d2"), _change(run_id, "C@m", "d3")]
+    )
     assert len(ids) == 3 and ids == sorted(ids)
-    assert store.outbox_counts() == {"pending": 3}
-    store.settle([(ids[0], "done", None, None), (ids[1], "failed", "INVALID", "location not stocked")])
-    rows = {r["id"]: r for r in store.outbox_rows()}
+    assert store.outbox.counts() == {"pending": 3}
+    store.outbox.settle([(ids[0], "done", None, None), (ids[1], "failed", "INVALID", "location not stocked")])
+    rows = {r["id"]: r for r in store.outbox.rows()}
     assert (rows[ids[0]]["status"], rows[ids[0]]["attempts"]) == ("done", 1)
     assert (rows[ids[1]]["error_code"], rows[ids[1]]["error"]) == ("INVALID", "location not stocked")
-    assert store.refused_decisions(["d1", "d2", "d3", "d9"]) == {"d2": ("INVALID", "location not stocked")}
-    assert store.refused_decisions([]) == {}
-    assert [r["key"] for r in store.outbox_rows("shop")] == ["A@m", "B@m", "C@m"]
-    assert store.outbox_rows("web") == []
-    assert store.journal([]) == []
+    assert store.outbox.refused(["d1", "d2", "d3", "d9"]) == {"d2": ("INVALID", "location not stocked")}
+    assert store.outbox.refused([]) == {}
+    assert [r["key"] for r in store.outbox.rows("shop")] == ["A@m", "B@m", "C@m"]
+    assert store.outbox.rows("web") == []
+    assert store.outbox.journal([]) == []
 
 
 def test_outbox_idempotency_key_is_unique(store: Store) -> None:
     run_id = _run(store)
-    store.journal([_change(run_id, "A@m", "d1")])
+    store.outbox.journal([_change(run_id, "A@m", "d1")])
     with pytest.raises(IntegrityError, match=r"(?i)unique|duplicate"):
-        store.journal([_change(run_id, "A@m", "d1")])
+        store.outbox.journal([_change(run_id, "A@m", "d1")])
 
 
 def test_outbox_needs_a_real_run(store: Store) -> None:
     with pytest.raises(IntegrityError, match=r"(?i)foreign key"):
-        store.journal([_change(424242, "A@m", "d1")])
+        store.outbox.journal([_change(424242, "A@m", "d1")])
 
 
 def test_supersede_pending(store: Store) -> None:
     run_id = _run(store)
-    ids = store.journal([_change(run_id, k, f"d{k}") for k in ("A@m", "B@m", "C@m", "D@m")])
-    store.settle([(ids[0], "sent", None, None), (ids[1], "done", None, None), (ids[2], "failed", "X", "no")])
+    ids = store.outbox.journal([_change(run_id, k, f"d{k}") for k in ("A@m", "B@m", "C@m", "D@m")])
+    store.outbox.settle([(ids[0], "sent", None, None), (ids[1], "done", None, None), (ids[2], "failed", "X", "no")])
     live = _run(store)
-    [other] = store.journal([_change(live, "E@m", "dE")])
-    assert store.supersede_pending([run_id]) == 2  # the sent one and the pending one of the dead run
-    statuses = {r["key"]: r["status"] for r in store.outbox_rows()}
+    [other] = store.outbox.journal([_change(live, "E@m", "dE")])
+    assert store.outbox.supersede_pending([run_id]) == 2  # the sent one and the pending one of the dead run
+    statuses = {r["key"]: r["status"] for r in store.outbox.rows()}
     assert statuses == {"A@m": "superseded", "B@m": "done", "C@m": "failed", "D@m": "superseded", "E@m": "pending"}
-    assert "interrupted" in next(r for r in store.outbox_rows() if r["key"] == "D@m")["error"]
-    assert store.supersede_pending([run_id]) == 0
-    assert store.supersede_pending([]) == 0
+    assert "interrupted" in next(r for r in store.outbox.rows() if r["key"] == "D@m")["error"]
+    assert store.outbox.supersede_pending([run_id]) == 0
+    assert store.outbox.supersede_pending([]) == 0
     assert other
 
 
@@ -360,38 +362,38 @@ def test_supersede_pending(store: Store) -> None:
 
 def test_quarantine(store: Store) -> None:
     first, second = _run(store), _run(store)
-    store.quarantine(first, [("feed", "prices", "A", "prices.csv:2", "amount: 'abc' is not a decimal number")])
-    store.quarantine(second, [("feed", "prices", None, "x" * 900, "sku: SKU is empty")])
-    store.quarantine(second, [])
-    assert [r["reason"] for r in store.list_quarantine(first)] == ["amount: 'abc' is not a decimal number"]
-    [row] = store.list_quarantine(second)
+    store.quarantine.add(first, [("feed", "prices", "A", "prices.csv:2", "amount: 'abc' is not a decimal number")])
+    store.quarantine.add(second, [("feed", "prices", None, "x" * 900, "sku: SKU is empty")])
+    store.quarantine.add(second, [])
+    assert [r["reason"] for r in store.quarantine.recent(first)] == ["amount: 'abc' is not a decimal number"]
+    [row] = store.quarantine.recent(second)
     assert (row["key"], len(row["origin"])) == (None, 500)  # origin is cut to fit
-    assert [r["run_id"] for r in store.list_quarantine()] == [second, first]
-    assert len(store.list_quarantine(limit=1)) == 1
+    assert [r["run_id"] for r in store.quarantine.recent()] == [second, first]
+    assert len(store.quarantine.recent(limit=1)) == 1
 
 
 def test_notifications_queue_and_settle(store: Store) -> None:
-    first = store.queue_notification("Subject: one\n\nbody", [(1, "open"), (2, "resolved")])
-    second = store.queue_notification("Subject: two\n\nbody", [])
-    pending = store.pending_notifications()
+    first = store.notifications.queue("Subject: one\n\nbody", [(1, "open"), (2, "resolved")])
+    second = store.notifications.queue("Subject: two\n\nbody", [])
+    pending = store.notifications.pending()
     assert [n["id"] for n in pending] == [first, second]
     assert pending[0]["covers"] == [(1, "open"), (2, "resolved")]
     assert pending[0]["message"] == "Subject: one\n\nbody"
-    store.settle_notification(first, False, "SMTP refused")
-    [again, _] = store.pending_notifications()
+    store.notifications.settle(first, False, "SMTP refused")
+    [again, _] = store.notifications.pending()
     assert (again["attempts"], again["last_error"], again["status"]) == (1, "SMTP refused", "pending")
-    store.settle_notification(first, True, None)
-    assert [n["id"] for n in store.pending_notifications()] == [second]
+    store.notifications.settle(first, True, None)
+    assert [n["id"] for n in store.notifications.pending()] == [second]
 
 
 # ------------------------------------------------------------------ runs
 
 
 def test_runs(store: Store) -> None:
-    first = store.start_run("stock", "stock", "enforce", False)
-    second = store.start_run("prices", "prices", "monitor", True)
-    store.finish_run(first, "ok", 1.25, {"pulled": {"wms": 3}, "mismatches": 1}, None)
-    runs = store.list_runs()
+    first = store.runs.start("stock", "stock", "enforce", False)
+    second = store.runs.start("prices", "prices", "monitor", True)
+    store.runs.finish(first, "ok", 1.25, {"pulled": {"wms": 3}, "mismatches": 1}, None)
+    runs = store.runs.recent()
     assert [r["id"] for r in runs] == [second, first]
     done = runs[1]
     assert (done["status"], done["duration_s"], done["report"], done["error"]) == (
@@ -409,38 +411,38 @@ def test_runs(store: Store) -> None:
     )
     # The running run belongs to this very process, which is alive: a second process (a manual
     # `omnihub sync` beside the daemon) must not take it for interrupted.
-    assert store.interrupt_stale_runs() == []
-    assert store.list_runs()[0]["status"] == "running"
+    assert store.runs.interrupt_stale() == []
+    assert store.runs.recent()[0]["status"] == "running"
     # Its process died (a pid that does not exist on this host): now it is interrupted.
     from hub.state import schema
 
     host = socket.gethostname()
     with store.engine.begin() as conn:
         conn.execute(schema.runs.update().where(schema.runs.c.id == second).values(owner=f"{host}:999999999"))
-    assert store.interrupt_stale_runs() == [second]
-    stale = store.list_runs()[0]
+    assert store.runs.interrupt_stale() == [second]
+    stale = store.runs.recent()[0]
     assert (stale["status"], stale["error"]) == ("failed", "interrupted (the process stopped during the run)")
-    assert store.interrupt_stale_runs() == []
+    assert store.runs.interrupt_stale() == []
     # A run of another host cannot be checked: it counts as dead only once it is old.
-    third = store.start_run("prices", "prices", "monitor", False)
+    third = store.runs.start("prices", "prices", "monitor", False)
     with store.engine.begin() as conn:
         conn.execute(schema.runs.update().where(schema.runs.c.id == third).values(owner="elsewhere:1"))
-    assert store.interrupt_stale_runs() == []
+    assert store.runs.interrupt_stale() == []
     with store.engine.begin() as conn:
         conn.execute(
             schema.runs.update()
             .where(schema.runs.c.id == third)
             .values(started_at=datetime.now(UTC) - timedelta(hours=7))
         )
-    assert store.interrupt_stale_runs() == [third]
-    assert len(store.list_runs(limit=1)) == 1
+    assert store.runs.interrupt_stale() == [third]
+    assert len(store.runs.recent(limit=1)) == 1
 
 
 def test_times_are_instants_whatever_their_offset(store: Store) -> None:
     rome = T0.astimezone(timezone(timedelta(hours=2)))
-    store.save_mismatches("stock", "stock", [_finding("A@m")], [], rome)
-    store.mark_notified([(store.list_mismatches()[0]["id"], "open")], rome)
-    [row] = store.list_mismatches()
+    store.mismatches.save("stock", "stock", [_finding("A@m")], [], rome)
+    store.mismatches.mark_notified([(store.mismatches.rows()[0]["id"], "open")], rome)
+    [row] = store.mismatches.rows()
     assert row["first_seen"] == T0
     assert row["notified_at"] == T0
 
@@ -448,8 +450,11 @@ def test_times_are_instants_whatever_their_offset(store: Store) -> None:
 def test_stock_locations_and_counts_come_from_the_store_without_reading_every_key(store: Store) -> None:
     run_id = _run(store)
     rows = [_obs("A@main-wh", 1), _obs("A@north-wh", 2), _obs("B@main-wh", 3), _obs("C-1@web.warehouse", 4)]
-    store.write_observations("wms", "stock", rows, run_id)
-    store.write_observations("shop", "stock", [_obs("A@milano", 1)], run_id)
-    assert store.stock_locations("wms") == {"main-wh", "north-wh", "web.warehouse"}
-    assert store.stock_locations("shop") == {"milano"} and store.stock_locations("nobody") == frozenset()
-    assert store.count_observations("wms", "stock") == 4
+    store.observations.write("wms", "stock", rows, run_id)
+    store.observations.write("shop", "stock", [_obs("A@milano", 1)], run_id)
+    assert store.observations.stock_locations("wms") == {"main-wh", "north-wh", "web.warehouse"}
+    assert (
+        store.observations.stock_locations("shop") == {"milano"}
+        and store.observations.stock_locations("nobody") == frozenset()
+    )
+    assert store.observations.count("wms", "stock") == 4

@@ -44,7 +44,7 @@ def test_a_stock_feed_cut_in_its_last_line_syncs_the_rest_and_quarantines_that_r
     try:
         assert report.status == "ok" and report.quarantined == 1 and report.mismatches == 0
         assert report.pulled["wms"] == 7  # every row before the cut was read
-        (entry,) = store.list_quarantine()
+        (entry,) = store.quarantine.recent()
         assert (entry["origin"], entry["key"], entry["reason"]) == (
             "wms-stock.csv:9",
             "CAP-WOOL@main-wh",
@@ -92,7 +92,7 @@ def test_a_run_that_dies_after_rewriting_a_feed_does_not_keep_the_old_digest_as_
     (report,), store = _sync(config, mode="monitor")
     try:
         assert report.pulled["shop"] == 2  # read again: its saved cursor went with the write
-        still_open = {(m["connector"], m["key"]) for m in store.list_mismatches()}
+        still_open = {(m["connector"], m["key"]) for m in store.mismatches.rows()}
         assert ("shop", "A") in still_open
     finally:
         store.close()
