@@ -7,9 +7,8 @@ model (that is the connector's and the mapping's job).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import email.utils
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,14 +17,15 @@ import httpx
 
 from hub.sdk import (
     AllLimiters,
-    AuthError,
+    Endpoint,
     FatalError,
     HeaderWindowLimiter,
     JsonCursorPaginator,
     Reply,
+    RestReader,
+    SettingHint,
     TokenBucket,
     Transport,
-    TransportSettings,
     default_error_parser,
     dig,
     secret_value,
@@ -77,18 +77,20 @@ def modified_ms(value: Any) -> int | None:
     return int(parsed.timestamp() * 1000)
 
 
-@contextlib.contextmanager
-def _name_the_setting(connector: str) -> Iterator[None]:
-    """Turn the transport's 401/403 into an error that says which setting to fix."""
-    try:
-        yield
-    except AuthError as exc:
-        raise AuthError(
-            f"HubSpot refused the access token (HTTP {exc.status}); fix the `access_token` setting of "
-            f"connector {connector!r} (a private app token with the crm.objects.contacts scopes)",
-            connector=connector,
-            status=exc.status,
-        ) from None
+#: Every contact, ``limit`` a page (at most 100), ``after`` from ``paging.next.after``.
+CONTACT_LIST = Endpoint(
+    CONTACTS,
+    records_path="results",
+    paginator=JsonCursorPaginator("paging.next.after"),
+    params={"archived": "false"},
+)
+
+
+#: Which setting to fix when HubSpot refuses the token.
+SETTING_HINT = SettingHint(
+    "HubSpot refused the access token (HTTP {status}); fix the `access_token` setting of connector "
+    "{connector!r} (a private app token with the crm.objects.contacts scopes)"
+)
 
 
 class HubSpotClient:
@@ -116,14 +118,11 @@ class HubSpotClient:
         pace = TokenBucket(settings.rate_limit_tier * 0.09, capacity=settings.rate_limit_tier / 10.0)
         self.transport = Transport(
             connector,
-            TransportSettings(
-                base_url=settings.api_root(),
+            settings.transport_settings(
+                settings.api_root(),
                 headers={"Authorization": f"Bearer {token}"},
                 secrets=[token],
-                timeout=settings.timeout_s,
-                max_attempts=settings.max_attempts,
-                max_concurrency=settings.max_concurrency or 4,
-                verify_tls=settings.verify_tls,
+                hints=(SETTING_HINT,),
             ),
             limiter=AllLimiters(window, pace),
             error_parser=parse_error,
@@ -131,25 +130,19 @@ class HubSpotClient:
             sleep=sleep,
         )
         self._search_pace = TokenBucket(settings.search_rate_per_s, capacity=1.0)
+        self.reader = RestReader(self.transport)
 
     async def aclose(self) -> None:
         await self.transport.aclose()
 
     async def ping(self) -> None:
-        with _name_the_setting(self.connector):
-            await self.transport.get(CONTACTS, params={"limit": 1})
+        await self.transport.get(CONTACTS, params={"limit": 1})
 
     async def list_contacts(self) -> AsyncIterator[ContactPage]:
         """Every contact, page by page (``limit`` at most 100, ``after`` from ``paging.next.after``)."""
-        params = {
-            "limit": self.settings.page_size,
-            "properties": ",".join(self.settings.read_properties()),
-            "archived": "false",
-        }
-        pages = self.transport.paginate("GET", CONTACTS, JsonCursorPaginator("paging.next.after"), params=params)
-        with _name_the_setting(self.connector):
-            async for reply in pages:
-                yield ContactPage(_results(reply, self.connector), server_ms(reply))
+        params = {"limit": self.settings.page_size, "properties": ",".join(self.settings.read_properties())}
+        async for page in self.reader.pages(CONTACT_LIST, params=params):
+            yield ContactPage(page.records, server_ms(page.reply))
 
     async def search_modified_since(self, since_ms: int) -> AsyncIterator[ContactPage]:
         """Contacts whose modified property is at or after ``since_ms``, oldest first.
@@ -167,7 +160,7 @@ class HubSpotClient:
         offset = 0
         while True:
             reply = await self._search(start, after)
-            results = _results(reply, self.connector)
+            results = self.reader.records(CONTACT_LIST, reply, f"{CONTACTS}/search")
             offset += len(results)
             page = []
             newest, at_newest = start, set(seen_at_start)
@@ -208,22 +201,13 @@ class HubSpotClient:
         if after:
             body["after"] = after
         await self._search_pace.acquire()
-        with _name_the_setting(self.connector):
-            # A search changes nothing: repeating it after a dropped connection is harmless.
-            return await self.transport.post(f"{CONTACTS}/search", json=body, idempotent=True)
+        # A search changes nothing: repeating it after a dropped connection is harmless.
+        return await self.transport.post(f"{CONTACTS}/search", json=body, idempotent=True)
 
     async def batch_upsert(self, inputs: Sequence[Mapping[str, Any]]) -> Reply:
         """``POST /objects/contacts/batch/upsert`` (at most 100 inputs): 200, or 207 with ``errors``."""
         if len(inputs) > self.settings.batch_size:
             raise ValueError(f"at most {self.settings.batch_size} inputs per batch upsert, got {len(inputs)}")
-        with _name_the_setting(self.connector):
-            # An upsert by e-mail sets absolute property values: applying the same batch twice leaves
-            # the same contacts, so retrying it after a 5xx or a dropped answer cannot double anything.
-            return await self.transport.post(f"{CONTACTS}/batch/upsert", json={"inputs": list(inputs)}, idempotent=True)
-
-
-def _results(reply: Reply, connector: str) -> list[dict[str, Any]]:
-    results = dig(reply.data, "results")
-    if not isinstance(results, list):
-        raise FatalError(f"HubSpot answered HTTP {reply.status} without a `results` list", connector=connector)
-    return results
+        # An upsert by e-mail sets absolute property values: applying the same batch twice leaves
+        # the same contacts, so retrying it after a 5xx or a dropped answer cannot double anything.
+        return await self.transport.post(f"{CONTACTS}/batch/upsert", json={"inputs": list(inputs)}, idempotent=True)

@@ -12,6 +12,7 @@ from hub.sdk import (
     ClientConnector,
     Entity,
     EntityMapping,
+    Incremental,
     PullPage,
     PushResult,
     RawRecord,
@@ -26,6 +27,19 @@ __all__ = ["HubSpotConnector"]
 
 #: Keys of the row's ``configured`` part and the setting that names each one's property.
 _CONFIGURED = {"consent": "consent_property", "loyalty": "loyalty_property", "modified": "modified_property"}
+
+
+def _modified_time(value: Any) -> datetime | None:
+    ms = modified_ms(value)
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def _cursor_text(when: datetime) -> str:
+    return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+#: The cursor: the newest modification of a row, never past the server's clock at the first answer.
+MODIFIED = Incremental("configured.modified", parse=_modified_time, render=_cursor_text, until_server_clock=True)
 
 
 class HubSpotConnector(ClientConnector[HubSpotClient]):
@@ -61,22 +75,17 @@ class HubSpotConnector(ClientConnector[HubSpotClient]):
         """
         _only_customers(entity)
         pages = self.client.list_contacts() if since is None else self.client.search_modified_since(_cursor_ms(since))
-        newest = floor = _cursor_ms(since) if since else 0
-        ceiling: int | None = None
+        tracker = MODIFIED.tracker(since)
         async for page in pages:
-            if ceiling is None:
-                ceiling = page.server_ms
+            tracker.answered_at(_modified_time(page.server_ms))
             records = []
             for contact in page.contacts:
                 row = self._row(contact)
-                ms = modified_ms(row["configured"]["modified"])
-                if ms is not None and ms > newest:
-                    newest = ms
+                tracker.see(row["configured"]["modified"])
                 records.append(
                     RawRecord(data=row, link={"contact_id": str(contact.get("id"))}, origin=_origin(contact))
                 )
-            cursor = newest if ceiling is None else min(newest, max(ceiling, floor))
-            yield PullPage(records, cursor=_cursor_text(cursor or None), complete=since is None)
+            yield PullPage(records, cursor=tracker.cursor, complete=since is None)
 
     def _row(self, contact: Mapping[str, Any]) -> dict[str, Any]:
         properties = dict(contact.get("properties") or {})
@@ -88,12 +97,9 @@ class HubSpotConnector(ClientConnector[HubSpotClient]):
     # ------------------------------------------------------------------ push
 
     async def push(self, entity: Entity, changes: Sequence[Change]) -> list[PushResult]:
+        """Changes as the engine batches them (``batch_size``: HubSpot's 100 per batch upsert)."""
         _only_customers(entity)
-        results: list[PushResult] = []
-        size = self.settings.batch_size
-        for start in range(0, len(changes), size):
-            results.extend(await self._push_batch(changes[start : start + size]))
-        return results
+        return await self._push_batch(changes)
 
     async def _push_batch(self, changes: Sequence[Change]) -> list[PushResult]:
         """One batch upsert; each change's result is read from the answer by ``upsert_answer``."""
@@ -149,9 +155,3 @@ def _cursor_ms(cursor: str) -> int:
     if ms is None:
         raise ValueError(f"{cursor!r} is not a HubSpot cursor")
     return ms
-
-
-def _cursor_text(ms: int | None) -> str | None:
-    if ms is None:
-        return None
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -134,7 +134,6 @@ class CursorTracker:
         self._newest = self._floor
         self._text = since if incremental.raw else None
         self._ceiling: datetime | None = None
-        self._answered = False
 
     def see(self, value: Any) -> None:
         """Take one record's change time (its raw value; unreadable or missing ones are ignored)."""
@@ -151,10 +150,13 @@ class CursorTracker:
                 self.see(dig(record, self.incremental.field))
 
     def answered(self, reply: Reply) -> None:
-        """Note a reply; the first one's ``Date`` is the ceiling when ``until_server_clock`` is set."""
-        if not self._answered:
-            self._answered = True
-            self._ceiling = server_time(reply)
+        """Note a reply: the first server clock known (its ``Date``) is the ``until_server_clock`` ceiling."""
+        self.answered_at(server_time(reply))
+
+    def answered_at(self, when: datetime | None) -> None:
+        """Note the server's clock at an answer, for a pull that reads its replies itself."""
+        if self._ceiling is None:
+            self._ceiling = when
 
     @property
     def cursor(self) -> str | None:

@@ -17,6 +17,7 @@ from hub.model.customers import Customer
 from hub.plugins.contract import Change
 from hub.sandbox.kit import ServedApp, serve
 from hub.sandbox.seed import EPOCH, Catalogue, SeedCustomer, demo_store, synthetic
+from hub.sync.drive import push_batched
 
 TOKEN = "pat-eu1-SECRET-0123456789"
 CONTACTS = "/crm/v3/objects/contacts"
@@ -176,8 +177,10 @@ async def test_pushes_are_cut_into_batches_of_100() -> None:
             for i in range(150)
         ]
         async with connector(served) as conn:
-            results = await conn.push(Entity.customers, changes)
-        assert all(r.ok for r in results)
+            results = await push_batched(conn, Entity.customers, changes)  # the engine's slicing
+            with pytest.raises(ValueError, match="at most 100"):
+                await conn.push(Entity.customers, changes)  # more than one upsert carries: refused unsent
+        assert len(results) == 150 and all(r.ok for r in results)
         assert served.app.state.requests[f"POST {CONTACTS}/batch/upsert"] == 2
         assert served.app.state.sandbox.contact("customer0000149@example.com")["properties"]["loyalty_points"] == "149"
 

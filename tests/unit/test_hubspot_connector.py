@@ -308,7 +308,7 @@ async def test_429_waits_for_retry_after_and_5xx_upserts_are_retried() -> None:
 async def test_an_answer_without_results_is_refused() -> None:
     respx.get(API).mock(return_value=httpx.Response(200, json={"message": "odd"}))
     async with HubSpotConnector("crm", settings()) as conn:
-        with pytest.raises(FatalError, match="without a `results` list"):
+        with pytest.raises(FatalError, match="without a list of records at `results`"):
             [page async for page in conn.pull(Entity.customers)]
 
 
