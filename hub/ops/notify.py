@@ -17,14 +17,9 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from hub.config.loader import LoadedConfig
-from hub.ops.alerts import (
-    AlertDeliveryError,
-    MismatchView,
-    render_digest,
-    select_for_digest,
-    send_email,
-    write_digest_files,
-)
+from hub.ops.alerts import MismatchView, select_for_digest
+from hub.ops.delivery import AlertDeliveryError, send_email, write_digest_files
+from hub.ops.digest_mail import render_digest
 from hub.redact import redact
 from hub.state.store import Store, utcnow
 from hub.sync.report import JobReport
