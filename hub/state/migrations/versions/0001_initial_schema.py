@@ -16,6 +16,20 @@ depends_on = None
 
 
 def upgrade() -> None:
+    """Every table of ``hub.state.schema``, one helper each, in the order the first release created them."""
+    _create_cursors()
+    _create_job_state()
+    _create_links()
+    _create_mismatches()
+    _create_notifications()
+    _create_observations()
+    _create_quarantine()
+    _create_runs()
+    _create_outbox()
+
+
+def _create_cursors() -> None:
+    """Where incremental pulls resume."""
     op.create_table(
         "cursors",
         sa.Column("connector", sa.String(length=200), nullable=False),
@@ -25,6 +39,10 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("connector", "entity"),
     )
+
+
+def _create_job_state() -> None:
+    """Each job's rules fingerprint and newest run reconciled."""
     op.create_table(
         "job_state",
         sa.Column("job", sa.String(length=200), nullable=False),
@@ -33,6 +51,10 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("job"),
     )
+
+
+def _create_links() -> None:
+    """Canonical key <-> platform ids."""
     op.create_table(
         "links",
         sa.Column("connector", sa.String(length=200), nullable=False),
@@ -43,6 +65,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("connector", "entity", "key"),
         sqlite_with_rowid=False,
     )
+
+
+def _create_mismatches() -> None:
+    """Every difference found, with its index by job and status."""
     op.create_table(
         "mismatches",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -68,6 +94,9 @@ def upgrade() -> None:
     with op.batch_alter_table("mismatches", schema=None) as batch_op:
         batch_op.create_index("ix_mismatches_job_status", ["job", "status"], unique=False)
 
+
+def _create_notifications() -> None:
+    """The queue of alert digests."""
     op.create_table(
         "notifications",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -80,6 +109,10 @@ def upgrade() -> None:
         sa.Column("covers", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
+
+
+def _create_observations() -> None:
+    """The last record seen per connector, entity and key; PostgreSQL indexes the groups."""
     op.create_table(
         "observations",
         sa.Column("connector", sa.String(length=200), nullable=False),
@@ -95,6 +128,10 @@ def upgrade() -> None:
     )
     if op.get_bind().dialect.name == "postgresql":  # see hub.state.schema: stock groups by index there
         op.create_index("ix_observations_grp", "observations", ["connector", "entity", "grp"], unique=False)
+
+
+def _create_quarantine() -> None:
+    """Records a pull refused."""
     op.create_table(
         "quarantine",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -107,6 +144,10 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
+
+
+def _create_runs() -> None:
+    """The run history, with its index by job and start."""
     op.create_table(
         "runs",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -126,6 +167,9 @@ def upgrade() -> None:
     with op.batch_alter_table("runs", schema=None) as batch_op:
         batch_op.create_index("ix_runs_job_started", ["job", "started_at"], unique=False)
 
+
+def _create_outbox() -> None:
+    """Journaled changes; refers to runs, so it comes after them."""
     op.create_table(
         "outbox",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
