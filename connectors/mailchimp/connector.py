@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 from hub.sdk import (
@@ -72,28 +71,12 @@ class MailchimpConnector(ClientConnector[MailchimpClient]):
         first answer, so a member edited during the pull is read again next time, never skipped.
         """
         _only_customers(entity)
-        floor = datetime.fromisoformat(since) if since else None
-        newest, ceiling = floor, None
-        async for page in self.client.members(since=floor):
-            ceiling = ceiling or page.server_time
-            records = []
-            for member in page.members:
-                row = self._row(member)
-                changed = _time(member.get("last_changed"))
-                if changed is not None and (newest is None or changed > newest):
-                    newest = changed
-                records.append(
-                    RawRecord(row, link={"subscriber_hash": str(member.get("id") or "")}, origin=_origin(member))
-                )
-            cursor = newest
-            if cursor is not None and ceiling is not None:
-                cursor = min(cursor, max(ceiling, floor or ceiling))
-            yield PullPage(
-                records,
-                cursor=cursor.isoformat(timespec="seconds") if cursor else None,
-                total=page.total,
-                complete=since is None,
-            )
+        async for page in self.client.members(since):
+            records = [
+                RawRecord(self._row(m), link={"subscriber_hash": str(m.get("id") or "")}, origin=_origin(m))
+                for m in page.records
+            ]
+            yield PullPage(records, cursor=page.cursor, total=page.total, complete=since is None)
 
     def _row(self, member: Mapping[str, Any]) -> dict[str, Any]:
         merge_fields = dict(member.get("merge_fields") or {})
@@ -110,12 +93,9 @@ class MailchimpConnector(ClientConnector[MailchimpClient]):
     # ------------------------------------------------------------------ push
 
     async def push(self, entity: Entity, changes: Sequence[Change]) -> list[PushResult]:
+        """Changes as the engine batches them (``batch_size``: one ``/batches`` job of ``job_size``)."""
         _only_customers(entity)
-        results: list[PushResult] = []
-        size = self.settings.job_size
-        for start in range(0, len(changes), size):
-            results.extend(await self._push_piece(changes[start : start + size]))
-        return results
+        return await self._push_piece(changes)
 
     async def _push_piece(self, changes: Sequence[Change]) -> list[PushResult]:
         """New members by batch subscribe, then every member PUT and tag change in one ``/batches``
@@ -221,15 +201,6 @@ class MailchimpConnector(ClientConnector[MailchimpClient]):
 def _unconfirmed(key: str, why: str) -> PushResult:
     # Silence is not a success: the outbox tries the change again (every write here is absolute).
     return PushResult(key, ok=False, retriable=True, code="UNCONFIRMED", message=why)
-
-
-def _time(value: Any) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def _only_customers(entity: Entity) -> None:
