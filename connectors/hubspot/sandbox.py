@@ -565,6 +565,6 @@ PLUGIN = SandboxPlugin(
     app_options={"access_token": "pat-demo-000000000000"},
     connector_block=_connector_block,
     demo_name="crm",
-    small_pages={"page_size": 10, "search_page_size": 10},
+    paging_settings={"page_size": 10, "search_page_size": 10},
     page_size=10,
 )

@@ -380,6 +380,6 @@ PLUGIN = SandboxPlugin(
     app_options={"api_key": "wms-demo-key-000000"},
     connector_block=_connector_block,
     demo_name="wms",
-    small_pages={"page_size": 10},
+    paging_settings={"page_size": 10},
     page_size=10,
 )

@@ -42,9 +42,12 @@ class SandboxPlugin:
     #: The connector's name in the demo config (``shop``, ``web``, ``wms``, ``crm``, ``news``): the
     #: part of the demo store this platform plays. ``None``: not part of the demo.
     demo_name: str | None = None
-    #: Connector settings that make its pages small, so a test sees paging without a huge seed.
-    small_pages: Mapping[str, Any] = field(default_factory=dict)
-    #: Records one page holds with ``small_pages``: a seed of more than this spans several pages.
+    #: Connector settings for reading a seed of several pages quickly: small pages where the
+    #: connector has a setting for it (no huge seed needed), a bigger plan's rate limits otherwise.
+    paging_settings: Mapping[str, Any] = field(default_factory=dict)
+    #: ``create_app`` options to go with ``paging_settings`` (the same plan on the sandbox's side).
+    paging_app_options: Mapping[str, Any] = field(default_factory=dict)
+    #: Records one page holds with ``paging_settings``: a seed of more than this spans several pages.
     page_size: int = 100
 
     def app(self, catalogue: Catalogue | None = None, **options: Any) -> Any:

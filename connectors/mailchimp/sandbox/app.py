@@ -223,6 +223,6 @@ PLUGIN = SandboxPlugin(
     app_options={"api_key": _KEY, "list_id": "a1b2c3"},
     connector_block=_connector_block,
     demo_name="news",
-    small_pages={"page_size": 10},
+    paging_settings={"page_size": 10},
     page_size=10,
 )
