@@ -1,13 +1,14 @@
 """The wc/v3 routes omnihub uses, over one ``hub.transport.Transport``.
 
-This module knows WooCommerce's URLs, page size, batch limit and how it says "bad key"; it knows
-nothing of canonical records. Listings follow the ``Link`` header (``hub.transport.LinkHeaderPaginator``)
-after stripping the credentials WooCommerce echoes into it, so OAuth signs every page afresh.
+This module knows WooCommerce's URLs, page size, batch limit and which settings to fix on a "bad
+key"; it knows nothing of canonical records. Listings are declared endpoints (``hub.sdk.Endpoint``)
+sharing one default: ``per_page=100`` by id, following the ``Link`` header
+(``hub.transport.LinkHeaderPaginator``) after stripping the credentials WooCommerce echoes into it,
+so OAuth signs every page afresh.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
@@ -17,24 +18,29 @@ import httpx
 from connectors.woocommerce.auth import OAuth1Auth, QueryAuth, strip_auth_params
 from connectors.woocommerce.settings import WooCommerceSettings
 from hub.sdk import (
-    AuthError,
+    Endpoint,
+    EndpointDefaults,
     FatalError,
     LinkHeaderPaginator,
     RedactingFilter,
     Reply,
+    RestReader,
+    SettingHint,
     Transport,
-    TransportSettings,
     secret_value,
 )
 
-__all__ = ["BATCH_LIMIT", "PAGE_SIZE", "WooClient", "chunks"]
+__all__ = ["BATCH_LIMIT", "PAGE_SIZE", "VARIATIONS_OF", "WooClient", "chunks"]
 
 #: ``per_page`` maximum (more: 400 ``rest_invalid_param``).
 PAGE_SIZE = 100
 #: Items per batch call, creates + updates + deletes together (more: 413).
 BATCH_LIMIT = 100
 
-_DEFAULT_CONCURRENCY = 4
+#: What every listing sends: a full page, in a stable order (new records do not shift pages).
+LIST_PARAMS = {"per_page": PAGE_SIZE, "orderby": "id", "order": "asc"}
+#: The variations of one variable product (``path_values={"id": parent_id}``).
+VARIATIONS_OF = Endpoint("products/{id}/variations")
 #: httpcore logs response headers at DEBUG from these child loggers, and WooCommerce's ``Link``
 #: echoes ``oauth_consumer_key``; a filter on the ``httpcore`` parent does not see child records.
 _HEADER_LOGGERS = ("httpcore.http11", "httpcore.http2", "httpcore.connection")
@@ -72,50 +78,33 @@ class WooClient:
         _redact_header_logs()
         self.transport = Transport(
             name,
-            TransportSettings(
-                base_url=settings.api_root,
+            settings.transport_settings(
+                settings.api_root,
                 auth=_auth_for(settings),
                 secrets=[secret_value(settings.consumer_key) or "", secret_value(settings.consumer_secret) or ""],
-                timeout=settings.timeout_s,
-                max_attempts=settings.max_attempts,
-                max_concurrency=settings.max_concurrency or _DEFAULT_CONCURRENCY,
-                verify_tls=settings.verify_tls,
+                hints=(_setting_hint(settings),),
             ),
             http_transport=http_transport,
         )
         origin = settings.origin
-        self._paginator = LinkHeaderPaginator(rewrite=lambda url: strip_auth_params(url, origin))
+        paginator = LinkHeaderPaginator(rewrite=lambda url: strip_auth_params(url, origin))
+        self.reader = RestReader(self.transport, EndpointDefaults(paginator=paginator, params=LIST_PARAMS))
 
     async def aclose(self) -> None:
         await self.transport.aclose()
 
-    @contextlib.contextmanager
-    def _explained(self) -> Iterator[None]:
-        """Turn WooCommerce's 401 into an ``AuthError`` that says which settings to fix."""
-        try:
-            yield
-        except AuthError as exc:
-            detail = str(exc).removeprefix(f"[{self.name}] ")
-            hint = (
-                "check the consumer_key and consumer_secret settings (a key with Read/Write permission, "
-                "from WooCommerce > Settings > Advanced > REST API)"
-            )
-            if self.settings.auth_mode in ("basic", "query") and self.settings.origin.startswith("http://"):
-                hint += "; WooCommerce refuses Basic over plain http: use an https url or auth: oauth1"
-            raise AuthError(f"{detail}; {hint}", connector=self.name, status=exc.status) from None
-
-    async def list(self, path: str, params: Mapping[str, Any] | None = None) -> AsyncIterator[tuple[list[dict], Reply]]:
+    async def list(
+        self, path: str | Endpoint, params: Mapping[str, Any] | None = None, **path_values: Any
+    ) -> AsyncIterator[tuple[list[dict], Reply]]:
         """Every page of a listing, ``per_page=100`` ordered by id, as (records, reply)."""
-        query = {"per_page": PAGE_SIZE, "orderby": "id", "order": "asc", **(params or {})}
-        with self._explained():
-            async for reply in self.transport.paginate("GET", path, self._paginator, params=query):
-                yield _records(reply, path, self.name), reply
+        endpoint = path if isinstance(path, Endpoint) else Endpoint(path)
+        async for page in self.reader.pages(endpoint, params=params, path_values=path_values or None):
+            yield _objects(page.records), page.reply
 
     async def get_list(self, path: str, params: Mapping[str, Any]) -> list[dict]:
         """One page of a listing (a batched read by ``include`` or ``sku``), at most 100 records."""
-        with self._explained():
-            reply = await self.transport.get(path, params={"per_page": PAGE_SIZE, **params})
-        return _records(reply, path, self.name)
+        reply = await self.transport.get(path, params={"per_page": PAGE_SIZE, **params})
+        return _objects(self.reader.records(Endpoint(path), reply))
 
     async def batch(self, path: str, body: Mapping[str, Any], *, idempotent: bool) -> dict[str, Any]:
         """One ``POST .../batch`` of at most 100 items; per-item errors stay in the returned body.
@@ -126,8 +115,7 @@ class WooClient:
         size = sum(len(body.get(kind) or ()) for kind in ("create", "update", "delete"))
         if size > BATCH_LIMIT:
             raise ValueError(f"a WooCommerce batch takes at most {BATCH_LIMIT} items, got {size}")
-        with self._explained():
-            reply = await self.transport.post(path, json=body, idempotent=idempotent)
+        reply = await self.transport.post(path, json=body, idempotent=idempotent)
         if not isinstance(reply.data, Mapping):
             raise FatalError(f"POST {path}: the batch answer is not a JSON object", connector=self.name)
         return dict(reply.data)
@@ -145,8 +133,16 @@ def _redact_header_logs() -> None:
             logger.addFilter(RedactingFilter())
 
 
-def _records(reply: Reply, path: str, name: str) -> list[dict]:
-    if not isinstance(reply.data, list):
-        kind = type(reply.data).__name__
-        raise FatalError(f"GET {path}: expected a JSON list of records, got {kind}", connector=name)
-    return [r for r in reply.data if isinstance(r, dict)]
+def _objects(records: list[Any]) -> list[dict]:
+    return [r for r in records if isinstance(r, dict)]
+
+
+def _setting_hint(settings: WooCommerceSettings) -> SettingHint:
+    """WooCommerce's 401 reworded to say which settings to fix."""
+    hint = (
+        "check the consumer_key and consumer_secret settings (a key with Read/Write permission, "
+        "from WooCommerce > Settings > Advanced > REST API)"
+    )
+    if settings.auth_mode in ("basic", "query") and settings.origin.startswith("http://"):
+        hint += "; WooCommerce refuses Basic over plain http: use an https url or auth: oauth1"
+    return SettingHint("{detail}; " + hint)

@@ -19,12 +19,13 @@ parent, 100 items per call; stock re-reads first (``connectors.woocommerce.stock
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from connectors.woocommerce.batches import BatchItem, send_batches
-from connectors.woocommerce.client import PAGE_SIZE, WooClient, chunks
+from connectors.woocommerce.client import PAGE_SIZE, VARIATIONS_OF, WooClient, chunks
 from connectors.woocommerce.rows import (
     SELLABLE_TYPES,
     customer_row,
@@ -41,8 +42,10 @@ from hub.sdk import (
     READ_WRITE,
     Change,
     ClientConnector,
+    CursorTracker,
     Entity,
     FatalError,
+    Incremental,
     ListingMemo,
     PullPage,
     PushResult,
@@ -114,10 +117,8 @@ class WooCommerceConnector(ClientConnector[WooClient]):
             raise NotImplementedError(f"woocommerce cannot read {entity}")
 
     async def _pull_items(self, entity: Entity, since: str | None) -> AsyncIterator[PullPage]:
-        params: dict[str, Any] = {}
-        if since:
-            params = {"modified_after": self._after(since), "dates_are_gmt": "true"}
-        cursor = since
+        params = self.modified.query(since)
+        tracker = self.modified.tracker(since)
         parents: dict[str, Mapping[str, Any]] = {}
         async for products in self._listing("products", params, entity):
             variable = [p for p in products if p.get("type") == "variable"]
@@ -125,20 +126,19 @@ class WooCommerceConnector(ClientConnector[WooClient]):
             rows = [self._row(p) for p in products if p.get("type") in SELLABLE_TYPES]
             if entity is Entity.stock:
                 rows += [self._row(p) for p in variable if holds_pool(p)]
-            cursor = _newest(cursor, products, rows)
-            yield self._page(entity, rows, cursor, since)
+            tracker.see_records(products)
+            yield self._page(entity, rows, tracker.cursor, since)
         if self._variations_route is not False:
             try:
                 async for rows in self._listed_variations(params, parents, entity):
-                    cursor = _newest(cursor, [], rows)
-                    yield self._page(entity, rows, cursor, since)
+                    yield self._page(entity, rows, _seen(tracker, rows), since)
                 self._variations_route = True
                 return
             except FatalError as exc:
                 if self._variations_route or exc.status != 404 or exc.platform_code != "rest_no_route":
                     raise
                 self._variations_route = False  # a store older than WooCommerce 10.3: asked once
-        async for page in self._variations_by_parent(entity, since, params, list(parents.values()), cursor):
+        async for page in self._variations_by_parent(entity, since, params, list(parents.values()), tracker):
             yield page
 
     async def _listed_variations(
@@ -159,19 +159,17 @@ class WooCommerceConnector(ClientConnector[WooClient]):
         since: str | None,
         params: Mapping[str, Any],
         variable: list[Mapping[str, Any]],
-        cursor: str | None,
+        tracker: CursorTracker,
     ) -> AsyncIterator[PullPage]:
         """Stores without ``GET /variations``: one listing per variable product."""
         if since and self.settings.variation_scan == "all_parents":
             async for parents, _reply in self.client.list("products", {"type": "variable"}):
                 rows = await self._variation_rows(parents, params)
-                cursor = _newest(cursor, [], rows)
-                yield self._page(entity, rows, cursor, since)
+                yield self._page(entity, rows, _seen(tracker, rows), since)
             return
         for part in chunks(variable, PAGE_SIZE):
             rows = await self._variation_rows(part)
-            cursor = _newest(cursor, [], rows)
-            yield self._page(entity, rows, cursor, since)
+            yield self._page(entity, rows, _seen(tracker, rows), since)
 
     async def _variation_rows(
         self, parents: Sequence[Mapping[str, Any]], params: Mapping[str, Any] | None = None
@@ -180,7 +178,7 @@ class WooCommerceConnector(ClientConnector[WooClient]):
 
         async def one(parent: Mapping[str, Any]) -> list[RawRecord]:
             rows = []
-            async for variations, _reply in self.client.list(f"products/{parent['id']}/variations", params):
+            async for variations, _reply in self.client.list(VARIATIONS_OF, params, id=parent["id"]):
                 rows += [self._row(v, parent) for v in variations]
             return rows
 
@@ -210,14 +208,26 @@ class WooCommerceConnector(ClientConnector[WooClient]):
         """wc/v3 cannot filter customers by modification time: the list is read whole and, with
         ``since``, only the customers modified after it are yielded."""
         after = self._after(since) if since else None
-        cursor = since
+        tracker = self.modified.tracker(since)
         async for customers, reply in self.client.list("customers", {"role": "all"}):
             rows = [customer_row(c) for c in customers if after is None or _stamp(c) > after]
-            cursor = _newest(cursor, customers, [])
+            tracker.see_records(customers)
             header = reply.headers.get("X-WP-Total")
             total = int(header) if header and header.isdigit() else None
             # The list is unfiltered: its total is every customer the shop holds.
-            yield PullPage(records=rows, cursor=cursor, total=total, held=total, complete=since is None)
+            yield PullPage(records=rows, cursor=tracker.cursor, total=total, held=total, complete=since is None)
+
+    @functools.cached_property
+    def modified(self) -> Incremental:
+        """The cursor: the newest ``date_modified_gmt`` (GMT, to the second), asked for as
+        ``modified_after`` less ``cursor_overlap_s`` with ``dates_are_gmt``."""
+        return Incremental(
+            "date_modified_gmt",
+            param="modified_after",
+            since_params={"dates_are_gmt": "true"},
+            send=self._after,
+            render=lambda moment: moment.astimezone(UTC).strftime(_CURSOR_FORMAT),
+        )
 
     def _after(self, since: str) -> str:
         moment = _parse(since) - timedelta(seconds=self.settings.cursor_overlap_s)
@@ -332,10 +342,7 @@ def _stamp(record: Mapping[str, Any]) -> str:
     return _parse(value).strftime(_CURSOR_FORMAT) if isinstance(value, str) and value else ""
 
 
-def _newest(cursor: str | None, records: Sequence[Mapping[str, Any]], rows: Sequence[RawRecord]) -> str | None:
-    """The newest ``date_modified_gmt`` among the cursor, raw records and rows (GMT, to the second)."""
-    stamps = [_stamp(r) for r in records] + [_stamp(r.data) for r in rows]
-    if cursor:
-        stamps.append(_parse(cursor).strftime(_CURSOR_FORMAT))
-    stamps = [s for s in stamps if s]
-    return max(stamps) if stamps else None
+def _seen(tracker: CursorTracker, rows: Sequence[RawRecord]) -> str | None:
+    """The cursor once ``rows`` (variations, whose rows keep their own ``date_modified_gmt``) are seen."""
+    tracker.see_records([row.data for row in rows])
+    return tracker.cursor
