@@ -1,9 +1,7 @@
 """The WooCommerce sandbox's data: products, variations and customers, and how writes change them.
 
-Seeded from a platform-neutral ``hub.sandbox.seed.Catalogue``: the items of a group with several variants
-become one variable product with variations (``variable_products=True``), the others simple
-products; stock comes from one catalogue location. What a write does is what a real WooCommerce
-11.0.1 was seen doing (``tests/fixtures/platforms/woocommerce/real-captures``):
+Seeded from a platform-neutral ``hub.sandbox.seed.Catalogue`` (``sandbox_seeding``). What a write
+does is what a real WooCommerce 11.0.1 was seen doing (``tests/fixtures/platforms/woocommerce/real-captures``):
 
 * values are coerced, never refused (``sandbox_values``): ``"abc"`` wipes a price, ``"12,50"`` is
   stored as ``"1250"``, a quantity ``"abc"`` as 0; a sale price not below the regular one is
@@ -24,12 +22,12 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from connectors.woocommerce.sandbox_seeding import STAMP, WooSeeding
 from connectors.woocommerce.sandbox_values import is_on_sale, php_intval, price_number, stored_price
-from hub.sdk import Catalogue, SeedCustomer, SeedItem
+from hub.sdk import Catalogue
 
 __all__ = ["WooStore", "item_error"]
 
-STAMP = "%Y-%m-%dT%H:%M:%S"
 _VARIATION_PATH = "/products/&lt;product_id&gt;/variations/&lt;id&gt;"
 #: Fields a product or variation write sets as given (prices and stock have rules of their own).
 _PLAIN_FIELDS = ("name", "status", "global_unique_id", "attributes")
@@ -40,22 +38,6 @@ def item_error(item_id: Any, code: str, message: str, status: int = 400, **data:
     return {"id": item_id, "error": {"code": code, "message": message, "data": {"status": status, **data}}}
 
 
-def _common_words(titles: list[str]) -> str:
-    words = [t.split() for t in titles]
-    common = []
-    for column in zip(*words, strict=False):
-        if len(set(column)) != 1:
-            break
-        common.append(column[0])
-    return " ".join(common)
-
-
-def _seed_prices(item: SeedItem) -> dict[str, Any]:
-    if item.compare_at and is_on_sale(item.compare_at, item.price):
-        return {"regular_price": item.compare_at, "sale_price": item.price}
-    return {"regular_price": item.price, "sale_price": ""}
-
-
 def _as_int(value: Any) -> int:
     try:
         return int(value)
@@ -63,7 +45,7 @@ def _as_int(value: Any) -> int:
         return 0
 
 
-class WooStore:
+class WooStore(WooSeeding):
     """Products (simple and variable), variations and customers, keyed by WooCommerce id."""
 
     def __init__(
@@ -84,128 +66,12 @@ class WooStore:
         self._next_id = first_id
         self._seed(catalogue, variable_products)
 
-    # ------------------------------------------------------------------ seeding
+    # ------------------------------------------------------------------ ids
 
     def _new_id(self) -> int:
         item_id = self._next_id
         self._next_id += 1
         return item_id
-
-    def _seed(self, catalogue: Catalogue, variable_products: bool) -> None:
-        groups: dict[str, list[SeedItem]] = {}
-        for item in catalogue.items:
-            groups.setdefault(item.group, []).append(item)
-        for group, items in groups.items():
-            if variable_products and len(items) > 1:
-                self._seed_variable(group, items, catalogue)
-            else:
-                for item in items:
-                    self._seed_simple(item, catalogue)
-        for person in catalogue.customers:
-            self._seed_customer(person)
-
-    def _quantity(self, sku: str, catalogue: Catalogue) -> int:
-        return int(catalogue.stock.get(sku, {}).get(self.location_code, 0))
-
-    def _base(self, item_id: int, stamp: datetime) -> dict[str, Any]:
-        text = stamp.astimezone(UTC).strftime(STAMP)
-        return {
-            "id": item_id,
-            "date_created": text,
-            "date_created_gmt": text,
-            "date_modified": text,
-            "date_modified_gmt": text,
-            "global_unique_id": "",
-        }
-
-    def _seed_simple(self, item: SeedItem, catalogue: Catalogue) -> None:
-        item_id = self._new_id()
-        record = {
-            **self._base(item_id, item.updated_at),
-            "name": item.title,
-            "type": "simple",
-            "status": "publish" if item.status == "active" else item.status,
-            "sku": item.sku,
-            **_seed_prices(item),
-            "manage_stock": True,
-            "stock_quantity": self._quantity(item.sku, catalogue),
-            "parent_id": 0,
-            "attributes": [],
-            "variations": [],
-            "global_unique_id": item.barcode or "",
-        }
-        self.products[item_id] = record
-        self._settle(record)
-
-    def _seed_variable(self, group: str, items: list[SeedItem], catalogue: Catalogue) -> None:
-        parent_id = self._new_id()
-        name = _common_words([i.title for i in items]) or group
-        parent = {
-            **self._base(parent_id, max(i.updated_at for i in items)),
-            "name": name,
-            "type": "variable",
-            "status": "publish",
-            "sku": group,
-            "regular_price": "",
-            "sale_price": "",
-            "manage_stock": False,
-            "stock_quantity": None,
-            "parent_id": 0,
-            "attributes": [
-                {
-                    "id": 0,
-                    "name": key.capitalize(),
-                    "variation": True,
-                    "options": sorted({i.options[key] for i in items}),
-                }
-                for key in sorted({k for i in items for k in i.options})
-            ],
-            "variations": [],
-        }
-        self.products[parent_id] = parent
-        for item in items:
-            variation_id = self._new_id()
-            own = item.title[len(name) :].strip() if item.title.startswith(name) else item.title
-            self.variations[variation_id] = {
-                **self._base(variation_id, item.updated_at),
-                "name": own,
-                "type": "variation",
-                "status": "publish" if item.status == "active" else item.status,
-                "sku": item.sku,
-                **_seed_prices(item),
-                "manage_stock": True,
-                "stock_quantity": self._quantity(item.sku, catalogue),
-                "parent_id": parent_id,
-                "attributes": [
-                    {"id": 0, "name": key.capitalize(), "slug": key, "option": value}
-                    for key, value in sorted(item.options.items())
-                ],
-                "global_unique_id": item.barcode or "",
-            }
-            parent["variations"].append(variation_id)
-            self._settle(self.variations[variation_id])
-        self._settle(parent)
-
-    def _seed_customer(self, person: SeedCustomer) -> None:
-        customer_id = self._new_id()
-        stamp = person.updated_at.astimezone(UTC).strftime(STAMP)
-        self.customers[customer_id] = {
-            "id": customer_id,
-            "date_created_gmt": stamp,
-            "date_modified_gmt": stamp,
-            "email": person.email,
-            "first_name": person.first_name or "",
-            "last_name": person.last_name or "",
-            "role": "customer",
-            "username": person.email.split("@")[0],
-            "billing": {
-                "first_name": person.first_name or "",
-                "last_name": person.last_name or "",
-                "email": person.email,
-                "phone": person.phone or "",
-            },
-            "shipping": {},
-        }
 
     # ------------------------------------------------------------------ reading
 
