@@ -1,0 +1,78 @@
+"""The long-running commands: ``omnihub run`` (the daemon), ``demo`` and ``sandbox`` (the platform simulators)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import typer
+from rich.text import Text
+
+from hub.cli.common import EXIT_FAILED, fail, load, out, state
+from hub.ops.logging_setup import LogFormat
+
+__all__ = ["demo", "run", "sandbox"]
+
+
+def run(
+    http_port: int = typer.Option(
+        None, "--http-port", min=1, max=65535, help="Serve /healthz and /metrics on this port (1-65535)."
+    ),
+    http_host: str = typer.Option("127.0.0.1", "--http-host", help="Address for --http-port (0.0.0.0 in a container)."),
+    log_format: LogFormat | None = typer.Option(
+        None, "--log-format", help="Alias of the global --log-format (which goes before `run`).", show_default=False
+    ),
+) -> None:
+    """Run the scheduler: every job with a `schedule:` runs unattended until SIGTERM/Ctrl-C."""
+    config = load()
+    try:
+        from hub.ops.daemon import serve_scheduled
+    except ImportError as exc:  # pragma: no cover - shipped together
+        fail(f"the scheduler is not available: {exc}", EXIT_FAILED)
+    raise typer.Exit(
+        asyncio.run(
+            serve_scheduled(config, http_port=http_port, http_host=http_host, log_format=log_format or state.log_format)
+        )
+    )
+
+
+def demo(
+    workdir: Path = typer.Option(Path("omnihub-demo"), "--dir", help="Where the demo writes its files."),
+) -> None:
+    """Start every sandbox with a drifted clothing store, sync it, and write the alert e-mail."""
+    from hub.cli.demo import run_demo
+
+    raise typer.Exit(run_demo(workdir, out))
+
+
+def sandbox(
+    platform: str = typer.Argument(..., help="shopify, woocommerce, hubspot, mailchimp or wms"),
+    port: int = typer.Option(0, "--port", min=0, max=65535, help="Port on 127.0.0.1 (0: any free port)."),
+) -> None:
+    """Serve a platform simulator on 127.0.0.1, seeded with the demo store."""
+    from importlib.metadata import entry_points
+
+    from hub.sandbox.kit import serve_forever
+    from hub.sandbox.plugin import GROUP, SandboxPlugin
+    from hub.sandbox.seed import demo_store
+
+    found = [ep for ep in entry_points(group=GROUP) if ep.name == platform]
+    if not found:
+        names = ", ".join(sorted(ep.name for ep in entry_points(group=GROUP)))
+        fail(f"no sandbox named {platform!r}; available: {names}")
+    try:
+        plugin = found[0].load()
+    except ImportError as exc:
+        fail(f"the {platform} sandbox cannot be loaded: {exc}", EXIT_FAILED)
+    if not isinstance(plugin, SandboxPlugin):
+        fail(f"entry point {platform!r} does not name a SandboxPlugin", EXIT_FAILED)
+    # Fakes, printed so that a hand-written config can reach the sandbox (they are the demo's).
+    out.print("It accepts these credentials (environment variable = value):", highlight=False)
+    for name, value in plugin.credentials.items():
+        out.print(Text(f"  {name}={value}"), highlight=False)
+    try:
+        serve_forever(plugin.app(demo_store()), port=port, announce=out.print)
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        fail(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}; choose another --port", EXIT_FAILED)
