@@ -85,6 +85,127 @@ def _charged(schema: GraphQLSchema, document: DocumentNode, variables: dict[str,
     return actual_cost(schema, document, variables, data) if data else 0
 
 
+def _throttled(requested: int, bucket: LeakyBucket) -> dict[str, Any]:
+    """Shopify's answer to a query the bucket cannot pay for: HTTP 200, ``THROTTLED``, no ``data``."""
+    error = {
+        "message": "Throttled",
+        "extensions": {"code": "THROTTLED", "documentation": "https://shopify.dev/api/usage/rate-limits"},
+    }
+    cost = {"requestedQueryCost": requested, "actualQueryCost": None, "throttleStatus": bucket.status()}
+    return {"errors": [error], "extensions": {"cost": cost}}
+
+
+class _ShopApp:
+    """The sandbox's HTTP side: the GraphQL endpoint (auth, versions, cost, bucket), bulk files, controls."""
+
+    def __init__(self, state: ShopState, bucket: LeakyBucket, resolvers: Resolvers, **options: Any) -> None:
+        self.state = state
+        self.bucket = bucket
+        self.resolvers = resolvers
+        self.access_token: str = options["access_token"]
+        self.oldest_supported: str = options["oldest_supported"]
+
+    def answer(self, version: str, body: Any, base_url: str) -> dict[str, Any]:
+        """The GraphQL answer to ``body``: validated against the version's schema, costed, then run."""
+        query = body.get("query") if isinstance(body, dict) else None
+        variables = (body.get("variables") if isinstance(body, dict) else None) or {}
+        if not isinstance(query, str) or not isinstance(variables, dict):
+            return {"errors": [{"message": "Parameter query is required"}]}
+        schema = schema_for(version)
+        try:
+            document = parse(query)
+        except GraphQLError as exc:
+            return {"errors": [exc.formatted]}
+        problems = validate(schema, document)
+        if problems:
+            return {"errors": [p.formatted for p in problems]}
+        with self.state.lock:
+            requested = requested_cost(schema, document, variables)
+            if requested > MAX_SINGLE_QUERY_COST:
+                return _too_costly(requested)
+            if requested > self.bucket.available():
+                self.bucket.throttled += 1
+                return _throttled(requested, self.bucket)
+            return self._run(schema, document, variables, requested, version, base_url)
+
+    def _run(
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        variables: dict[str, Any],
+        requested: int,
+        version: str,
+        base_url: str,
+    ) -> dict[str, Any]:
+        result = execute(
+            schema,
+            document,
+            root_value=self.resolvers.root(version, base_url),
+            variable_values=variables,
+            context_value=self.resolvers.context(version),
+        )
+        out: dict[str, Any] = {}
+        if result.errors:
+            out["errors"] = [e.formatted for e in result.errors]
+        if result.data is not None:
+            out["data"] = result.data
+        actual = _charged(schema, document, variables, result.data)
+        self.bucket.charge(actual)
+        out["extensions"] = {
+            "cost": {"requestedQueryCost": requested, "actualQueryCost": actual, "throttleStatus": self.bucket.status()}
+        }
+        return out
+
+    async def graphql_endpoint(self, request: Request) -> Response:
+        if request.headers.get("x-shopify-access-token") != self.access_token:
+            return JSONResponse(_AUTH_ERROR, status_code=401)
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            return JSONResponse({"errors": "Invalid JSON in request body"}, status_code=400)
+        try:
+            version = served_version(request.path_params["version"], self.oldest_supported)
+        except UnknownVersion as exc:
+            return JSONResponse({"errors": f"Not Found: the sandbox serves no API version {exc}"}, status_code=404)
+        payload = self.answer(version, body, str(request.base_url).rstrip("/"))
+        return Response(
+            orjson.dumps(payload), media_type="application/json", headers={"X-Shopify-API-Version": version}
+        )
+
+    async def bulk_file(self, request: Request) -> Response:
+        op = self.state.bulk_ops.get(f"gid://shopify/BulkOperation/{request.path_params['n']}")
+        if op is None or op.url is None:  # not finished yet, or nothing matched
+            return Response(b"<Error><Code>NoSuchKey</Code></Error>", status_code=404, media_type="application/xml")
+        return Response(op.body, media_type="application/jsonl")
+
+    async def sale(self, request: Request) -> JSONResponse:
+        body = await request.json()
+        try:
+            left = self.state.sale(str(body["sku"]), str(body["location"]), int(body.get("quantity", 1)))
+        except KeyError as exc:
+            return JSONResponse({"error": f"unknown {exc}"}, status_code=404)
+        return JSONResponse({"sku": body["sku"], "location": body["location"], "available": left})
+
+    async def sandbox_info(self, request: Request) -> JSONResponse:
+        bucket = self.bucket
+        return JSONResponse(
+            {
+                "shop": self.state.shop,
+                "locations": self.state.location_gids(),
+                "throttled": bucket.throttled,
+                "bucket": bucket.status(),
+            }
+        )
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/admin/api/{version}/graphql.json", self.graphql_endpoint, methods=["POST"]),
+            Route("/bulk-results/{n}.jsonl", self.bulk_file, methods=["GET"]),
+            Route("/_sandbox/sale", self.sale, methods=["POST"]),
+            Route("/_sandbox/shopify", self.sandbox_info, methods=["GET"]),
+        ]
+
+
 def create_app(
     catalogue: Catalogue | None = None,
     *,
@@ -104,105 +225,8 @@ def create_app(
     bucket = LeakyBucket(bucket_size, restore_rate)
     state.bucket = bucket  # type: ignore[attr-defined]
     resolvers = Resolvers(state, bulk_delay=bulk_delay)
-
-    def answer(version: str, body: Any, base_url: str) -> dict[str, Any]:
-        query = body.get("query") if isinstance(body, dict) else None
-        variables = (body.get("variables") if isinstance(body, dict) else None) or {}
-        if not isinstance(query, str) or not isinstance(variables, dict):
-            return {"errors": [{"message": "Parameter query is required"}]}
-        schema = schema_for(version)
-        try:
-            document = parse(query)
-        except GraphQLError as exc:
-            return {"errors": [exc.formatted]}
-        problems = validate(schema, document)
-        if problems:
-            return {"errors": [p.formatted for p in problems]}
-        with state.lock:
-            requested = requested_cost(schema, document, variables)
-            if requested > MAX_SINGLE_QUERY_COST:
-                return _too_costly(requested)
-            if requested > bucket.available():
-                bucket.throttled += 1
-                return {
-                    "errors": [
-                        {
-                            "message": "Throttled",
-                            "extensions": {
-                                "code": "THROTTLED",
-                                "documentation": "https://shopify.dev/api/usage/rate-limits",
-                            },
-                        }
-                    ],
-                    "extensions": {
-                        "cost": {
-                            "requestedQueryCost": requested,
-                            "actualQueryCost": None,
-                            "throttleStatus": bucket.status(),
-                        }
-                    },
-                }
-            result = execute(
-                schema,
-                document,
-                root_value=resolvers.root(version, base_url),
-                variable_values=variables,
-                context_value=resolvers.context(version),
-            )
-            out: dict[str, Any] = {}
-            if result.errors:
-                out["errors"] = [e.formatted for e in result.errors]
-            if result.data is not None:
-                out["data"] = result.data
-            actual = _charged(schema, document, variables, result.data)
-            bucket.charge(actual)
-            out["extensions"] = {
-                "cost": {"requestedQueryCost": requested, "actualQueryCost": actual, "throttleStatus": bucket.status()}
-            }
-            return out
-
-    async def graphql_endpoint(request: Request) -> Response:
-        if request.headers.get("x-shopify-access-token") != access_token:
-            return JSONResponse(_AUTH_ERROR, status_code=401)
-        try:
-            body = orjson.loads(await request.body())
-        except orjson.JSONDecodeError:
-            return JSONResponse({"errors": "Invalid JSON in request body"}, status_code=400)
-        try:
-            version = served_version(request.path_params["version"], oldest_supported)
-        except UnknownVersion as exc:
-            return JSONResponse({"errors": f"Not Found: the sandbox serves no API version {exc}"}, status_code=404)
-        payload = answer(version, body, str(request.base_url).rstrip("/"))
-        return Response(
-            orjson.dumps(payload), media_type="application/json", headers={"X-Shopify-API-Version": version}
-        )
-
-    async def bulk_file(request: Request) -> Response:
-        op = state.bulk_ops.get(f"gid://shopify/BulkOperation/{request.path_params['n']}")
-        if op is None or op.url is None:  # not finished yet, or nothing matched
-            return Response(b"<Error><Code>NoSuchKey</Code></Error>", status_code=404, media_type="application/xml")
-        return Response(op.body, media_type="application/jsonl")
-
-    async def sale(request: Request) -> JSONResponse:
-        body = await request.json()
-        try:
-            left = state.sale(str(body["sku"]), str(body["location"]), int(body.get("quantity", 1)))
-        except KeyError as exc:
-            return JSONResponse({"error": f"unknown {exc}"}, status_code=404)
-        return JSONResponse({"sku": body["sku"], "location": body["location"], "available": left})
-
-    async def sandbox_info(request: Request) -> JSONResponse:
-        return JSONResponse(
-            {"shop": shop, "locations": state.location_gids(), "throttled": bucket.throttled, "bucket": bucket.status()}
-        )
-
-    routes = [
-        Route("/admin/api/{version}/graphql.json", graphql_endpoint, methods=["POST"]),
-        Route("/bulk-results/{n}.jsonl", bulk_file, methods=["GET"]),
-        Route("/_sandbox/sale", sale, methods=["POST"]),
-        Route("/_sandbox/shopify", sandbox_info, methods=["GET"]),
-    ]
-    return sandbox_app("shopify", routes, state=state, seed=seed)
+    served = _ShopApp(state, bucket, resolvers, access_token=access_token, oldest_supported=oldest_supported)
+    return sandbox_app("shopify", served.routes(), state=state, seed=seed)
 
 
 def _connector_block(url: str, app: Any) -> dict[str, Any]:

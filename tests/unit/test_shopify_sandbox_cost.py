@@ -105,6 +105,7 @@ def test_sandbox_imports_no_client_or_connector_code() -> None:
         "sandbox",
         "sandbox_bulk",
         "sandbox_cost",
+        "sandbox_mutations",
         "sandbox_resolvers",
         "sandbox_schema",
         "sandbox_state",
