@@ -45,7 +45,7 @@ from hub.state.store import Store
 from hub.sync.engine import Engine
 from hub.sync.report import JobReport
 
-__all__ = ["DemoShop", "run_demo"]
+__all__ = ["ROLES", "DemoShop", "demo_credentials", "demo_plugins", "run_demo"]
 
 #: The parts of the demo store, by connector name in the demo config; each sandbox plugin says
 #: which one it plays (``SandboxPlugin.demo_name``). In the order they are started and written.
@@ -62,10 +62,15 @@ def demo_plugins() -> dict[str, SandboxPlugin]:
     return dict(sorted(playing.items(), key=lambda item: ROLES.index(str(item[1].demo_name))))
 
 
+def demo_credentials() -> dict[str, str]:
+    """Every sandbox's credentials, as the environment variables the demo config refers to."""
+    return {k: v for p in demo_plugins().values() for k, v in p.credentials.items()}
+
+
 def __getattr__(name: str) -> Any:
     # CREDENTIALS is computed on first use: importing this module loads no connector.
     if name == "CREDENTIALS":
-        return {k: v for p in demo_plugins().values() for k, v in p.credentials.items()}
+        return demo_credentials()
     raise AttributeError(name)
 
 
@@ -210,32 +215,8 @@ def _mismatch_table(store: Store, title: str) -> Table:
     return table
 
 
-def run_demo(workdir: Path, console: Console | None = None) -> int:
-    """Run the whole demo; return 0 when every phase completed and nothing is left open."""
-    console = console or Console()
-    started = time.monotonic()
-    workdir = workdir.resolve()
-    workdir.mkdir(parents=True, exist_ok=True)
-    for stale in ("omnihub-demo.db", "omnihub-demo.db-wal", "omnihub-demo.db-shm"):
-        (workdir / stale).unlink(missing_ok=True)
-    credentials = {k: v for p in demo_plugins().values() for k, v in p.credentials.items()}
-    with _environment(credentials), DemoShop(workdir) as shop:
-        config_path = shop.write_config()
-        config = load_config(config_path)
-        store = Store.open(config.database_url())
-        console.print(
-            Text.assemble(("omnihub demo", "bold"), f": 5 sandboxes on 127.0.0.1, config written to {config_path}")
-        )
-
-        phases: list[tuple[str, list[JobReport]]] = []
-        for title, mode in (("monitor", "monitor"), ("enforce", "enforce"), ("check", "monitor")):
-            reports = asyncio.run(Engine(config, store, mode=mode).sync())
-            phases.append((title, reports))
-            if title == "monitor":
-                console.print(_mismatch_table(store, "What drifted (monitor mode: reported, nothing changed)"))
-                asyncio.run(notify_after_run(config, store, reports))
-        store.close()
-
+def _summary(phases: list[tuple[str, list[JobReport]]]) -> Table:
+    """Open mismatches per job after each phase, and what enforce pushed."""
     summary = Table(title="Summary: open mismatches after each phase")
     summary.add_column("job")
     for title, _ in phases:
@@ -248,21 +229,54 @@ def run_demo(workdir: Path, console: Console | None = None) -> int:
             *(str(reports[index].mismatches) for _, reports in phases),
             ", ".join(f"{k} {v}" for k, v in pushed.items()) or "-",
         )
-    console.print(summary)
+    return summary
+
+
+def _show_digest(messages: list[EmailMessage], workdir: Path, console: Console) -> bool:
+    """Write the first alert e-mail received as ``.eml`` and ``.html`` and say where; False if none came."""
+    if not messages:
+        console.print(Text("no alert e-mail was received", style="red"))
+        return False
+    from hub.ops.delivery import write_digest_files
+
+    eml, html = write_digest_files(messages[0], workdir, "alert-digest")
+    console.print(Text(f"The alert e-mail the ops team would get: {eml}\n  open it in a browser: {html}"))
+    return True
+
+
+def run_demo(workdir: Path, console: Console | None = None) -> int:
+    """Run the whole demo; return 0 when every phase completed and nothing is left open."""
+    console = console or Console()
+    started = time.monotonic()
+    workdir = workdir.resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    for stale in ("omnihub-demo.db", "omnihub-demo.db-wal", "omnihub-demo.db-shm"):
+        (workdir / stale).unlink(missing_ok=True)
+    with _environment(demo_credentials()), DemoShop(workdir) as shop:
+        config_path = shop.write_config()
+        config = load_config(config_path)
+        store = Store.open(config.database_url())
+        where = f": {len(shop.apps)} sandboxes on 127.0.0.1, config written to {config_path}"
+        console.print(Text.assemble(("omnihub demo", "bold"), where))
+
+        phases: list[tuple[str, list[JobReport]]] = []
+        for title, mode in (("monitor", "monitor"), ("enforce", "enforce"), ("check", "monitor")):
+            reports = asyncio.run(Engine(config, store, mode=mode).sync())
+            phases.append((title, reports))
+            if title == "monitor":
+                console.print(_mismatch_table(store, "What drifted (monitor mode: reported, nothing changed)"))
+                asyncio.run(notify_after_run(config, store, reports))
+        store.close()
+
+    console.print(_summary(phases))
 
     failures = [
         f"{r.name} ({title}): {'; '.join(r.errors)}" for title, reports in phases for r in reports if r.status != "ok"
     ]
     for failure in failures:
         console.print(Text.assemble(("failed:", "red"), f" {failure}"), soft_wrap=True)
-    if shop.inbox.messages:
-        from hub.ops.delivery import write_digest_files
-
-        eml, html = write_digest_files(shop.inbox.messages[0], workdir, "alert-digest")
-        console.print(Text(f"The alert e-mail the ops team would get: {eml}\n  open it in a browser: {html}"))
-    else:
+    if not _show_digest(shop.inbox.messages, workdir, console):
         failures.append("no alert e-mail reached the local SMTP server")
-        console.print(Text("no alert e-mail was received", style="red"))
     left_open = sum(r.mismatches for r in phases[-1][1])
     console.print(
         Text(
