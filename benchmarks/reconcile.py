@@ -34,25 +34,33 @@ from sqlalchemy import create_engine, make_url, text
 
 from hub.config.loader import load_config
 from hub.state.store import Store
-from hub.sync.engine import Engine, PullOutcome
+from hub.sync.decide import Decider
+from hub.sync.engine import Engine
+from hub.sync.outcome import PullOutcome
 from hub.sync.reconcile import Finding, Plan, ReconcileInput
 
 
-class TimedEngine(Engine):
-    """The engine, with the CPU seconds its reconciler spends on runs that spilled to the store
-    summed in ``spilled_cpu_s``: reading the records back is that path's whole extra cost."""
+class TimedDecider(Decider):
+    """The decide stage, with the CPU seconds its reconciler spends on runs that spilled to the
+    store summed in ``TimedEngine.spilled_cpu_s``: reading the records back is that path's whole
+    extra cost."""
 
-    spilled_cpu_s = 0.0
-
-    def _reconcile(
+    def reconcile(
         self, job_input: ReconcileInput, outcomes: dict[str, PullOutcome], groups: set[str] | None
     ) -> tuple[list[Finding], list[Plan], int]:
         started = time.process_time()
         try:
-            return super()._reconcile(job_input, outcomes, groups)
+            return super().reconcile(job_input, outcomes, groups)
         finally:
             if any(outcome.spilled for outcome in outcomes.values()):
                 TimedEngine.spilled_cpu_s += time.process_time() - started
+
+
+class TimedEngine(Engine):
+    """The engine, deciding with ``TimedDecider``."""
+
+    spilled_cpu_s = 0.0
+    decider = TimedDecider
 
 
 def write_feeds(folder: Path, skus: int, channels: int, drift: float, seed: int) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-import hub.sync.engine as engine_module
+import hub.sync.decide as decide_module
 from hub.config.loader import load_config
 from hub.state.store import Store
 from hub.sync.engine import Engine
@@ -179,13 +179,13 @@ jobs:
         (folder / "omnihub.yaml").write_text(config % budget)
         paths[side] = folder / "omnihub.yaml"
     pages: list[int] = []
-    original = engine_module.reconcile_keyed
+    original = decide_module.reconcile_keyed
 
     def counting(job_input, truth, targets):  # type: ignore[no-untyped-def]
         pages.append(len(truth) + sum(map(len, targets.values())))
         return original(job_input, truth, targets)
 
-    monkeypatch.setattr(engine_module, "reconcile_keyed", counting)
+    monkeypatch.setattr(decide_module, "reconcile_keyed", counting)
     monkeypatch.chdir(tmp_path / "held")
     held = _sync(paths["held"])
     assert len(pages) == 1  # everything in memory: one call for the catalogue

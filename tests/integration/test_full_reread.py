@@ -22,7 +22,7 @@ from hub.errors import ConfigError
 from hub.sandbox.kit import ServedApp, serve
 from hub.sandbox.seed import Catalogue, SeedCustomer, SeedItem
 from hub.state.store import Store, utcnow
-from hub.sync import engine as engine_module
+from hub.sync import pull as pull_module
 from hub.sync.engine import Engine
 from hub.sync.report import JobReport
 from tests.conftest import TEST_SECRETS
@@ -112,7 +112,7 @@ def _sync(config: LoadedConfig, job: str) -> JobReport:
 
 def _later(monkeypatch: pytest.MonkeyPatch, hours: float) -> None:
     """Move the engine's clock ``hours`` ahead (the platforms' clocks do not matter here)."""
-    monkeypatch.setattr(engine_module, "utcnow", lambda: utcnow() + timedelta(hours=hours))
+    monkeypatch.setattr(pull_module, "utcnow", lambda: utcnow() + timedelta(hours=hours))
 
 
 def test_a_restored_shop_is_found_and_fixed_by_the_scheduled_full_read(

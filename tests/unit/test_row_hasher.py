@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from hub.plugins.contract import RawRecord
-from hub.sync.engine import RowHasher
+from hub.sync.row_hash import RowHasher
 
 ROW = RawRecord({"sku": "SKU-1", "price": "79.90", "currency": "EUR"}, {"variant": "gid://1"})
 
@@ -15,7 +15,7 @@ def test_the_same_row_has_the_same_digest_in_another_process() -> None:
     """Digests are stored and compared by the next run: they must not depend on the process
     (Python's own ``hash`` of a string does)."""
     code = (
-        "from hub.plugins.contract import RawRecord; from hub.sync.engine import RowHasher; "
+        "from hub.plugins.contract import RawRecord; from hub.sync.row_hash import RowHasher; "
         "print(RowHasher(b'mapping-1')(RawRecord({'sku': 'SKU-1', 'price': '79.90', 'currency': 'EUR'}, "
         "{'variant': 'gid://1'})))"
     )
