@@ -34,8 +34,8 @@ from hub.sdk import (
     RateLimited,
     Reply,
     RetriableError,
+    SettingHint,
     Transport,
-    TransportSettings,
     TransportStats,
     dig,
     secret_value,
@@ -76,6 +76,10 @@ def _messages(errors: Any) -> str:
     return str(errors)
 
 
+#: Which setting to fix when the store refuses the token.
+SETTING_HINT = SettingHint("{detail} - check the `access_token` setting (an Admin API access token)")
+
+
 def _error_parser(response: httpx.Response, data: Any) -> tuple[str | None, str | None]:
     """Shopify's error bodies: ``{"errors": "..."}`` or ``{"errors": [{"message", "extensions"}]}``."""
     errors = data.get("errors") if isinstance(data, Mapping) else None
@@ -83,8 +87,6 @@ def _error_parser(response: httpx.Response, data: Any) -> tuple[str | None, str 
     code = None
     if isinstance(errors, list) and (codes := [c for c in _error_codes(errors) if c]):
         code = codes[0]
-    if response.status_code in (401, 403):
-        message = f"{message or 'access refused'} - check the `access_token` setting (an Admin API access token)"
     return code, message
 
 
@@ -111,15 +113,13 @@ class ShopifyClient:
         self.bucket = CostBucket(settings.bucket_size, settings.restore_rate)
         self.transport = Transport(
             name,
-            TransportSettings(
-                base_url=settings.root_url,
+            settings.transport_settings(
+                settings.root_url,
                 headers={"X-Shopify-Access-Token": token},
                 secrets=[token],
-                timeout=settings.timeout_s,
-                max_attempts=settings.max_attempts,
                 # One request at a time: the bucket mirror is exact only when answers come back in order.
-                max_concurrency=settings.max_concurrency or 1,
-                verify_tls=settings.verify_tls,
+                default_concurrency=1,
+                hints=(SETTING_HINT,),
             ),
             limiter=self.bucket,
             error_parser=_error_parser,
@@ -129,13 +129,7 @@ class ShopifyClient:
         # Bulk results live on another host (cloud storage): never send the token there.
         self.files = Transport(
             name,
-            TransportSettings(
-                base_url=settings.root_url,
-                timeout=max(settings.timeout_s, 120.0),
-                max_attempts=settings.max_attempts,
-                max_concurrency=1,
-                verify_tls=settings.verify_tls,
-            ),
+            settings.transport_settings(settings.root_url, timeout=max(settings.timeout_s, 120.0), max_concurrency=1),
             http_transport=http_transport,
         )
         #: Cost points charged by the store so far.

@@ -37,6 +37,7 @@ from hub.sdk import (
     ConnectorContext,
     Entity,
     FatalError,
+    Incremental,
     PullPage,
     PushResult,
     RawRecord,
@@ -58,11 +59,8 @@ def updated_since(since: str | None) -> str | None:
     return f"updated_at:>'{since}'"
 
 
-def _newest(cursor: str | None, value: str | None) -> str | None:
-    # Shopify writes every timestamp as YYYY-MM-DDTHH:MM:SSZ, so text order is time order.
-    if value is None:
-        return cursor
-    return value if cursor is None or value > cursor else cursor
+#: The cursor: the newest ``updatedAt`` seen, kept as Shopify wrote it (it goes back into a search query).
+UPDATED = Incremental("updatedAt", raw=True)
 
 
 def variant_row(node: dict[str, Any]) -> RawRecord:
@@ -182,7 +180,7 @@ class ShopifyConnector(ClientConnector[ShopifyClient]):
         """A full pull counts first (a point or two) and exports in bulk above ``bulk_threshold``;
         an incremental pull pages at once, since what changed since the cursor is usually little."""
         query = updated_since(since)
-        cursor = since
+        tracker = UPDATED.tracker(since)
         total: int | None = None
         if since is None:
             counted = await self.client.execute(VARIANTS_COUNT, {"query": None})
@@ -196,21 +194,21 @@ class ShopifyConnector(ClientConnector[ShopifyClient]):
         async for data in self._pages(VARIANTS, "productVariants", {"query": query}):
             nodes = dig(data, "productVariants.nodes") or []
             for node in nodes:
-                cursor = _newest(cursor, node.get("updatedAt"))
-            yield PullPage([variant_row(n) for n in nodes], cursor=cursor, total=total, complete=since is None)
+                tracker.see(node.get("updatedAt"))
+            yield PullPage([variant_row(n) for n in nodes], cursor=tracker.cursor, total=total, complete=since is None)
             total = None
 
     async def _bulk_variants(self, total: int) -> AsyncIterator[PullPage]:
         body = await self._run_bulk(BULK_VARIANTS)
-        cursor: str | None = None
+        tracker = UPDATED.tracker(None)
         batch: list[RawRecord] = []
         for parent, _ in reassemble(iter_jsonl(body)):
-            cursor = _newest(cursor, parent.get("updatedAt"))
+            tracker.see(parent.get("updatedAt"))
             batch.append(variant_row(parent))
             if len(batch) >= PAGE_SIZE * 4:
-                yield PullPage(batch, cursor=cursor, total=total)
+                yield PullPage(batch, cursor=tracker.cursor, total=total)
                 batch = []
-        yield PullPage(batch, cursor=cursor, total=total)
+        yield PullPage(batch, cursor=tracker.cursor, total=total)
 
     async def _run_bulk(self, document: Document) -> bytes:
         return await run_bulk_query(
@@ -254,21 +252,21 @@ class ShopifyConnector(ClientConnector[ShopifyClient]):
             return
         self.read_mode[Entity.stock] = "pages"
         query = updated_since(since)
-        cursor = since
+        tracker = UPDATED.tracker(since)
         for location_id in mapped:
             async for data in self._pages(
                 LOCATION_LEVELS, "location.inventoryLevels", {"location": location_id, "query": query}
             ):
                 rows = []
                 for level in dig(data, "location.inventoryLevels.nodes") or []:
-                    cursor = _newest(cursor, level.get("updatedAt"))
+                    tracker.see(level.get("updatedAt"))
                     item = level.get("item") or {}
                     rows.append(stock_row(item.get("sku"), str(item.get("id")), location_id, level))
-                yield PullPage(rows, cursor=cursor, complete=since is None)
+                yield PullPage(rows, cursor=tracker.cursor, complete=since is None)
 
     async def _bulk_stock(self, mapped: set[str]) -> AsyncIterator[PullPage]:
         body = await self._run_bulk(BULK_STOCK)
-        cursor: str | None = None
+        tracker = UPDATED.tracker(None)
         batch: list[RawRecord] = []
         orphans: list[dict[str, Any]] = []
         for variant, levels in reassemble(iter_jsonl(body), orphans):
@@ -277,30 +275,30 @@ class ShopifyConnector(ClientConnector[ShopifyClient]):
                 location_id = dig(level, "location.id")
                 if location_id not in mapped:
                     continue
-                cursor = _newest(cursor, level.get("updatedAt"))
+                tracker.see(level.get("updatedAt"))
                 row = stock_row(variant.get("sku"), item_id, location_id, level)
                 row.link["variant_id"] = str(variant.get("id"))
                 batch.append(row)
             if len(batch) >= PAGE_SIZE * 4:
-                yield PullPage(batch, cursor=cursor)
+                yield PullPage(batch, cursor=tracker.cursor)
                 batch = []
         rejected = [
             (None, "inventory level line without its variant in the bulk result", str(o.get("__parentId")))
             for o in orphans
         ]
-        yield PullPage(batch, cursor=cursor, rejected=rejected)
+        yield PullPage(batch, cursor=tracker.cursor, rejected=rejected)
 
     async def _pull_customers(self, since: str | None) -> AsyncIterator[PullPage]:
         document = customers_for(self.settings.api_version)
-        cursor = since
+        tracker = UPDATED.tracker(since)
         async for data in self._pages(document, "customers", {"query": updated_since(since)}):
             rows = []
             for node in dig(data, "customers.nodes") or []:
-                cursor = _newest(cursor, node.get("updatedAt"))
+                tracker.see(node.get("updatedAt"))
                 if "defaultEmailAddress" in node:
                     node = {**node, "email": dig(node, "defaultEmailAddress.emailAddress")}
                 rows.append(RawRecord(node, {"customer_id": str(node.get("id"))}, f"shopify customer {node.get('id')}"))
-            yield PullPage(rows, cursor=cursor, complete=since is None)
+            yield PullPage(rows, cursor=tracker.cursor, complete=since is None)
 
     # ------------------------------------------------------------------ push
 
