@@ -9,7 +9,7 @@
   ``job_state``: the fingerprint of each
   job's rules (a changed rule re-reconciles everything once).
 - ``runs``, ``quarantine``, ``notifications``: what happened, what was refused, what was mailed.
-- ``job_locks``: which process runs each job now (see ``hub.state.locks``).
+- ``job_locks``: which process runs each job now (see ``hub.state.job_locks``).
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from hub.plugins.contract import Connector, ConnectorContext
 from hub.plugins.mapping import Mapping, load_mapping
 from hub.plugins.registry import connector_class
 from hub.redact import redact
-from hub.state.locks import JobAlreadyRunning, job_lock
+from hub.state.job_locks import JobAlreadyRunning, job_lock
 from hub.state.store import Store, utcnow
 from hub.sync.decide import Decider, Decision, groups_to_decide, record_findings
 from hub.sync.outcome import PullOutcome

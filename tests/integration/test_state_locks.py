@@ -29,7 +29,7 @@ from sqlalchemy import create_engine, inspect, select, text
 from hub.config.loader import load_config
 from hub.state import locks
 from hub.state import schema as t
-from hub.state.locks import JobAlreadyRunning, job_lock
+from hub.state.job_locks import JobAlreadyRunning, job_lock
 from hub.state.store import Store, StoreError
 from hub.sync.engine import Engine
 
@@ -53,7 +53,7 @@ print("started")
 #: Holds a job's lock, as a run in another process does, until a line comes on stdin.
 HOLDER = """
 import asyncio, sys
-from hub.state.locks import job_lock
+from hub.state.job_locks import job_lock
 from hub.state.store import Store, StoreError
 
 async def main() -> None:
