@@ -17,6 +17,7 @@ from hub.model.values import normalize_email, normalize_sku, parse_decimal
 from hub.plugins.contract import (
     READ,
     READ_WRITE,
+    SALES_CHANNEL,
     Change,
     ClientConnector,
     Connector,
@@ -70,6 +71,7 @@ from hub.transport import (
 __all__ = [
     "READ",
     "READ_WRITE",
+    "SALES_CHANNEL",
     "AllLimiters",
     "AuthError",
     "Catalogue",

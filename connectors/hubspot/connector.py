@@ -50,7 +50,6 @@ class HubSpotConnector(ClientConnector[HubSpotClient]):
     type_name = "hubspot"
     settings_model = HubSpotSettings
     capabilities = {Entity.customers: READ_WRITE}
-    push_batch_size = 100
 
     client_class = HubSpotClient
     settings: HubSpotSettings

@@ -36,7 +36,6 @@ class MailchimpConnector(ClientConnector[MailchimpClient]):
     type_name = "mailchimp"
     settings_model = MailchimpSettings
     capabilities = {Entity.customers: READ_WRITE}
-    push_batch_size = 5000
 
     client_class = MailchimpClient
     settings: MailchimpSettings

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 
@@ -30,8 +30,7 @@ from connectors.shopify.queries import (
 from connectors.shopify.settings import ShopifySettings
 from connectors.shopify.writes import Writer
 from hub.sdk import (
-    READ,
-    READ_WRITE,
+    SALES_CHANNEL,
     Change,
     ClientConnector,
     ConnectorContext,
@@ -97,12 +96,7 @@ class ShopifyConnector(ClientConnector[ShopifyClient]):
 
     type_name = "shopify"
     settings_model = ShopifySettings
-    capabilities: ClassVar = {
-        Entity.products: READ,
-        Entity.prices: READ_WRITE,
-        Entity.stock: READ_WRITE,
-        Entity.customers: READ_WRITE,
-    }
+    capabilities = SALES_CHANNEL
     push_batch_size = 250
     #: ``InventorySetQuantitiesUserErrorCode`` in the Admin schemas (2025-01 to 2026-07):
     #: ``INVALID_QUANTITY_TOO_HIGH`` "can't be higher than 1,000,000,000" (and ``_TOO_LOW``), within
@@ -302,12 +296,14 @@ class ShopifyConnector(ClientConnector[ShopifyClient]):
 
     # ------------------------------------------------------------------ push
 
-    async def push(self, entity: Entity, changes: Sequence[Change]) -> list[PushResult]:
-        writer = Writer(self.name, self.client, self.settings, self.context.mapping)
-        if entity is Entity.prices:
-            return await writer.prices(changes)
-        if entity is Entity.stock:
-            return await writer.stock(changes)
-        if entity is Entity.customers:
-            return await writer.customers(changes)
-        raise NotImplementedError(f"shopify cannot write {entity}")
+    def _writer(self) -> Writer:
+        return Writer(self.name, self.client, self.settings, self.context.mapping)
+
+    async def push_prices(self, changes: Sequence[Change]) -> list[PushResult]:
+        return await self._writer().prices(changes)
+
+    async def push_stock(self, changes: Sequence[Change]) -> list[PushResult]:
+        return await self._writer().stock(changes)
+
+    async def push_customers(self, changes: Sequence[Change]) -> list[PushResult]:
+        return await self._writer().customers(changes)

@@ -22,7 +22,7 @@ import asyncio
 import functools
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any
 
 from connectors.woocommerce.batches import BatchItem, send_batches
 from connectors.woocommerce.client import PAGE_SIZE, VARIATIONS_OF, WooClient, chunks
@@ -38,8 +38,7 @@ from connectors.woocommerce.settings import WooCommerceSettings
 from connectors.woocommerce.stock import StockWriter
 from connectors.woocommerce.values import price_text, unstored
 from hub.sdk import (
-    READ,
-    READ_WRITE,
+    SALES_CHANNEL,
     Change,
     ClientConnector,
     CursorTracker,
@@ -64,13 +63,7 @@ class WooCommerceConnector(ClientConnector[WooClient]):
 
     type_name = "woocommerce"
     settings_model = WooCommerceSettings
-    capabilities: ClassVar = {
-        Entity.products: READ,
-        Entity.prices: READ_WRITE,
-        Entity.stock: READ_WRITE,
-        Entity.customers: READ_WRITE,
-    }
-    push_batch_size = 100
+    capabilities = SALES_CHANNEL
 
     client_class = WooClient
     settings: WooCommerceSettings
@@ -237,16 +230,13 @@ class WooCommerceConnector(ClientConnector[WooClient]):
 
     async def push(self, entity: Entity, changes: Sequence[Change]) -> list[PushResult]:
         self.listings.wrote(entity)  # this entity's values in listings read before are stale now
-        if entity is Entity.stock:
-            writer = StockWriter(self.client, self.mapping[Entity.stock], manage_stock=self.settings.manage_stock)
-            return await writer.push(changes)
-        if entity is Entity.prices:
-            return await self._push_prices(changes)
-        if entity is Entity.customers:
-            return await self._push_customers(changes)
-        raise NotImplementedError(f"woocommerce cannot write {entity}")
+        return await super().push(entity, changes)
 
-    async def _push_prices(self, changes: Sequence[Change]) -> list[PushResult]:
+    async def push_stock(self, changes: Sequence[Change]) -> list[PushResult]:
+        writer = StockWriter(self.client, self.mapping[Entity.stock], manage_stock=self.settings.manage_stock)
+        return await writer.push(changes)
+
+    async def push_prices(self, changes: Sequence[Change]) -> list[PushResult]:
         mapping = self.mapping[Entity.prices]
         results: dict[int, PushResult] = {}
         items = []
@@ -278,7 +268,7 @@ class WooCommerceConnector(ClientConnector[WooClient]):
             )
         return [results[ref] for ref in range(len(changes))]
 
-    async def _push_customers(self, changes: Sequence[Change]) -> list[PushResult]:
+    async def push_customers(self, changes: Sequence[Change]) -> list[PushResult]:
         mapping = self.mapping[Entity.customers]
         items = []
         for ref, change in enumerate(changes):

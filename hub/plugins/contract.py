@@ -17,6 +17,7 @@ import ipaddress
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 from urllib.parse import urlsplit
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from hub.transport import Transport, TransportSettings, TransportStats
 
 __all__ = [
+    "SALES_CHANNEL",
     "Capability",
     "Change",
     "ClientConnector",
@@ -54,6 +56,10 @@ class Capability(enum.StrEnum):
 
 READ = frozenset({Capability.read})
 READ_WRITE = frozenset({Capability.read, Capability.write})
+#: What a sales channel does: reads its catalogue, and reads and writes prices, stock and customers.
+SALES_CHANNEL: Mapping[Entity, frozenset[Capability]] = MappingProxyType(
+    {Entity.products: READ, Entity.prices: READ_WRITE, Entity.stock: READ_WRITE, Entity.customers: READ_WRITE}
+)
 
 
 @dataclass(slots=True)
@@ -279,8 +285,16 @@ class Connector:
         raise NotImplementedError(f"{self.type_name} cannot read {entity}")
 
     async def push(self, entity: Entity, changes: Sequence[Change]) -> list[PushResult]:
-        """Apply changes (at most ``push_batch_size``) and answer one result per change."""
-        raise NotImplementedError(f"{self.type_name} cannot write {entity}")
+        """Apply changes (at most ``batch_size(entity)``) and answer one result per change.
+
+        The default hands them to the connector's ``push_<entity>`` method (``push_prices``,
+        ``push_stock`` ...), so a connector writes one method per entity it writes and no dispatch.
+        """
+        writer = getattr(self, f"push_{entity.value}", None)
+        if writer is None:
+            raise NotImplementedError(f"{self.type_name} cannot write {entity}")
+        results: list[PushResult] = await writer(changes)
+        return results
 
     def cursor_after_push(self, entity: Entity, cursor: str) -> str | None:
         """The cursor to save for ``entity`` once this run has pushed to it (``cursor`` is the pull's).
