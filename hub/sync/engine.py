@@ -22,12 +22,12 @@ from hub.config.models import JobConfig
 from hub.errors import ConfigError, FatalError, OmnihubError
 from hub.model.base import RecordInvalid
 from hub.model.records import ENTITY_MODELS
-from hub.plugins.contract import Connector, ConnectorContext
-from hub.plugins.mapping import Mapping, load_mapping
-from hub.plugins.registry import connector_class
+from hub.plugins.contract import Connector
+from hub.plugins.mapping import Mapping
 from hub.redact import redact
 from hub.state.job_locks import JobAlreadyRunning, job_lock
 from hub.state.store import Store, utcnow
+from hub.sync.connectors import Connectors, Figures, count_figures, figures
 from hub.sync.decide import Decider, Decision, groups_to_decide, record_findings
 from hub.sync.outcome import PullOutcome
 from hub.sync.pull import Progress, Puller, PullRequest, pack_cursor
@@ -72,33 +72,17 @@ class Engine:
         self.progress = progress
         #: Overrides every job's mode (``monitor``: report only, whatever the YAML says).
         self.mode = mode
-        #: The connectors the jobs of one ``sync`` share (``None`` outside a sync: each job opens its own).
-        self._session: dict[str, Connector] | None = None
-        self._mappings: dict[str, Mapping] = {}
+        self.connectors = Connectors(config)
 
     # ------------------------------------------------------------------ building connectors
 
     def mapping_for(self, name: str) -> Mapping:
-        if name not in self._mappings:
-            settings = self.config.connectors[name]
-            connector_class(settings.type)  # its package registers the transforms its mapping names
-            self._mappings[name] = load_mapping(
-                settings.type,
-                user_file=settings.mapping,
-                settings=dict(settings),
-                currency=self.config.hub.currency,
-                country=self.config.hub.country,
-                base_dir=self.config.base_dir,
-            )
-        return self._mappings[name]
+        """The mapping of a connector (``omnihub check`` loads them all)."""
+        return self.connectors.mapping_for(name)
 
     def connector(self, name: str) -> Connector:
-        settings = self.config.connectors[name]
-        cls = connector_class(settings.type)
-        context = ConnectorContext(
-            currency=self.config.hub.currency, base_dir=self.config.base_dir, mapping=self.mapping_for(name)
-        )
-        return cls(name, settings, context)
+        """A new, unopened connector (``omnihub check`` probes each)."""
+        return self.connectors.build(name)
 
     # ------------------------------------------------------------------ sync
 
@@ -110,30 +94,11 @@ class Engine:
             raise ConfigError(f"unknown job {unknown[0]!r}; defined jobs: {', '.join(self.config.jobs) or 'none'}")
         if not dry_run:
             self.recover()
-        # The jobs of one sync share each connector, opened once: a platform listing that serves
-        # several entities (WooCommerce's products: products, prices and stock) is read once.
-        self._session = {}
+        self.connectors.start_session()
         try:
             return [await self.run_job(name, dry_run=dry_run) for name in names]
         finally:
-            session, self._session = self._session, None
-            for conn in session.values():
-                await _close(conn)
-
-    async def _open(self, names: Sequence[str]) -> dict[str, Connector]:
-        """The job's connectors, open: the sync's shared ones where a session runs, else new ones."""
-        session = self._session
-        fresh = {n: self.connector(n) for n in names if session is None or n not in session}
-        try:
-            await asyncio.gather(*(c.open() for c in fresh.values()))
-        except BaseException:
-            for conn in fresh.values():
-                await _close(conn)
-            raise
-        if session is None:
-            return fresh
-        session.update(fresh)
-        return {n: session[n] for n in names}
+            await self.connectors.end_session()
 
     def recover(self) -> None:
         """Close the books of a process that died mid-run (once, before the first run)."""
@@ -174,12 +139,12 @@ class Engine:
         if run_id is not None and (superseded := self.store.outbox.supersede_retries(name, run_id)):
             log.info("job %s: %d changes that did not land before are decided again", name, superseded)
         connectors: dict[str, Connector] = {}
-        before: dict[str, tuple[int, int, int | None]] = {}
+        before: dict[str, Figures] = {}
         try:
             source = self.config.source_of(job)
             involved = list(dict.fromkeys([source, *job.sources, *job.targets]))
-            connectors = await self._open(involved)
-            before = {n: _figures(c) for n, c in connectors.items()}
+            connectors = await self.connectors.open(involved)
+            before = {n: figures(c) for n, c in connectors.items()}
             await self._run(job, name, source, connectors, report, run_id, dry_run)
         except (OmnihubError, RecordInvalid) as exc:
             report.status = "failed"
@@ -197,9 +162,8 @@ class Engine:
             raise
         finally:
             for conn in connectors.values():
-                _count_figures(report, conn, before.get(conn.name))
-                if self._session is None:  # a job on its own (the daemon): its connectors are its own
-                    await _close(conn)
+                count_figures(report, conn, before.get(conn.name))
+            await self.connectors.release(connectors)
             report.duration_s = time.perf_counter() - started
             if run_id is not None:
                 self.store.runs.finish(
@@ -360,30 +324,3 @@ def _planned(decision: Decision) -> list[PlannedChange]:
         for p in decision.plans
         for f, v in p.values.items()
     ]
-
-
-def _figures(conn: Connector) -> tuple[int, int, int | None]:
-    """A connector's request, throttle and point counters so far (a shared connector's grow across jobs)."""
-    stats = conn.transport_stats
-    if stats is None:
-        return (0, 0, None)
-    return (stats.requests, stats.throttled, getattr(stats, "points", None))
-
-
-def _count_figures(report: JobReport, conn: Connector, before: tuple[int, int, int | None] | None) -> None:
-    """What the job cost on ``conn``: its counters now less what they were when the job began."""
-    if conn.transport_stats is None:
-        return
-    requests, throttled, points = _figures(conn)
-    start = before or (0, 0, 0)
-    report.requests[conn.name] = requests - start[0]
-    report.throttled[conn.name] = throttled - start[1]
-    if points is not None:  # platforms priced in points
-        report.points[conn.name] = points - (start[2] or 0)
-
-
-async def _close(conn: Connector) -> None:
-    try:
-        await conn.close()
-    except Exception:  # closing must not hide the run's own outcome
-        log.warning("closing connector %s failed", conn.name, exc_info=True)
