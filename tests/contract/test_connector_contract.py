@@ -5,7 +5,8 @@ sandboxes from ``omnihub.sandboxes`` (``hub.sdk.SandboxPlugin``), so a connector
 held to the same checks without a line added here. Per platform differences (the settings that
 point a connector at its sandbox, how big a page is) come from the plugin object.
 
-Declared against implemented: an entity declared readable has a ``pull``, writable a ``push``,
+Declared against implemented: an entity declared readable has a ``pull``, writable a ``push`` (its
+own, or the default one and the ``push_<entity>`` it hands changes to), and none undeclared;
 and every declared entity a section in the shipped mapping ``mappings/<type>.yaml``.
 
 Against the sandbox on 127.0.0.1, for every entity the connector reads: a full read returns the
@@ -73,9 +74,18 @@ def test_declared_capabilities_are_implemented(type_name: str) -> None:
         if Capability.read in capabilities:
             assert cls.pull is not Connector.pull, f"{type_name} declares reading {entity} and has no pull"
         if Capability.write in capabilities:
-            assert cls.push is not Connector.push, f"{type_name} declares writing {entity} and has no push"
+            assert _writes(cls, entity), f"{type_name} declares writing {entity} and has no push for it"
+    for entity in Entity:
+        if callable(getattr(cls, f"push_{entity.value}", None)):
+            declared = Capability.write in cls.capabilities.get(entity, frozenset())
+            assert declared, f"{type_name} has push_{entity.value} but does not declare writing it"
     if not _entities(cls, Capability.write):
         assert cls.push is Connector.push, f"{type_name} has a push but declares no writable entity"
+
+
+def _writes(cls: type[Connector], entity: Entity) -> bool:
+    """A push of its own, or the default push and the ``push_<entity>`` it hands the changes to."""
+    return cls.push is not Connector.push or callable(getattr(cls, f"push_{entity.value}", None))
 
 
 @pytest.mark.parametrize("type_name", CONNECTOR_TYPES)
