@@ -96,7 +96,8 @@ class Incremental:
     ``field`` is the dotted path of the change time in a record (``updated_at``,
     ``date_modified_gmt``). With ``param``, a pull given ``since`` sends it in that query parameter
     (as ``send(since)`` when the platform wants another form), with ``since_params`` beside it;
-    without ``param`` the endpoint is always read whole and only the cursor is tracked.
+    without ``param`` the endpoint is always read whole and only the cursor is tracked. With
+    ``in_body`` they go in the JSON body instead (a POST listing such as Square's counts).
 
     The cursor after each page is the newest change time seen (``since`` included), read by
     ``parse`` and written back by ``render``. ``raw`` keeps the platform's own text of the newest
@@ -113,6 +114,7 @@ class Incremental:
     render: Callable[[datetime], str] = datetime.isoformat
     raw: bool = False
     until_server_clock: bool = False
+    in_body: bool = False
 
     def query(self, since: str | None) -> dict[str, Any]:
         """The query parameters that ask for records changed since ``since`` (none without it)."""
@@ -190,9 +192,11 @@ class Endpoint:
     ``RestReader.pages(path_values=...)`` or by a ``parent``). ``records_path`` is where the list of
     records sits in a body (``None``: the body is the list). ``paginator`` walks the pages (``None``:
     the connector's default, and one page when there is none). ``params`` are sent on the first
-    request (the paginator carries them on). ``total_path``/``total_header`` say where the platform
-    announces the listing's size. ``records_hint`` ends the error raised when a body holds no list
-    of records (which setting to check).
+    request, and ``body`` as its JSON body (a POST listing); the paginator carries them on.
+    ``total_path``/``total_header`` say where the platform announces the listing's size.
+    ``records_hint`` ends the error raised when a body holds no list of records (which setting to
+    check); with ``records_optional`` a body without the list holds no records (platforms that
+    leave empty arrays out of their answers).
     """
 
     path: str
@@ -205,6 +209,8 @@ class Endpoint:
     total_path: str | None = None
     total_header: str | None = None
     records_hint: str = ""
+    body: Mapping[str, Any] | None = None
+    records_optional: bool = False
 
     def with_params(self, **params: Any) -> Endpoint:
         """The same endpoint with more default parameters."""
@@ -263,9 +269,12 @@ class RestReader:
             async for page in self._partitioned(endpoint, since, params, tracker):
                 yield page
             return
-        query = {**self.defaults.params, **endpoint.params, **(incremental.query(since) if incremental else {})}
+        asked = incremental.query(since) if incremental else {}
+        in_body = incremental is not None and incremental.in_body
+        query = {**self.defaults.params, **endpoint.params, **({} if in_body else asked)}
+        body = ({**(endpoint.body or {}), **asked} or None) if in_body else endpoint.body
         path = endpoint.path.format(**path_values) if path_values else endpoint.path
-        async for reply in self._replies(endpoint, path, {**query, **(params or {})}):
+        async for reply in self._replies(endpoint, path, {**query, **(params or {})}, body):
             records = self.records(endpoint, reply, path)
             if tracker is not None:
                 tracker.answered(reply)
@@ -278,6 +287,8 @@ class RestReader:
         found = dig(reply.data, where or None)
         if isinstance(found, list):
             return found
+        if found is None and endpoint.records_optional and isinstance(reply.data, Mapping):
+            return []
         at = f"`{where}`" if where else "the top of the body"
         raise FatalError(
             f"{endpoint.method} {path or endpoint.path} answered HTTP {reply.status} without a list of records "
@@ -286,11 +297,14 @@ class RestReader:
             status=reply.status,
         )
 
-    def _replies(self, endpoint: Endpoint, path: str, query: dict[str, Any]) -> AsyncIterator[Reply]:
+    def _replies(
+        self, endpoint: Endpoint, path: str, query: dict[str, Any], body: Mapping[str, Any] | None
+    ) -> AsyncIterator[Reply]:
         paginator = endpoint.paginator if endpoint.paginator is not None else self.defaults.paginator
+        json = dict(body) if body is not None else None
         if paginator is None:
-            return _one(self.transport, endpoint.method, path, query)
-        return self.transport.paginate(endpoint.method, path, paginator, params=query)
+            return _one(self.transport, endpoint.method, path, query, json)
+        return self.transport.paginate(endpoint.method, path, paginator, params=query, json=json)
 
     async def _partitioned(
         self,
@@ -310,8 +324,10 @@ class RestReader:
                     yield page
 
 
-async def _one(transport: Transport, method: str, path: str, query: dict[str, Any]) -> AsyncIterator[Reply]:
-    yield await transport.request(method, path, params=query or None)
+async def _one(
+    transport: Transport, method: str, path: str, query: dict[str, Any], json: dict[str, Any] | None = None
+) -> AsyncIterator[Reply]:
+    yield await transport.request(method, path, params=query or None, json=json)
 
 
 def _total(endpoint: Endpoint, reply: Reply) -> int | None:
@@ -352,7 +368,8 @@ class RestClient:
         if endpoint is None:
             return
         params = {**self.reader.defaults.params, **endpoint.params}
-        reply = await self.transport.request(endpoint.method, endpoint.path, params=params or None)
+        body = dict(endpoint.body) if endpoint.body is not None else None
+        reply = await self.transport.request(endpoint.method, endpoint.path, params=params or None, json=body)
         self.reader.records(endpoint, reply)
 
     def pages(self, endpoint: Endpoint, **options: Any) -> AsyncIterator[EndpointPage]:

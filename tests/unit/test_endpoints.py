@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 import respx
 
@@ -91,3 +92,38 @@ async def test_a_body_without_records_names_the_path_and_the_hint() -> None:
     items = Endpoint("/items", records_hint="; check `records_path`")
     with pytest.raises(FatalError, match=r"without a list of records at `data`; check `records_path`"):
         await collect(reader(EndpointDefaults(records_path="data")).pages(items))
+
+
+@respx.mock
+async def test_a_post_listing_sends_its_body_since_and_cursor_in_the_json_body() -> None:
+    answers = {None: {"counts": [{"at": "2026-01-02T00:00:00Z"}], "cursor": "c2"}, "c2": {}}
+    route = respx.post(f"{BASE}/counts").mock(
+        side_effect=lambda request: httpx.Response(200, json=answers[orjson.loads(request.content).get("cursor")])
+    )
+    counts = Endpoint(
+        "/counts",
+        method="POST",
+        records_path="counts",
+        records_optional=True,  # the last page leaves the empty list out
+        body={"limit": 5},
+        paginator=JsonCursorPaginator(cursor_path="cursor", param="cursor", in_body=True),
+        incremental=Incremental("at", param="updated_after", in_body=True),
+    )
+    pages = await collect(reader().pages(counts, since="2026-01-01T00:00:00Z"))
+
+    sent = [orjson.loads(call.request.content) for call in route.calls]
+    assert sent == [
+        {"limit": 5, "updated_after": "2026-01-01T00:00:00Z"},
+        {"limit": 5, "updated_after": "2026-01-01T00:00:00Z", "cursor": "c2"},
+    ]
+    assert not route.calls[0].request.url.params  # nothing in the query
+    assert [len(p.records) for p in pages] == [1, 0] and pages[-1].cursor == "2026-01-02T00:00:00+00:00"
+
+
+@respx.mock
+async def test_a_missing_list_is_an_error_unless_the_endpoint_says_it_may_be_left_out() -> None:
+    respx.get(f"{BASE}/items").mock(return_value=httpx.Response(200, json={}))
+    with pytest.raises(FatalError, match="without a list of records"):
+        await collect(reader().pages(Endpoint("/items", records_path="items")))
+    pages = await collect(reader().pages(Endpoint("/items", records_path="items", records_optional=True)))
+    assert [p.records for p in pages] == [[]]
