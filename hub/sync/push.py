@@ -21,10 +21,10 @@ from hub.model.limits import out_of_range
 from hub.plugins.contract import Capability, Change, Connector, PushResult
 from hub.redact import redact
 from hub.state.store import Store, utcnow
-from hub.sync.breaker import Breaker, CircuitOpen
 from hub.sync.outcome import PullOutcome
 from hub.sync.reconcile import PRESENCE, Plan, as_text
 from hub.sync.report import JobReport
+from hub.transport.breaker import Breaker, CircuitOpen
 
 __all__ = ["Pushed", "Pusher"]
 

@@ -6,7 +6,7 @@ client-side rate limiting (``hub.transport.limiters``), a bound on concurrent co
 timeouts, pagination (``hub.transport.paginators``), error mapping (``hub.transport.errors``),
 "which setting to fix" hints (``hub.transport.auth``) and secret redaction. A connector never
 hand-rolls any of these. During a push, each write call that fails for good is reported to the
-connector's circuit breaker (``hub.sync.breaker``), which stops the rest of its writes for the run.
+connector's circuit breaker (``hub.transport.breaker``), which stops the rest of its writes for the run.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ import orjson
 
 from hub.errors import ConnectorError, FatalError, RateLimited, RetriableError
 from hub.redact import redact, register_secret
-from hub.sync import breaker as push_breaker
-from hub.sync.breaker import Breaker
+from hub.transport import breaker as push_breaker
 from hub.transport.auth import explain
+from hub.transport.breaker import Breaker
 from hub.transport.errors import ErrorParser, ReplyCheck, default_error_parser, error_for
 from hub.transport.limiters import Limiter
 from hub.transport.paginators import PageRequest, Paginator

@@ -22,7 +22,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 
 from hub.errors import RateLimited, RetriableError
 from hub.redact import redact
-from hub.sync.breaker import CircuitOpen
+from hub.transport.breaker import CircuitOpen
 from hub.transport.settings import TransportSettings
 from hub.transport.stats import TransportStats
 

@@ -14,7 +14,6 @@ import respx
 
 import hub.transport.limiters as limiters
 from hub.errors import AuthError, FatalError, RateLimited, RetriableError
-from hub.sync.breaker import Breaker, CircuitOpen
 from hub.transport import (
     CostBucket,
     HeaderWindowLimiter,
@@ -29,6 +28,7 @@ from hub.transport import (
     dig,
     parse_retry_after,
 )
+from hub.transport.breaker import Breaker, CircuitOpen
 from tests.conftest import TEST_SECRETS
 
 BASE = "https://api.example.com"
