@@ -30,8 +30,8 @@ TEST_SECRETS = (
     "pat-eu1-SECRET-0123456789",
     "SECRETmc0123456789abcdef-us21",
     "wms_SECRET_0123456789",
-    "EAAA-square-SECRET-0123456789",
     "smtp-SECRET-password",
+    "EAAA-square-SECRET-0123456789",
 )
 
 

@@ -21,7 +21,7 @@ from hub.ops.scheduler import trigger_for
 from hub.redact import redact, secrets
 from tests.conftest import TEST_SECRETS
 
-SHOPIFY, WOO_KEY, WOO_SECRET, HUBSPOT, MAILCHIMP, WMS, SMTP = TEST_SECRETS
+SHOPIFY, WOO_KEY, WOO_SECRET, HUBSPOT, MAILCHIMP, WMS, SMTP, SQUARE = TEST_SECRETS
 
 ENV = {
     "SHOPIFY_TOKEN": SHOPIFY,
@@ -191,7 +191,7 @@ def test_unknown_connector_type(tmp_path: Path) -> None:
     assert problem.path == "connectors.wms.type"
     assert (problem.line, problem.column) == (_line_of(text, "rest_wmz"), _col_of(text, "type: rest_wmz"))
     assert "unknown connector type 'rest_wmz'" in problem.message
-    assert "csv, hubspot, mailchimp, rest_wms, shopify, woocommerce" in problem.message
+    assert "csv, hubspot, mailchimp, rest_wms, shopify, square, woocommerce" in problem.message
 
 
 def test_connector_without_type(tmp_path: Path) -> None:
@@ -414,7 +414,7 @@ def test_config_json_schema_has_connectors_one_of_by_type() -> None:
     assert schema["type"] == "object"
     variants = schema["properties"]["connectors"]["additionalProperties"]["oneOf"]
     consts = [v["properties"]["type"]["const"] for v in variants]
-    assert consts == ["csv", "hubspot", "mailchimp", "rest_wms", "shopify", "woocommerce"]
+    assert consts == ["csv", "hubspot", "mailchimp", "rest_wms", "shopify", "square", "woocommerce"]
     shopify = variants[consts.index("shopify")]
     assert {"shop", "access_token"} <= set(shopify["properties"])
     assert set(schema["properties"]) >= {"version", "hub", "connectors", "truth", "jobs", "alerts"}

@@ -10,7 +10,7 @@ import pytest
 from hub.redact import MASK, RedactingFilter, install_log_redaction, redact, register_secret, secrets
 from tests.conftest import TEST_SECRETS
 
-SHOPIFY, WOO_KEY, WOO_SECRET, HUBSPOT, MAILCHIMP, WMS, SMTP = TEST_SECRETS
+SHOPIFY, WOO_KEY, WOO_SECRET, HUBSPOT, MAILCHIMP, WMS, SMTP, SQUARE = TEST_SECRETS
 
 
 @pytest.fixture(autouse=True)
