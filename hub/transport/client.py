@@ -266,8 +266,12 @@ class Transport:
         params: Mapping[str, Any] | None = None,
         json: Any = None,
         cost: float = 1.0,
+        idempotent: bool | None = None,
     ) -> AsyncIterator[Reply]:
         """Yield every page of a listing, asking ``paginator`` for the next request each time.
+
+        ``idempotent`` as in ``request``: a listing sent as a POST (a search, a batch retrieve)
+        is still a read, and says so to be retried like one.
 
         A page token seen before stops the walk with an error: a platform bug or a paginator
         misconfiguration must not loop forever.
@@ -275,7 +279,9 @@ class Transport:
         request = PageRequest(url=url, params=dict(params or {}), json=json)
         seen: set[str] = {self._page_token(request)}  # a link back to the first page is a loop too
         while True:
-            reply = await self.request(method, request.url, params=request.params or None, json=request.json, cost=cost)
+            reply = await self.request(
+                method, request.url, params=request.params or None, json=request.json, cost=cost, idempotent=idempotent
+            )
             yield reply
             nxt = paginator.next_request(request, reply)
             if nxt is None:

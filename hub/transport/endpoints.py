@@ -304,7 +304,9 @@ class RestReader:
         json = dict(body) if body is not None else None
         if paginator is None:
             return _one(self.transport, endpoint.method, path, query, json)
-        return self.transport.paginate(endpoint.method, path, paginator, params=query, json=json)
+        # An endpoint is a listing: reading it again is harmless whatever its method, so a 5xx on a
+        # POST listing (a search, a batch retrieve) is retried like one on a GET.
+        return self.transport.paginate(endpoint.method, path, paginator, params=query, json=json, idempotent=True)
 
     async def _partitioned(
         self,
@@ -327,7 +329,7 @@ class RestReader:
 async def _one(
     transport: Transport, method: str, path: str, query: dict[str, Any], json: dict[str, Any] | None = None
 ) -> AsyncIterator[Reply]:
-    yield await transport.request(method, path, params=query or None, json=json)
+    yield await transport.request(method, path, params=query or None, json=json, idempotent=True)
 
 
 def _total(endpoint: Endpoint, reply: Reply) -> int | None:
@@ -369,7 +371,9 @@ class RestClient:
             return
         params = {**self.reader.defaults.params, **endpoint.params}
         body = dict(endpoint.body) if endpoint.body is not None else None
-        reply = await self.transport.request(endpoint.method, endpoint.path, params=params or None, json=body)
+        reply = await self.transport.request(
+            endpoint.method, endpoint.path, params=params or None, json=body, idempotent=True
+        )
         self.reader.records(endpoint, reply)
 
     def pages(self, endpoint: Endpoint, **options: Any) -> AsyncIterator[EndpointPage]:

@@ -127,3 +127,28 @@ async def test_a_missing_list_is_an_error_unless_the_endpoint_says_it_may_be_lef
         await collect(reader().pages(Endpoint("/items", records_path="items")))
     pages = await collect(reader().pages(Endpoint("/items", records_path="items", records_optional=True)))
     assert [p.records for p in pages] == [[]]
+
+
+async def _no_sleep(_: float) -> None:
+    return None
+
+
+@respx.mock
+@pytest.mark.parametrize("paged", [True, False])
+async def test_a_post_listing_is_a_read_and_a_5xx_on_it_is_retried(paged: bool) -> None:
+    """A POST that lists (Square's batch retrieve, HubSpot's search) changes nothing: the transport
+    retries it as it would a GET, where an unsafe POST (a write) is never sent twice blindly."""
+    route = respx.post(f"{BASE}/counts").mock(
+        side_effect=[httpx.Response(503, json={"errors": []}), httpx.Response(200, json={"counts": [{"n": 1}]})]
+    )
+    transport = Transport("api", TransportSettings(base_url=BASE, max_attempts=3), sleep=_no_sleep)
+    paginator = JsonCursorPaginator(cursor_path="cursor", param="cursor", in_body=True) if paged else None
+    counts = Endpoint("/counts", method="POST", records_path="counts", body={"limit": 5}, paginator=paginator)
+    pages = await collect(RestReader(transport, None).pages(counts))
+
+    assert route.call_count == 2
+    assert [len(p.records) for p in pages] == [1]
+    writes = respx.post(f"{BASE}/write").mock(return_value=httpx.Response(503, json={}))
+    with pytest.raises(Exception):  # noqa: B017 - whichever error: what matters is it was sent once
+        await transport.post("/write", json={"a": 1})
+    assert writes.call_count == 1
