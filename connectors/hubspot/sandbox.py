@@ -209,31 +209,15 @@ async def _change(request: Request) -> Response:
     return JSONResponse(contact)
 
 
-def create_app(
-    catalogue: Catalogue | None = None,
-    *,
-    access_token: str = "pat-sandbox-hubspot-token",
-    limit_per_10s: int = 100,
-    interval_ms: int = 10_000,
-    daily_limit: int = 250_000,
-    search_per_s: int = 5,
-    search_cap: int = 10_000,
-    batch_max: int = 100,
-) -> Any:
+def create_app(catalogue: Catalogue | None = None, **options: Any) -> Any:
     """The HubSpot sandbox app, seeded with ``catalogue.customers`` as contacts.
 
-    ``limit_per_10s`` is the account's window (100 Free/Starter, 190 Professional/Enterprise) and
-    ``interval_ms`` its length: tests shorten it, benchmarks say which one they used.
+    ``options`` are ``HubSpotState``'s fields (``access_token``, ``limit_per_10s``, ``interval_ms``,
+    ``daily_limit``, ``search_per_s``, ``search_cap``, ``batch_max``). ``limit_per_10s`` is the
+    account's window (100 Free/Starter, 190 Professional/Enterprise) and ``interval_ms`` its
+    length: tests shorten it, benchmarks say which one they used.
     """
-    state = HubSpotState(
-        access_token=access_token,
-        limit_per_10s=limit_per_10s,
-        interval_ms=interval_ms,
-        daily_limit=daily_limit,
-        search_per_s=search_per_s,
-        search_cap=search_cap,
-        batch_max=batch_max,
-    )
+    state = HubSpotState(**options)
     if catalogue is not None:
         state.seed(catalogue)
     routes = [
@@ -251,13 +235,8 @@ def _connector_block(url: str, app: Any) -> dict[str, Any]:
 
 #: What the demo, ``omnihub sandbox hubspot`` and the contract tests know of this sandbox
 #: (entry point ``omnihub.sandboxes: hubspot``).
+_SECRETS = {"access_token": ("OMNIHUB_DEMO_HUBSPOT_TOKEN", "pat-demo-000000000000")}
+_PAGING = {"page_size": 10, "search_page_size": 10}
 PLUGIN = SandboxPlugin(
-    connector_type="hubspot",
-    create_app=create_app,
-    credentials={"OMNIHUB_DEMO_HUBSPOT_TOKEN": "pat-demo-000000000000"},
-    app_options={"access_token": "pat-demo-000000000000"},
-    connector_block=_connector_block,
-    demo_name="crm",
-    paging_settings={"page_size": 10, "search_page_size": 10},
-    page_size=10,
+    "hubspot", create_app, _connector_block, _SECRETS, demo_name="crm", paging_settings=_PAGING, page_size=10
 )

@@ -79,7 +79,7 @@ class _Window:
 class HubSpotState:
     """The simulated account: contacts, rate-limit windows and request figures."""
 
-    access_token: str
+    access_token: str = "pat-sandbox-hubspot-token"
     limit_per_10s: int = 100
     interval_ms: int = 10_000
     daily_limit: int = 250_000

@@ -89,13 +89,13 @@ class WmsState:
         self,
         catalogue: Catalogue,
         *,
-        api_key: str,
-        auth_header: str,
-        auth_scheme: str,
-        pagination: Style,
-        page_size_max: int,
-        rate_limit_per_s: int | None,
-        report_available: bool,
+        api_key: str = DEFAULT_API_KEY,
+        auth_header: str = "Authorization",
+        auth_scheme: str = "Bearer",
+        pagination: Style = "cursor",
+        page_size_max: int = 500,
+        rate_limit_per_s: int | None = None,
+        report_available: bool = True,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.api_key, self.auth_header, self.auth_scheme = api_key, auth_header, auth_scheme
@@ -330,35 +330,18 @@ def _routes(state: WmsState) -> Iterator[Route]:
     yield Route("/_sandbox/warehouses", warehouses, methods=["GET"])
 
 
-def create_app(
-    catalogue: Catalogue | None = None,
-    *,
-    api_key: str = DEFAULT_API_KEY,
-    auth_header: str = "Authorization",
-    auth_scheme: str = "Bearer",
-    pagination: Style = "cursor",
-    page_size_max: int = 500,
-    rate_limit_per_s: int | None = None,
-    report_available: bool = True,
-    seed: int = 7,
-) -> Any:
+def create_app(catalogue: Catalogue | None = None, *, seed: int = 7, **options: Any) -> Any:
     """The WMS sandbox app, seeded with ``catalogue`` (the demo store when none is given).
 
-    ``report_available=False`` leaves ``available`` out of stock rows, like a WMS that reports only
-    on hand and committed. ``app.state.sandbox`` is the ``WmsState``.
+    ``options`` are ``WmsState``'s (``api_key``, ``auth_header``, ``auth_scheme``, ``pagination``,
+    ``page_size_max``, ``rate_limit_per_s``, ``report_available``). ``report_available=False``
+    leaves ``available`` out of stock rows, like a WMS that reports only on hand and committed.
+    ``app.state.sandbox`` is the ``WmsState``.
     """
+    pagination = options.get("pagination", "cursor")
     if pagination not in ("cursor", "next_url", "page"):
         raise ValueError(f"pagination must be cursor, next_url or page, not {pagination!r}")
-    state = WmsState(
-        catalogue if catalogue is not None else demo_store(),
-        api_key=api_key,
-        auth_header=auth_header,
-        auth_scheme=auth_scheme,
-        pagination=pagination,
-        page_size_max=page_size_max,
-        rate_limit_per_s=rate_limit_per_s,
-        report_available=report_available,
-    )
+    state = WmsState(catalogue if catalogue is not None else demo_store(), **options)
     return sandbox_app("wms", list(_routes(state)), state=state, seed=seed)
 
 
@@ -373,13 +356,7 @@ def _connector_block(url: str, app: Any) -> dict[str, Any]:
 
 #: What the demo, ``omnihub sandbox wms`` and the contract tests know of this sandbox
 #: (entry point ``omnihub.sandboxes: wms``).
+_SECRETS = {"api_key": ("OMNIHUB_DEMO_WMS_KEY", "wms-demo-key-000000")}
 PLUGIN = SandboxPlugin(
-    connector_type="rest_wms",
-    create_app=create_app,
-    credentials={"OMNIHUB_DEMO_WMS_KEY": "wms-demo-key-000000"},
-    app_options={"api_key": "wms-demo-key-000000"},
-    connector_block=_connector_block,
-    demo_name="wms",
-    paging_settings={"page_size": 10},
-    page_size=10,
+    "rest_wms", create_app, _connector_block, _SECRETS, demo_name="wms", paging_settings={"page_size": 10}, page_size=10
 )

@@ -244,14 +244,15 @@ def _connector_block(url: str, app: Any) -> dict[str, Any]:
 #: (entry point ``omnihub.sandboxes: shopify``). Connections page by 250 whatever the settings;
 #: several pages are read at a Shopify Plus store's rate (10,000 points, 1,000 a second), where the
 #: standard 100 a second would make the client wait for its bucket most of the time.
+_SECRETS = {"access_token": ("OMNIHUB_DEMO_SHOPIFY_TOKEN", "shpat_demo_token_00000000")}
+_PLUS_RATE = {"bucket_size": 10_000, "restore_rate": 1_000}
 PLUGIN = SandboxPlugin(
-    connector_type="shopify",
-    create_app=create_app,
-    credentials={"OMNIHUB_DEMO_SHOPIFY_TOKEN": "shpat_demo_token_00000000"},
-    app_options={"access_token": "shpat_demo_token_00000000"},
-    connector_block=_connector_block,
+    "shopify",
+    create_app,
+    _connector_block,
+    _SECRETS,
     demo_name="shop",
-    paging_settings={"bucket_size": 10_000, "restore_rate": 1_000},
-    paging_app_options={"bucket_size": 10_000, "restore_rate": 1_000},
+    paging_settings=_PLUS_RATE,
+    paging_app_options=_PLUS_RATE,
     page_size=250,
 )

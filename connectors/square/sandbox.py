@@ -323,22 +323,13 @@ def create_app(
 
 
 def _connector_block(url: str, app: Any) -> dict[str, Any]:
-    return {
-        "type": "square",
-        "base_url": url,
-        "access_token": "${OMNIHUB_DEMO_SQUARE_TOKEN}",
-        "locations": dict(app.state.sandbox.locations),
-    }
+    locations = dict(app.state.sandbox.locations)  # Square location id -> canonical code
+    return {"type": "square", "base_url": url, "access_token": "${OMNIHUB_DEMO_SQUARE_TOKEN}", "locations": locations}
 
 
 #: What ``omnihub sandbox square`` and the contract tests know of this sandbox (entry point
 #: ``omnihub.sandboxes: square``). Not part of ``omnihub demo``: the store there plays no POS.
+_SECRETS = {"access_token": ("OMNIHUB_DEMO_SQUARE_TOKEN", "square-demo-token-000000")}
 PLUGIN = SandboxPlugin(
-    connector_type="square",
-    create_app=create_app,
-    credentials={"OMNIHUB_DEMO_SQUARE_TOKEN": "square-demo-token-000000"},
-    app_options={"access_token": "square-demo-token-000000"},
-    connector_block=_connector_block,
-    paging_settings={"page_size": 10},
-    page_size=10,
+    "square", create_app, _connector_block, _SECRETS, paging_settings={"page_size": 10}, page_size=10
 )

@@ -29,57 +29,29 @@ The state and its auth are ``sandbox_auth``, the routes ``sandbox_routes``, how 
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
-from connectors.woocommerce.sandbox_auth import WooSandbox
+from connectors.woocommerce.sandbox_auth import DEFAULT_CONSUMER_KEY, DEFAULT_CONSUMER_SECRET, WooSandbox
 from connectors.woocommerce.sandbox_routes import API, MAX_BATCH, WooRoutes
 from hub.sdk import Catalogue, SandboxPlugin, demo_store, sandbox_app
 
 __all__ = ["API", "DEFAULT_CONSUMER_KEY", "DEFAULT_CONSUMER_SECRET", "MAX_BATCH", "PLUGIN", "WooSandbox", "create_app"]
 
-DEFAULT_CONSUMER_KEY = "ck_sandbox_0000000000000000000000000000000000000000"
-DEFAULT_CONSUMER_SECRET = "cs_sandbox_0000000000000000000000000000000000000000"
-
 
 def create_app(
-    catalogue: Catalogue | None = None,
-    *,
-    consumer_key: str = DEFAULT_CONSUMER_KEY,
-    consumer_secret: str = DEFAULT_CONSUMER_SECRET,
-    location_code: str | None = None,
-    variable_products: bool = True,
-    variations_route: bool = True,
-    latency: float = 0.0,
-    accept_basic: bool = False,
-    clock: Callable[[], datetime] | None = None,
-    wall_clock: Callable[[], float] = time.time,
-    first_id: int = 10,
-    seed: int = 7,
+    catalogue: Catalogue | None = None, *, variations_route: bool = True, seed: int = 7, **options: Any
 ) -> Any:
     """The sandbox app; its state is ``app.state.sandbox`` (a ``WooSandbox``), faults ``app.state.faults``.
 
+    ``options`` are ``WooSandbox``'s: ``consumer_key``, ``consumer_secret``, ``accept_basic``,
+    ``latency``, ``wall_clock``, ``location_code``, ``variable_products``, ``clock``, ``first_id``.
     ``location_code`` is the catalogue location whose stock the shop holds (default the first);
     ``variations_route=False`` answers as a store older than 10.3 (no ``GET /variations``);
     ``clock`` gives ``date_modified_gmt`` of writes, ``wall_clock`` the time OAuth timestamps are
     checked against; ``latency`` seconds are added to every API answer (shared hosting is slow);
     ``first_id`` is the id the first record gets.
     """
-    state = WooSandbox(
-        catalogue if catalogue is not None else demo_store(),
-        consumer_key=consumer_key,
-        consumer_secret=consumer_secret,
-        accept_basic=accept_basic,
-        latency=latency,
-        wall_clock=wall_clock,
-        location_code=location_code,
-        variable_products=variable_products,
-        clock=clock,
-        first_id=first_id,
-    )
-
+    state = WooSandbox(catalogue if catalogue is not None else demo_store(), **options)
     routes = WooRoutes(state, variations_route=variations_route).routes()
     return sandbox_app("woocommerce", routes, state=state, seed=seed)
 
@@ -99,12 +71,7 @@ _KEY, _SECRET = "ck_demo_" + "0" * 36, "cs_demo_" + "0" * 36
 
 #: What the demo, ``omnihub sandbox woocommerce`` and the contract tests know of this sandbox
 #: (entry point ``omnihub.sandboxes: woocommerce``). Listings page by 100 (``per_page``'s maximum).
+_SECRETS = {"consumer_key": ("OMNIHUB_DEMO_WC_KEY", _KEY), "consumer_secret": ("OMNIHUB_DEMO_WC_SECRET", _SECRET)}
 PLUGIN = SandboxPlugin(
-    connector_type="woocommerce",
-    create_app=create_app,
-    credentials={"OMNIHUB_DEMO_WC_KEY": _KEY, "OMNIHUB_DEMO_WC_SECRET": _SECRET},
-    app_options={"consumer_key": _KEY, "consumer_secret": _SECRET, "location_code": "web-warehouse"},
-    connector_block=_connector_block,
-    demo_name="web",
-    page_size=100,
+    "woocommerce", create_app, _connector_block, _SECRETS, options={"location_code": "web-warehouse"}, demo_name="web"
 )

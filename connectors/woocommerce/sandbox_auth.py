@@ -18,6 +18,10 @@ from connectors.woocommerce.sandbox_oauth import SIGNATURE_METHODS, expected_sig
 from connectors.woocommerce.sandbox_store import WooStore
 from hub.sdk import Catalogue
 
+#: The keys the sandbox accepts when none are given (tests and ``omnihub sandbox`` name their own).
+DEFAULT_CONSUMER_KEY = "ck_sandbox_0000000000000000000000000000000000000000"
+DEFAULT_CONSUMER_SECRET = "cs_sandbox_0000000000000000000000000000000000000000"
+
 __all__ = ["TIMESTAMP_WINDOW_S", "WooSandbox"]
 
 #: How far an OAuth timestamp may be from the server's clock (WooCommerce: 15 minutes).
@@ -31,10 +35,10 @@ class WooSandbox(WooStore):
         self,
         catalogue: Catalogue,
         *,
-        consumer_key: str,
-        consumer_secret: str,
-        accept_basic: bool,
-        latency: float,
+        consumer_key: str = DEFAULT_CONSUMER_KEY,
+        consumer_secret: str = DEFAULT_CONSUMER_SECRET,
+        accept_basic: bool = False,
+        latency: float = 0.0,
         wall_clock: Callable[[], float] = time.time,
         **store_options: Any,
     ) -> None:

@@ -46,7 +46,9 @@ def demo(
 
 
 def sandbox(
-    platform: str = typer.Argument(..., help="shopify, woocommerce, hubspot, mailchimp or wms"),
+    platform: str = typer.Argument(
+        ..., help="An installed sandbox: shopify, woocommerce, wms, hubspot, mailchimp, square, ..."
+    ),
     port: int = typer.Option(0, "--port", min=0, max=65535, help="Port on 127.0.0.1 (0: any free port)."),
 ) -> None:
     """Serve a platform simulator on 127.0.0.1, seeded with the demo store."""

@@ -33,12 +33,12 @@ class SandboxPlugin:
     connector_type: str
     #: ``create_app(catalogue=None, **options)``: the Starlette app, seeded with ``catalogue``.
     create_app: Callable[..., Any]
-    #: The credentials the app built by ``app()`` accepts: environment variable name -> value.
-    #: The config of ``connector_block`` refers to them as ``${NAME}``, as a production one would.
-    credentials: Mapping[str, str]
-    #: Keyword arguments of ``create_app`` that make it accept ``credentials`` (and play the demo).
-    app_options: Mapping[str, Any]
     connector_block: BlockFactory
+    #: The credentials the sandbox accepts: ``create_app`` option -> (environment variable, value).
+    #: The config of ``connector_block`` refers to them as ``${VARIABLE}``, as a production one would.
+    secrets: Mapping[str, tuple[str, str]]
+    #: Other ``create_app`` options the demo plays with (the location a shop sells from, a list id).
+    options: Mapping[str, Any] = field(default_factory=dict)
     #: The connector's name in the demo config (``shop``, ``web``, ``wms``, ``crm``, ``news``): the
     #: part of the demo store this platform plays. ``None``: not part of the demo.
     demo_name: str | None = None
@@ -49,6 +49,16 @@ class SandboxPlugin:
     paging_app_options: Mapping[str, Any] = field(default_factory=dict)
     #: Records one page holds with ``paging_settings``: a seed of more than this spans several pages.
     page_size: int = 100
+
+    @property
+    def credentials(self) -> dict[str, str]:
+        """The credentials as environment variables: name -> value."""
+        return dict(self.secrets.values())
+
+    @property
+    def app_options(self) -> dict[str, Any]:
+        """The ``create_app`` options that make it accept ``credentials`` and play the demo."""
+        return {**{option: value for option, (_, value) in self.secrets.items()}, **self.options}
 
     def app(self, catalogue: Catalogue | None = None, **options: Any) -> Any:
         """The app, accepting ``credentials``, seeded with ``catalogue``; ``options`` override."""

@@ -18,6 +18,7 @@ refused with ``AuthError``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter
 from collections.abc import Iterator
@@ -134,9 +135,10 @@ class Running:
 
 
 def _with_credentials(plugin: SandboxPlugin, credentials: dict[str, str]) -> SandboxPlugin:
-    return SandboxPlugin(
-        plugin.connector_type, plugin.create_app, credentials, plugin.app_options, plugin.connector_block
-    )
+    """The plugin with other values for its credentials: the connector's settings use them, the app
+    (already served) still accepts only the plugin's own."""
+    secrets = {option: (env, credentials[env]) for option, (env, _) in plugin.secrets.items()}
+    return dataclasses.replace(plugin, secrets=secrets)
 
 
 @contextmanager

@@ -165,26 +165,13 @@ async def _unsubscribe(request: Request) -> Response:
         return answer(problem(404, "Resource Not Found", "The requested resource could not be found."))
 
 
-def create_app(
-    catalogue: Catalogue | None = None,
-    *,
-    api_key: str = "sandbox0000000000000000000000000-us21",
-    list_id: str = "a1b2c3",
-    max_connections: int = 10,
-    latency_s: float = 0.0,
-    batch_delay_s: float = 0.0,
-) -> Any:
+def create_app(catalogue: Catalogue | None = None, **options: Any) -> Any:
     """The Mailchimp sandbox app, its audience seeded with ``catalogue.customers``.
 
-    ``batch_delay_s`` is how long a ``/batches`` job stays pending before its operations run.
+    ``options`` are ``MailchimpState``'s fields (``api_key``, ``list_id``, ``max_connections``,
+    ``latency_s``, ``batch_delay_s``: how long a ``/batches`` job stays pending before it runs).
     """
-    state = MailchimpState(
-        api_key=api_key,
-        list_id=list_id,
-        max_connections=max_connections,
-        latency_s=latency_s,
-        batch_delay_s=batch_delay_s,
-    )
+    state = MailchimpState(**options)
     if catalogue is not None:
         state.seed(catalogue)
     member = "/3.0/lists/{list_id}/members/{subscriber_hash}"
@@ -216,12 +203,13 @@ _KEY = "demo00000000000000000000000000000-us21"
 
 #: What the demo, ``omnihub sandbox mailchimp`` and the contract tests know of this sandbox
 #: (entry point ``omnihub.sandboxes: mailchimp``).
+_SECRETS = {"api_key": ("OMNIHUB_DEMO_MAILCHIMP_KEY", _KEY)}
 PLUGIN = SandboxPlugin(
-    connector_type="mailchimp",
-    create_app=create_app,
-    credentials={"OMNIHUB_DEMO_MAILCHIMP_KEY": _KEY},
-    app_options={"api_key": _KEY, "list_id": "a1b2c3"},
-    connector_block=_connector_block,
+    "mailchimp",
+    create_app,
+    _connector_block,
+    _SECRETS,
+    options={"list_id": "a1b2c3"},
     demo_name="news",
     paging_settings={"page_size": 10},
     page_size=10,

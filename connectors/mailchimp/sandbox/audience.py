@@ -41,7 +41,7 @@ def iso(value: datetime) -> str:
 class MailchimpState:
     """The simulated audience, the connection figures and the ``/batches`` jobs."""
 
-    api_key: str
+    api_key: str = "sandbox0000000000000000000000000-us21"
     list_id: str = "a1b2c3"
     max_connections: int = 10
     #: Seconds each API request takes (so that concurrency is visible).
