@@ -207,7 +207,7 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 def _mismatch_table(store: Store, title: str) -> Table:
     table = Table(title=title)
     for column in ("entity", "key", "channel", "field", "expected", "actual", "status"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # a narrow terminal wraps values, never cuts them
     for row in store.mismatches.rows(include_resolved=True):
         # Text cells: keys and values are data, never markup, whatever console prints the table.
         cells = ("entity", "key", "connector", "field", "expected", "actual", "status")
@@ -240,7 +240,10 @@ def _show_digest(messages: list[EmailMessage], workdir: Path, console: Console) 
     from hub.ops.delivery import write_digest_files
 
     eml, html = write_digest_files(messages[0], workdir, "alert-digest")
-    console.print(Text(f"The alert e-mail the ops team would get: {eml}\n  open it in a browser: {html}"))
+    # Paths are printed whole (soft_wrap): a path cut by a hard line break cannot be copied.
+    console.print(
+        Text(f"The alert e-mail the ops team would get: {eml}\n  open it in a browser: {html}"), soft_wrap=True
+    )
     return True
 
 
@@ -257,7 +260,7 @@ def run_demo(workdir: Path, console: Console | None = None) -> int:
         config = load_config(config_path)
         store = Store.open(config.database_url())
         where = f": {len(shop.apps)} sandboxes on 127.0.0.1, config written to {config_path}"
-        console.print(Text.assemble(("omnihub demo", "bold"), where))
+        console.print(Text.assemble(("omnihub demo", "bold"), where), soft_wrap=True)
 
         phases: list[tuple[str, list[JobReport]]] = []
         for title, mode in (("monitor", "monitor"), ("enforce", "enforce"), ("check", "monitor")):
@@ -283,6 +286,7 @@ def run_demo(workdir: Path, console: Console | None = None) -> int:
             f"Done in {time.monotonic() - started:.1f} s; {left_open} mismatches left open. "
             f"Re-run a step with: omnihub --config {config_path} mismatches --all (the sandboxes are gone "
             f"now, the database stays)."
-        )
+        ),
+        soft_wrap=True,
     )
     return 0 if not failures and left_open == 0 else 1
