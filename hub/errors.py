@@ -98,12 +98,13 @@ class AuthError(FatalError):
 
 
 class RetriableError(ConnectorError):
-    """A transient failure; the transport retries it with backoff."""
-
-
-class RateLimited(RetriableError):
-    """The platform asked us to slow down, possibly saying for how long."""
+    """A transient failure; the transport retries it with backoff, or after ``retry_after`` seconds
+    when the platform said when to come back (a 503 in maintenance mode carries ``Retry-After`` too)."""
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
         self.retry_after = retry_after
+
+
+class RateLimited(RetriableError):
+    """The platform asked us to slow down, possibly saying for how long."""

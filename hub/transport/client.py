@@ -176,7 +176,7 @@ class Transport:
         """One try; a ``Retry-After`` longer than the transport waits for ends the request here."""
         try:
             return await self._send_once(call)
-        except RateLimited as exc:
+        except RetriableError as exc:
             if self.retries.waits_too_long(exc):
                 raise self.retries.left_for_next_run(exc) from None
             raise

@@ -53,7 +53,8 @@ def error_for(
     if status in (401, 403):
         return AuthError(text, **found)
     if status >= 500 or status in (408, 425):
-        return RetriableError(text, **found)
+        # A 503 (WordPress in maintenance mode, a platform under load) may say when to come back.
+        return RetriableError(text, retry_after=parse_retry_after(response.headers.get("Retry-After")), **found)
     return FatalError(text, **found)
 
 

@@ -96,16 +96,16 @@ class RetryPolicy:
     def waits_too_long(self, exc: BaseException) -> bool:
         """A ``Retry-After`` longer than the transport waits for: the request is left for the next run."""
         return (
-            isinstance(exc, RateLimited)
+            isinstance(exc, RetriableError)
             and exc.retry_after is not None
             and exc.retry_after > self.settings.max_retry_wait_s
         )
 
-    def left_for_next_run(self, exc: RateLimited) -> RateLimited:
+    def left_for_next_run(self, exc: RetriableError) -> RetriableError:
         """The platform's refusal, saying that its wait is not taken and what becomes of the request."""
         detail = str(exc).removeprefix(f"[{exc.connector}] ") if exc.connector else str(exc)
         asked, most = _seconds(exc.retry_after or 0.0), _seconds(self.settings.max_retry_wait_s)
-        return RateLimited(
+        return type(exc)(
             f"{detail}; asked to wait {asked} s, more than max_retry_wait_s ({most} s): left for the next run",
             retry_after=exc.retry_after,
             connector=exc.connector or self.connector,
@@ -122,7 +122,7 @@ class RetryPolicy:
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, RateLimited) and exc.retry_after is not None:
+        if isinstance(exc, RetriableError) and exc.retry_after is not None:
             return exc.retry_after  # at most max_retry_wait_s: a longer one is not retried
         base = min(self.settings.max_backoff, 0.25 * (2 ** (state.attempt_number - 1)))
         return base / 2 + random.uniform(0, base / 2)  # jitter spreads out retries of parallel workers

@@ -109,6 +109,22 @@ async def test_429_waits_for_retry_after(transport: Transport, sleeps: Sleeps) -
 
 
 @respx.mock
+async def test_a_503_with_retry_after_waits_as_asked(transport: Transport, sleeps: Sleeps) -> None:
+    """WordPress in maintenance mode answers 503 with ``Retry-After``: the transport waits what the
+    server asked (not its own short backoff, which would spend the retries while it is down), and a
+    wait too long leaves the request for the next run, as for a 429."""
+    route = respx.get(f"{BASE}/items").mock(side_effect=[_json({}, 503, **{"Retry-After": "9"}), _json({"ok": 1})])
+    assert (await transport.get("/items")).data == {"ok": 1}
+    assert route.call_count == 2 and sleeps.waits == [9.0]
+    respx.get(f"{BASE}/down").mock(return_value=_json({}, 503, **{"Retry-After": "600"}))
+    with pytest.raises(RetriableError) as info:
+        await transport.get("/down")
+    assert "asked to wait 600 s, more than max_retry_wait_s (60 s): left for the next run" in str(info.value)
+    assert info.value.status == 503 and not isinstance(info.value, RateLimited)
+    assert sleeps.waits == [9.0]
+
+
+@respx.mock
 async def test_a_retry_after_longer_than_max_retry_wait_fails_at_once(transport: Transport, sleeps: Sleeps) -> None:
     """A one-hour Retry-After once held a run for five minutes: it is not waited for at all now."""
     route = respx.get(f"{BASE}/a").mock(side_effect=[_json({}, 429, **{"Retry-After": "3600"}), _json({})])
