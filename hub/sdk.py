@@ -13,6 +13,7 @@ from hub.model.base import Consent, Entity, RecordInvalid
 from hub.model.catalogue import Price, Product, StockLevel
 from hub.model.customers import Customer
 from hub.model.limits import ValueLimits
+from hub.model.orders import Order, OrderLine, OrderStatus, status_from_table
 from hub.model.values import normalize_email, normalize_sku, parse_decimal
 from hub.plugins.contract import (
     READ,
@@ -31,6 +32,7 @@ from hub.plugins.contract import (
     secret_value,
 )
 from hub.plugins.mapping import EntityMapping, Mapping, TransformContext, load_mapping, register_transform
+from hub.plugins.webhooks import WebhookDelivery, WebhookRefused, lower_headers, sign, verify_signature
 from hub.redact import RedactingFilter, redact
 from hub.sandbox.kit import sandbox_app
 from hub.sandbox.plugin import SandboxPlugin
@@ -100,6 +102,9 @@ __all__ = [
     "ListingMemo",
     "Mapping",
     "OffsetPaginator",
+    "Order",
+    "OrderLine",
+    "OrderStatus",
     "PageNumberPaginator",
     "PageRequest",
     "Paginator",
@@ -128,12 +133,15 @@ __all__ = [
     "TransportSettings",
     "TransportStats",
     "ValueLimits",
+    "WebhookDelivery",
+    "WebhookRefused",
     "default_error_parser",
     "demo_store",
     "dig",
     "is_local_url",
     "iso_time",
     "load_mapping",
+    "lower_headers",
     "normalize_email",
     "normalize_sku",
     "parse_decimal",
@@ -144,4 +152,7 @@ __all__ = [
     "schema_problems",
     "secret_value",
     "server_time",
+    "sign",
+    "status_from_table",
+    "verify_signature",
 ]
