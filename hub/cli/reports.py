@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 from rich.table import Table
 from rich.text import Text
 
-from hub.cli.common import err, out, styled
+from hub.cli.common import err, out, state, styled
+from hub.ops.logging_setup import LogFormat
 from hub.sync.report import JobReport
+
+log = logging.getLogger("omnihub.cli")
 
 __all__ = ["print_reports"]
 
@@ -93,24 +98,32 @@ def _figures_table(reports: list[JobReport], title: str | None) -> Table:
     return table
 
 
+def _note(level: int, job: str, message: str, shown: Text) -> None:
+    """One note on stderr: a line for people, or with ``--log-format json`` a log record like every
+    other line there, so that a log shipper reading stderr never meets a line that is not JSON."""
+    if state.log_format == LogFormat.json:
+        log.log(level, "job %s: %s", job, message, extra={"job": job})
+    else:
+        err.print(shown, soft_wrap=True)
+
+
 def _print_notes(reports: list[JobReport], dry_run: bool) -> None:
     """What each job has to say beyond its figures: errors, warnings, changes that did not land, and
     the plan of a dry run."""
     for r in reports:
         for error in r.errors:
-            err.print(styled(f"{r.name}:", "red", error), soft_wrap=True)
+            _note(logging.ERROR, r.name, error, styled(f"{r.name}:", "red", error))
         for warning in r.warnings:
-            err.print(Text(f"{r.name}: warning: {warning}", style="yellow"), soft_wrap=True)
+            _note(logging.WARNING, r.name, warning, Text(f"{r.name}: warning: {warning}", style="yellow"))
         for failure in r.failures:
-            err.print(
-                Text(
-                    f"{r.name}: not landed on {failure.connector}: {failure.key} "
-                    f"({', '.join(failure.fields)}): {failure.code or 'error'}: {failure.message}"
-                ),
-                soft_wrap=True,
+            text = (
+                f"not landed on {failure.connector}: {failure.key} "
+                f"({', '.join(failure.fields)}): {failure.code or 'error'}: {failure.message}"
             )
+            _note(logging.ERROR, r.name, text, Text(f"{r.name}: {text}"))
         if r.failed > len(r.failures):
-            err.print(Text(f"{r.name}: ... and {r.failed - len(r.failures)} more changes that did not land"))
+            text = f"... and {r.failed - len(r.failures)} more changes that did not land"
+            _note(logging.ERROR, r.name, text, Text(f"{r.name}: {text}"))
         if r.quarantined:
             out.print(f"{r.name}: {r.quarantined} records quarantined (see `omnihub quarantine`)")
         if r.races:

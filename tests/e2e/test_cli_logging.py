@@ -99,6 +99,18 @@ def test_global_json_format_applies_to_other_commands(cli: Cli, csv_demo: Path) 
     assert json.loads(done.stdout)["jobs"]  # stdout keeps the command's own output, apart from the logs
 
 
+def test_a_failed_sync_with_json_logs_says_why_in_json_lines_only(cli: Cli, csv_demo: Path) -> None:
+    """A job's errors used to come out as text lines among the JSON records: a log shipper reading
+    stderr would drop them or choke, and the reason a job failed would be lost with them."""
+    (csv_demo.parent / "feeds" / "wms-stock.csv").unlink()  # the stock job's truth is gone
+    done = cli("--log-format", "json", "--config", str(csv_demo), "sync")
+    assert done.returncode == 1, done.stdout + done.stderr
+    records = [json.loads(line) for line in done.stderr.splitlines()]
+    notes = [r for r in records if r["logger"] == "omnihub.cli"]
+    assert notes and all(r["job"] == "stock" and r["level"] == "ERROR" for r in notes), records
+    assert any("wms" in r["message"] for r in notes)
+
+
 @pytest.mark.parametrize("args", [("--log-format", "xml", "check"), ("run", "--log-format", "xml")])
 def test_an_unknown_log_format_is_a_usage_error(cli: Cli, args: tuple[str, ...]) -> None:
     done = cli(*args)
