@@ -32,7 +32,7 @@ from hub.plugins.contract import (
     secret_value,
 )
 from hub.plugins.mapping import EntityMapping, Mapping, TransformContext, load_mapping, register_transform
-from hub.plugins.webhooks import WebhookDelivery, WebhookRefused, lower_headers, sign, verify_signature
+from hub.plugins.webhooks import WebhookDelivery, WebhookParser, WebhookRefused, lower_headers, sign, verify_signature
 from hub.redact import RedactingFilter, redact
 from hub.sandbox.kit import sandbox_app
 from hub.sandbox.plugin import SandboxPlugin
@@ -134,6 +134,7 @@ __all__ = [
     "TransportStats",
     "ValueLimits",
     "WebhookDelivery",
+    "WebhookParser",
     "WebhookRefused",
     "default_error_parser",
     "demo_store",

@@ -28,6 +28,7 @@ from connectors.shopify.queries import (
     customers_for,
 )
 from connectors.shopify.settings import ShopifySettings
+from connectors.shopify.webhooks import parse_webhook
 from connectors.shopify.writes import Writer
 from hub.sdk import (
     SALES_CHANNEL,
@@ -104,6 +105,7 @@ class ShopifyConnector(ClientConnector[ShopifyClient]):
     #: precision (12.345 EUR is stored as 12.34), which ``out_of_range`` checks for every platform.
     value_limits = ValueLimits(quantity_min=-1_000_000_000, quantity_max=1_000_000_000)
     client_class = ShopifyClient
+    webhook_parser = staticmethod(parse_webhook)
     settings: ShopifySettings
 
     def __init__(

@@ -37,6 +37,7 @@ from connectors.woocommerce.rows import (
 from connectors.woocommerce.settings import WooCommerceSettings
 from connectors.woocommerce.stock import StockWriter
 from connectors.woocommerce.values import price_text, unstored
+from connectors.woocommerce.webhooks import parse_webhook
 from hub.sdk import (
     SALES_CHANNEL,
     Change,
@@ -66,6 +67,7 @@ class WooCommerceConnector(ClientConnector[WooClient]):
     capabilities = SALES_CHANNEL
 
     client_class = WooClient
+    webhook_parser = staticmethod(parse_webhook)
     settings: WooCommerceSettings
     #: Whether the store lists all variations at ``GET /variations`` (WooCommerce 10.3+); ``None``
     #: until the first pull asks.

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from hub.model.base import Entity, Record
 from hub.model.limits import ValueLimits
+from hub.plugins.webhooks import WebhookParser
 
 if TYPE_CHECKING:
     import httpx
@@ -237,6 +238,9 @@ class Connector:
     push_batch_size: ClassVar[int] = 100
     #: The values the platform can hold (``hub.model.limits``): a change outside them fails alone, unsent.
     value_limits: ClassVar[ValueLimits] = ValueLimits()
+    #: Reads the platform's webhook deliveries into hints (``hub.plugins.webhooks``); ``None`` when the
+    #: connector receives none. A function, not a method: reading a delivery needs no open connection.
+    webhook_parser: ClassVar[WebhookParser | None] = None
 
     def __init__(self, name: str, settings: ConnectorSettings, context: ConnectorContext | None = None) -> None:
         self.name = name

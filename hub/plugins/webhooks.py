@@ -3,11 +3,11 @@
 A delivery is a hint to re-read, never the value to write: platforms send them late, twice and out
 of order, so the hub only learns *which* SKUs and entities to read again from the platform.
 
-The core knows no platform. Each connector package exports a ``parse_webhook(headers, body, secret)``
-function (through ``hub.sdk``'s types) that knows its platform's headers and payloads and returns a
-``WebhookDelivery`` or raises ``WebhookRefused``. A function rather than a method on ``Connector``:
-reading a delivery needs no open connection, no settings beyond the secret and no transport, so the
-receiver can answer at once without building a connector.
+The core knows no platform. A connector that receives deliveries names a ``WebhookParser`` as its
+class's ``webhook_parser``: a function that knows its platform's headers and payloads and returns a
+``WebhookDelivery`` or raises ``WebhookRefused``. A plain function on the class rather than a method
+of a connector instance: reading a delivery needs no open connection, no settings beyond the secret
+and no transport, so the receiver can answer at once without building or opening a connector.
 """
 
 from __future__ import annotations
@@ -16,11 +16,19 @@ import base64
 import binascii
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["HintEntity", "WebhookDelivery", "WebhookRefused", "lower_headers", "sign", "verify_signature"]
+__all__ = [
+    "HintEntity",
+    "WebhookDelivery",
+    "WebhookParser",
+    "WebhookRefused",
+    "lower_headers",
+    "sign",
+    "verify_signature",
+]
 
 #: The entities a delivery may ask the hub to read again.
 HintEntity = Literal["stock", "prices", "products", "orders"]
@@ -89,3 +97,10 @@ class WebhookDelivery:
     @property
     def dedupe_key(self) -> tuple[str, str]:
         return (self.connector, self.delivery_id)
+
+
+#: How a connector reads one delivery: ``(connector name, headers, raw body, webhook secret)`` to a
+#: ``WebhookDelivery``, raising ``WebhookRefused``. A connector class names its own as
+#: ``webhook_parser`` (``hub.plugins.contract.Connector``), so the receiver finds it by the connector's
+#: type without importing the connector package.
+WebhookParser = Callable[[str, Mapping[str, str], bytes, str], WebhookDelivery]

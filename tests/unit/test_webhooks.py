@@ -11,9 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from connectors.csv import CsvConnector
+from connectors.shopify import ShopifyConnector
 from connectors.shopify.webhooks import parse_webhook as parse_shopify
+from connectors.woocommerce import WooCommerceConnector
 from connectors.woocommerce.webhooks import parse_webhook as parse_woocommerce
 from hub.ops.webhooks import DeliveryDedupe
+from hub.plugins.contract import Connector
 from hub.plugins.webhooks import WebhookDelivery, WebhookRefused, sign, verify_signature
 
 WEBHOOKS = Path(__file__).resolve().parents[1] / "fixtures" / "platforms" / "woocommerce" / "real-webhooks"
@@ -215,3 +219,14 @@ def test_the_dedupe_window_forgets_old_deliveries_and_stays_bounded() -> None:
     assert not dedupe.seen_before(c)
     assert len(dedupe) == 2
     assert not dedupe.seen_before(a)  # the oldest was dropped to keep the bound
+
+
+def test_a_connector_class_names_its_parser_and_the_base_names_none() -> None:
+    assert WooCommerceConnector.webhook_parser is parse_woocommerce
+    assert ShopifyConnector.webhook_parser is parse_shopify
+    assert Connector.webhook_parser is None
+    assert CsvConnector.webhook_parser is None
+    headers, body = capture("02_order_created")
+    parser = WooCommerceConnector.webhook_parser
+    assert parser is not None
+    assert parser("woo", headers, body, SECRET).skus == {"RW-S-0011"}
