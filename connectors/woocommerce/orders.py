@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from hub.sdk import OrderStatus, status_from_table
+from hub.sdk import Order, OrderStatus, RecordInvalid, status_from_table
 
-__all__ = ["WOOCOMMERCE_STATUSES", "woocommerce_order_status"]
+__all__ = ["WOOCOMMERCE_STATUSES", "woocommerce_order", "woocommerce_order_status"]
 
 #: WooCommerce order status -> what it means for stock.
 WOOCOMMERCE_STATUSES: dict[str, OrderStatus] = {
@@ -41,3 +41,29 @@ WOOCOMMERCE_STATUSES: dict[str, OrderStatus] = {
 def woocommerce_order_status(value: Any) -> OrderStatus:
     """The canonical status of a WooCommerce order ``status``; an unknown one is a ``RecordInvalid``."""
     return status_from_table(WOOCOMMERCE_STATUSES, value, vocabulary="WooCommerce order status")
+
+
+def woocommerce_order(channel: str, payload: dict[str, Any]) -> Order:
+    """A wc/v3 order (``GET /orders``, the ``order.*`` webhook body) as the hub's ``Order``, or a
+    ``RecordInvalid`` naming what is wrong. Times are the ``*_gmt`` fields (naive, in UTC); the
+    location and pickup are left to the per-connector rule that maps shipping methods to stores."""
+    order_id = payload.get("id")
+    try:
+        status = woocommerce_order_status(payload.get("status"))
+    except RecordInvalid as error:
+        raise RecordInvalid(error.reason, key=None if order_id is None else str(order_id), field="status") from None
+    lines = [
+        {"sku": line.get("sku"), "quantity": line.get("quantity"), "line_id": line.get("id")}
+        for line in payload.get("line_items") or []
+        if isinstance(line, dict)
+    ]
+    return Order.parse(
+        {
+            "channel": channel,
+            "order_id": order_id,
+            "status": status,
+            "created_at": payload.get("date_created_gmt"),
+            "updated_at": payload.get("date_modified_gmt"),
+            "lines": lines,
+        }
+    )

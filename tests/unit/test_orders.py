@@ -11,14 +11,15 @@ from pathlib import Path
 import pytest
 
 from connectors.shopify.orders import SHOPIFY_FINANCIAL_STATUSES, SHOPIFY_FULFILLMENT_STATUSES, shopify_order_status
-from connectors.woocommerce.orders import WOOCOMMERCE_STATUSES, woocommerce_order_status
+from connectors.woocommerce.orders import WOOCOMMERCE_STATUSES, woocommerce_order, woocommerce_order_status
 from hub.model.base import Entity, RecordInvalid
 from hub.model.orders import Order, OrderLine, OrderStatus
 from hub.model.values import QUANTITY_MAX
 
 S = OrderStatus
 SCHEMAS = Path(__file__).resolve().parents[2] / "connectors" / "shopify" / "schemas"
-OPENAPI = Path(__file__).resolve().parents[1] / "fixtures" / "platforms" / "woocommerce" / "wc-v3-openapi.yml"
+WOO = Path(__file__).resolve().parents[1] / "fixtures" / "platforms" / "woocommerce"
+OPENAPI = WOO / "wc-v3-openapi.yml"
 
 
 @pytest.mark.parametrize(
@@ -210,3 +211,49 @@ def test_a_pickup_order_names_its_store() -> None:
 
 def test_orders_are_not_yet_an_entity_jobs_could_name() -> None:
     assert "orders" not in {e.value for e in Entity}
+
+
+def _stock_note(name: str) -> dict[str, tuple[int, int]]:
+    """``simple RW-S-0010: 42 -> 40`` lines of a capture's ``.stock`` note, by SKU."""
+    moves = {}
+    for line in (WOO / "real-captures" / f"{name}.stock").read_text().splitlines():
+        sku, _, change = line.split(" ", 1)[1].partition(": ")
+        before, after = change.split(" -> ")
+        moves[sku] = (int(before), int(after))
+    return moves
+
+
+def test_a_real_paid_order_reserves_what_woocommerce_took_off_the_shelf() -> None:
+    """Capture 72: a paid order (processing) of 2 + 1 units; WooCommerce reduced stock by exactly them."""
+    placed = woocommerce_order("woo", json.loads((WOO / "real-captures" / "72_order_create_paid.json").read_text()))
+    assert placed.key == "woo:247"
+    assert placed.status is S.open and placed.status.reserves
+    assert placed.created_at == datetime(2026, 11, 30, 9, 50, 21, tzinfo=UTC)
+    units = {line.sku: line.quantity for line in placed.lines}
+    assert units == {sku: before - after for sku, (before, after) in _stock_note("72_order_create_paid").items()}
+
+
+def test_a_real_cancelled_order_releases_what_woocommerce_put_back() -> None:
+    """Capture 74: the same order cancelled; WooCommerce gave the units back, the order holds none."""
+    cancelled = woocommerce_order("woo", json.loads((WOO / "real-captures" / "74_order_cancel.json").read_text()))
+    assert cancelled.key == "woo:247"
+    assert cancelled.status is S.cancelled and not cancelled.status.reserves
+    assert cancelled.updated_at > cancelled.created_at
+    units = {line.sku: line.quantity for line in cancelled.lines}
+    assert units == {sku: after - before for sku, (before, after) in _stock_note("74_order_cancel").items()}
+
+
+def test_every_real_order_listed_or_delivered_reads() -> None:
+    listed = json.loads((WOO / "real-captures" / "73_orders_list_after.json").read_text())
+    delivered = json.loads((WOO / "real-webhooks" / "02_order_created.body").read_bytes())
+    orders = [woocommerce_order("woo", row) for row in [*listed, delivered]]
+    assert [o.order_id for o in orders] == ["241", "242", "243", "247", "248"]
+    assert all(o.status is S.open and o.lines for o in orders)
+
+
+def test_a_woocommerce_order_with_an_unknown_status_is_refused_with_its_id() -> None:
+    row = json.loads((WOO / "real-captures" / "72_order_create_paid.json").read_text())
+    with pytest.raises(RecordInvalid) as refused:
+        woocommerce_order("woo", {**row, "status": "wc-shipped"})
+    assert refused.value.key == "247"
+    assert refused.value.field == "status"
