@@ -92,7 +92,7 @@ class WebhookDelivery:
     #: Entities to read again for those SKUs and ids.
     entities: frozenset[HintEntity] = frozenset()
     #: Units by SKU for order deliveries, as the payload gave them (a hint, like everything here).
-    quantities: Mapping[str, int] = field(default_factory=dict)
+    quantities: Mapping[str, int] = field(default_factory=dict, hash=False)
 
     @property
     def dedupe_key(self) -> tuple[str, str]:

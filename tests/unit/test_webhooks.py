@@ -230,3 +230,9 @@ def test_a_connector_class_names_its_parser_and_the_base_names_none() -> None:
     parser = WooCommerceConnector.webhook_parser
     assert parser is not None
     assert parser("woo", headers, body, SECRET).skus == {"RW-S-0011"}
+
+
+def test_a_delivery_is_a_value_that_can_be_kept_in_a_set() -> None:
+    headers, body = capture("02_order_created")
+    one = parse_woocommerce("woo", headers, body, SECRET)
+    assert {one, parse_woocommerce("woo", headers, body, SECRET)} == {one}
