@@ -32,7 +32,16 @@ from hub.plugins.contract import (
     secret_value,
 )
 from hub.plugins.mapping import EntityMapping, Mapping, TransformContext, load_mapping, register_transform
-from hub.plugins.webhooks import WebhookDelivery, WebhookParser, WebhookRefused, lower_headers, sign, verify_signature
+from hub.plugins.webhooks import (
+    WebhookDelivery,
+    WebhookParser,
+    WebhookRefused,
+    json_object,
+    line_hint,
+    lower_headers,
+    sign,
+    verify_signature,
+)
 from hub.redact import RedactingFilter, redact
 from hub.sandbox.kit import sandbox_app
 from hub.sandbox.plugin import SandboxPlugin
@@ -141,6 +150,8 @@ __all__ = [
     "dig",
     "is_local_url",
     "iso_time",
+    "json_object",
+    "line_hint",
     "load_mapping",
     "lower_headers",
     "normalize_email",

@@ -15,32 +15,20 @@ from hub.sdk import OrderStatus, status_from_table
 
 __all__ = ["SHOPIFY_FINANCIAL_STATUSES", "SHOPIFY_FULFILLMENT_STATUSES", "shopify_order_status"]
 
-#: ``displayFulfillmentStatus`` -> what it means for stock.
+#: ``displayFulfillmentStatus`` -> what it means for stock. Open: everything short of shipped holds
+#: stock; PARTIALLY_FULFILLED for the lines not shipped yet (per-line quantities come with the pull),
+#: REQUEST_DECLINED because a declined fulfillment request still leaves the units to ship. RESTOCKED:
+#: every item was put back in stock, nothing left to ship.
+_OPEN = ("UNFULFILLED", "PARTIALLY_FULFILLED", "PENDING_FULFILLMENT", "OPEN", "IN_PROGRESS", "ON_HOLD", "SCHEDULED")
 SHOPIFY_FULFILLMENT_STATUSES: dict[str, OrderStatus] = {
-    "UNFULFILLED": OrderStatus.open,
-    # Some lines shipped: the rest still holds stock (per-line fulfilled quantities come with the pull).
-    "PARTIALLY_FULFILLED": OrderStatus.open,
-    "PENDING_FULFILLMENT": OrderStatus.open,
-    "OPEN": OrderStatus.open,
-    "IN_PROGRESS": OrderStatus.open,
-    "ON_HOLD": OrderStatus.open,
-    "SCHEDULED": OrderStatus.open,
-    # A fulfillment service declined the request: the units are still to be shipped by someone.
-    "REQUEST_DECLINED": OrderStatus.open,
+    **dict.fromkeys((*_OPEN, "REQUEST_DECLINED"), OrderStatus.open),
     "FULFILLED": OrderStatus.fulfilled,
-    # Every item was put back in stock: nothing left to ship.
     "RESTOCKED": OrderStatus.cancelled,
 }
 
 #: ``displayFinancialStatus`` values: only REFUNDED decides; the rest leave the fulfillment's say.
 SHOPIFY_FINANCIAL_STATUSES: dict[str, OrderStatus | None] = {
-    "PENDING": None,
-    "AUTHORIZED": None,
-    "PARTIALLY_PAID": None,
-    "PAID": None,
-    "PARTIALLY_REFUNDED": None,
-    "VOIDED": None,
-    "EXPIRED": None,
+    **dict.fromkeys(("PENDING", "AUTHORIZED", "PARTIALLY_PAID", "PAID", "PARTIALLY_REFUNDED", "VOIDED", "EXPIRED")),
     "REFUNDED": OrderStatus.refunded,
 }
 

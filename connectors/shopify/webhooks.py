@@ -11,11 +11,10 @@ carries ``variants[].sku`` and ``variants[].id``. Shopify sends no unsigned ping
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
-from hub.sdk import WebhookDelivery, WebhookRefused, lower_headers, verify_signature
+from hub.sdk import WebhookDelivery, WebhookRefused, json_object, line_hint, lower_headers, verify_signature
 
 __all__ = ["parse_webhook"]
 
@@ -32,23 +31,18 @@ def parse_webhook(connector: str, headers: Mapping[str, str], body: bytes, secre
     delivery_id = named.get("x-shopify-webhook-id") or named.get("x-shopify-event-id")
     if not delivery_id:
         raise WebhookRefused("no X-Shopify-Webhook-Id to recognize a repeated delivery by")
-    try:
-        payload = json.loads(body)
-    except ValueError as error:
-        raise WebhookRefused(f"the body is not JSON: {error}") from None
-    if not isinstance(payload, dict):
-        raise WebhookRefused("the body is not a JSON object")
+    payload = json_object(body)
     topic = named.get("x-shopify-topic", "")
     resource = topic.partition("/")[0]
     if resource == "orders":
-        skus, ids, quantities = _lines(payload.get("line_items"), "variant_id", "variant")
+        skus, ids, quantities = _lines(payload.get("line_items"), "variant_id")
         entities = _ORDER_HINT
     elif resource == "inventory_levels":
         item = payload.get("inventory_item_id")
         skus, ids, quantities = set(), {f"inventory_item:{item}"} if item is not None else set(), {}
         entities = _INVENTORY_HINT
     elif resource == "products":
-        skus, ids, _ = _lines(payload.get("variants"), "id", "variant")
+        skus, ids, _ = _lines(payload.get("variants"), "id")
         quantities, entities = {}, _PRODUCT_HINT
     else:
         skus, ids, quantities, entities = set(), set(), {}, frozenset()
@@ -65,20 +59,6 @@ def parse_webhook(connector: str, headers: Mapping[str, str], body: bytes, secre
     )
 
 
-def _lines(rows: Any, id_field: str, kind: str) -> tuple[set[str], set[str], dict[str, int]]:
-    """SKUs, platform ids of the rows without one, and units by SKU of a list of lines or variants."""
-    skus: set[str] = set()
-    ids: set[str] = set()
-    quantities: dict[str, int] = {}
-    for row in rows if isinstance(rows, list) else []:
-        if not isinstance(row, dict):
-            continue
-        sku = str(row.get("sku") or "").strip()
-        if sku:
-            skus.add(sku)
-            quantity = row.get("quantity")
-            if isinstance(quantity, int) and not isinstance(quantity, bool):
-                quantities[sku] = quantities.get(sku, 0) + quantity
-        elif row.get(id_field) is not None:
-            ids.add(f"{kind}:{row[id_field]}")
-    return skus, ids, quantities
+def _lines(rows: Any, id_field: str) -> tuple[set[str], set[str], dict[str, int]]:
+    """SKUs and units of an order's lines or a product's variants; a row without a SKU by its variant id."""
+    return line_hint(rows, lambda row: f"variant:{row[id_field]}" if row.get(id_field) is not None else None)

@@ -12,12 +12,11 @@ id is that header plus a digest of the body, which a retry of the same delivery 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
 
-from hub.sdk import WebhookDelivery, WebhookRefused, lower_headers, verify_signature
+from hub.sdk import WebhookDelivery, WebhookRefused, json_object, line_hint, lower_headers, verify_signature
 
 __all__ = ["parse_webhook"]
 
@@ -39,7 +38,7 @@ def parse_webhook(connector: str, headers: Mapping[str, str], body: bytes, secre
         return WebhookDelivery(connector, "", f"ping:{webhook_id}", resource_id=webhook_id, ping=True)
     if not verify_signature(secret, body, signature):
         raise WebhookRefused("missing or wrong X-WC-Webhook-Signature", unsigned=True)
-    payload = _json_object(body)
+    payload = json_object(body)
     digest = hashlib.sha256(body).hexdigest()[:16]
     delivery_id = f"{named.get('x-wc-webhook-delivery-id', '')}:{digest}"
     resource = named.get("x-wc-webhook-resource") or topic.partition(".")[0]
@@ -52,36 +51,20 @@ def parse_webhook(connector: str, headers: Mapping[str, str], body: bytes, secre
     return base  # a topic the hub does not follow (customers, coupons): nothing to re-read
 
 
-def _json_object(body: bytes) -> dict[str, Any]:
-    try:
-        payload = json.loads(body)
-    except ValueError as error:
-        raise WebhookRefused(f"the body is not JSON: {error}") from None
-    if not isinstance(payload, dict):
-        raise WebhookRefused("the body is not a JSON object")
-    return payload
-
-
 def _order_hint(base: WebhookDelivery, payload: dict[str, Any]) -> WebhookDelivery:
     """The SKUs of the order's ``line_items`` (and their units); a line without a SKU is named by
     its variation or product id, so the re-read can still find it."""
-    skus: set[str] = set()
-    ids: set[str] = set()
-    quantities: dict[str, int] = {}
-    for line in payload.get("line_items") or []:
-        if not isinstance(line, dict):
-            continue
-        sku = str(line.get("sku") or "").strip()
-        if sku:
-            skus.add(sku)
-            quantity = line.get("quantity")
-            if isinstance(quantity, int) and not isinstance(quantity, bool):
-                quantities[sku] = quantities.get(sku, 0) + quantity
-        elif line.get("variation_id"):
-            ids.add(f"variation:{line['variation_id']}")
-        elif line.get("product_id"):
-            ids.add(f"product:{line['product_id']}")
+    skus, ids, quantities = line_hint(payload.get("line_items"), _line_id)
     return _with(base, skus, ids, _ORDER_HINT, quantities)
+
+
+def _line_id(line: dict[str, Any]) -> str | None:
+    """A line without a SKU: its variation, else its product (WooCommerce sends 0 for "none")."""
+    if line.get("variation_id"):
+        return f"variation:{line['variation_id']}"
+    if line.get("product_id"):
+        return f"product:{line['product_id']}"
+    return None
 
 
 def _product_hint(base: WebhookDelivery, payload: dict[str, Any]) -> WebhookDelivery:

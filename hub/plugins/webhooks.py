@@ -16,15 +16,18 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 __all__ = [
     "HintEntity",
     "WebhookDelivery",
     "WebhookParser",
     "WebhookRefused",
+    "json_object",
+    "line_hint",
     "lower_headers",
     "sign",
     "verify_signature",
@@ -97,6 +100,39 @@ class WebhookDelivery:
     @property
     def dedupe_key(self) -> tuple[str, str]:
         return (self.connector, self.delivery_id)
+
+
+def json_object(body: bytes) -> dict[str, Any]:
+    """A delivery's body as a JSON object, or ``WebhookRefused`` saying why it cannot be read."""
+    try:
+        payload = json.loads(body)
+    except ValueError as error:
+        raise WebhookRefused(f"the body is not JSON: {error}") from None
+    if not isinstance(payload, dict):
+        raise WebhookRefused("the body is not a JSON object")
+    return payload
+
+
+def line_hint(rows: object, id_of: Callable[[dict[str, Any]], str | None]) -> tuple[set[str], set[str], dict[str, int]]:
+    """The SKUs of a payload's lines (or variants), the units by SKU where a line says how many, and,
+    for a row without a SKU, the platform id ``id_of`` names it by (``variant:N``), so that the
+    re-read can still find it. Rows that are not objects are skipped: a hint, not a record."""
+    skus: set[str] = set()
+    ids: set[str] = set()
+    quantities: dict[str, int] = {}
+    for row in rows if isinstance(rows, list) else []:
+        if not isinstance(row, dict):
+            continue
+        sku = str(row.get("sku") or "").strip()
+        if not sku:
+            if (platform_id := id_of(row)) is not None:
+                ids.add(platform_id)
+            continue
+        skus.add(sku)
+        quantity = row.get("quantity")
+        if isinstance(quantity, int) and not isinstance(quantity, bool):
+            quantities[sku] = quantities.get(sku, 0) + quantity
+    return skus, ids, quantities
 
 
 #: How a connector reads one delivery: ``(connector name, headers, raw body, webhook secret)`` to a
