@@ -234,8 +234,9 @@ def _writable_sandboxes() -> list[str]:
     return [n for n in SANDBOX_NAMES if _entities(connector_class(_plugin(n).connector_type), Capability.write)]
 
 
-def test_most_sandboxes_take_writes() -> None:
-    assert len(_writable_sandboxes()) >= len(SANDBOX_NAMES) - 1, "only a WMS-like truth is read-only"
+def test_the_write_check_has_sandboxes_to_run_on() -> None:
+    """The write check below is parametrized by a filter: it must not quietly run on nothing."""
+    assert _writable_sandboxes(), "no installed sandbox simulates a connector that writes"
 
 
 @pytest.mark.parametrize("name", _writable_sandboxes())
