@@ -25,7 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from hub.model.base import Entity, Record
 from hub.model.limits import ValueLimits
-from hub.plugins.webhooks import WebhookParser
+from hub.model.orders import Order
+from hub.plugins.webhooks import WebhookParser, WebhookSubscription
 
 if TYPE_CHECKING:
     import httpx
@@ -42,9 +43,11 @@ __all__ = [
     "ConnectorContext",
     "ConnectorSettings",
     "HttpConnectorSettings",
+    "OrderPage",
     "PullPage",
     "PushResult",
     "RawRecord",
+    "WebhookSettings",
     "is_local_url",
     "secret_value",
 ]
@@ -96,6 +99,19 @@ class PullPage:
     #: True when the pull covers the whole catalogue, so records not seen were deleted.
     complete: bool = True
     #: Records the connector could not even turn into a row, with why (key, reason, origin).
+    rejected: list[tuple[str | None, str, str]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class OrderPage:
+    """A page of orders (already the hub's ``Order``: orders have no mapping file, their shape is
+    the platform's and each connector reads it), and the cursor that holds once it is stored."""
+
+    orders: list[Order]
+    #: The connector's cursor after this page (the newest change time seen); saved by the hub only
+    #: when the whole pull succeeded.
+    cursor: str | None = None
+    #: Orders the connector could not read, with why: (order id, reason, origin).
     rejected: list[tuple[str | None, str, str]] = field(default_factory=list)
 
 
@@ -212,6 +228,15 @@ class HttpConnectorSettings(ConnectorSettings):
         return TransportSettings(base_url=base_url, **{**common, **specifics})
 
 
+class WebhookSettings(BaseModel):
+    """The setting of a connector that receives webhook deliveries (mixed into its settings model)."""
+
+    #: The secret the platform signs deliveries with (Shopify: the app's client secret; WooCommerce:
+    #: the webhook's secret, which ``omnihub webhooks register`` sets). Without it every delivery is
+    #: refused with 401: an unsigned hint could make the hub re-read, and it must not be anyone's lever.
+    webhook_secret: SecretStr | None = None
+
+
 @dataclass
 class ConnectorContext:
     """What the hub gives a connector besides its own settings."""
@@ -299,6 +324,26 @@ class Connector:
             raise NotImplementedError(f"{self.type_name} cannot write {entity}")
         results: list[PushResult] = await writer(changes)
         return results
+
+    #: Whether ``pull_orders`` is implemented (a job's ``reservations:`` may name this connector).
+    reads_orders: ClassVar[bool] = False
+
+    def pull_orders(self, since: str | None = None) -> AsyncIterator[OrderPage]:
+        """Stream orders. Without ``since``: every order that holds stock now (placed, not yet
+        fulfilled, cancelled or refunded), however old. With ``since`` (a cursor this method gave):
+        every order changed after it, whatever its status, so that a cancellation or a fulfilment
+        releases its reservation. Each page carries the cursor that holds once it is stored."""
+        raise NotImplementedError(f"{self.type_name} cannot read orders")
+
+    async def register_webhooks(self, url: str, secret: str | None) -> list[WebhookSubscription]:
+        """Subscribe ``url`` to the topics the hub follows (orders, stock, products), signed with
+        ``secret`` where the platform takes one; subscriptions already there for ``url`` and a topic
+        are kept, not doubled. Answers every subscription of ``url`` after the call."""
+        raise NotImplementedError(f"{self.type_name} cannot register webhooks")
+
+    async def list_webhooks(self) -> list[WebhookSubscription]:
+        """The platform's webhook subscriptions (all of them, not only the hub's)."""
+        raise NotImplementedError(f"{self.type_name} cannot list webhooks")
 
     def cursor_after_push(self, entity: Entity, cursor: str) -> str | None:
         """The cursor to save for ``entity`` once this run has pushed to it (``cursor`` is the pull's).

@@ -26,6 +26,7 @@ __all__ = [
     "WebhookDelivery",
     "WebhookParser",
     "WebhookRefused",
+    "WebhookSubscription",
     "json_object",
     "line_hint",
     "lower_headers",
@@ -100,6 +101,21 @@ class WebhookDelivery:
     @property
     def dedupe_key(self) -> tuple[str, str]:
         return (self.connector, self.delivery_id)
+
+
+@dataclass(frozen=True)
+class WebhookSubscription:
+    """One subscription on a platform: which topic is delivered where, and whether it is live."""
+
+    #: The platform's id of the subscription (WooCommerce webhook id, Shopify ``WebhookSubscription`` gid).
+    id: str
+    topic: str
+    url: str
+    #: ``active``, or the platform's word for a subscription that does not deliver (``disabled``,
+    #: ``paused``): WooCommerce disables a webhook after 5 failed deliveries in a row.
+    status: str = "active"
+    #: Whether the call that answered it created it (``register``), rather than found it there.
+    created: bool = False
 
 
 def json_object(body: bytes) -> dict[str, Any]:
