@@ -48,6 +48,7 @@ def check_references(
             if name not in job.targets:
                 problems.append(located.problem((*where, "rules", name), f"{name!r} is not one of this job's targets"))
         _check_fields(located, where, job, problems)
+        _check_order_readers(located, model, connectors, where, job, problems)
 
 
 def _check_readers(
@@ -79,6 +80,27 @@ def _check_readers(
                 problems.append(
                     located.problem(at, f"connector {name!r} ({settings.type}) cannot read {job.entity.value}")
                 )
+
+
+def _check_order_readers(
+    located: Located,
+    model: HubConfig,
+    connectors: dict[str, ConnectorSettings],
+    where: tuple[str, str],
+    job: JobConfig,
+    problems: list[ConfigProblem],
+) -> None:
+    """Every channel a job reserves for is defined and can read its orders."""
+    for i, name in enumerate(job.reservations):
+        at = (*where, "reservations", i)
+        if name not in model.connectors:
+            problems.append(located.problem(at, f"unknown connector {name!r}; defined: {', '.join(model.connectors)}"))
+            continue
+        settings = connectors.get(name)
+        if settings is not None and not connector_class(settings.type).reads_orders:
+            problems.append(
+                located.problem(at, f"connector {name!r} ({settings.type}) cannot read orders, so it cannot reserve")
+            )
 
 
 def _check_writers(

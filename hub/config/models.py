@@ -57,6 +57,10 @@ class HubSettings(_Strict):
     #: transport's retries) is sent nothing more in that run: the rest is reported failed
     #: (``circuit_open``) and decided again next run, instead of costing every batch its retries.
     push_failures_to_trip: int = Field(3, ge=1, le=1000)
+    #: Where the platforms reach ``omnihub run --http-port``'s webhook receiver from outside
+    #: (``https://hub.example.com``): ``omnihub webhooks register`` subscribes
+    #: ``<webhook_url>/webhooks/<connector>``.
+    webhook_url: str | None = Field(None, pattern=r"^https?://[^/\s]+(/[^\s]*)?$")
 
     @field_validator("job_lock_wait", mode="before")
     @classmethod
@@ -137,6 +141,13 @@ class JobConfig(_Strict):
     #: from a backup goes back in time behind the cursor, and only a full read sees it. ``0s``:
     #: every run reads everything.
     full_every: timedelta = timedelta(hours=24)
+    #: Stock: the channels whose open orders (placed, not yet fulfilled, cancelled or refunded)
+    #: reserve stock at the location they leave from; every target then shows the truth's on-hand
+    #: minus those reservations (minus its safety stock). Their orders are pulled before the stock.
+    reservations: list[str] = []
+    #: Stock: the channels among ``reservations`` whose orders the source of truth already
+    #: subtracts (a WMS that receives them): listed in the ledger, never subtracted a second time.
+    counted_by_truth: list[str] = []
 
     @field_validator("full_every", mode="before")
     @classmethod
@@ -149,6 +160,15 @@ class JobConfig(_Strict):
         if value is not None:
             parse_schedule(value)
         return value
+
+    @model_validator(mode="after")
+    def _reservations(self) -> JobConfig:
+        if (self.reservations or self.counted_by_truth) and self.entity is not Entity.stock:
+            raise ValueError("reservations and counted_by_truth are for stock jobs only")
+        stray = [c for c in self.counted_by_truth if c not in self.reservations]
+        if stray:
+            raise ValueError(f"counted_by_truth names {', '.join(stray)}, which reservations does not list")
+        return self
 
     def rules_for(self, connector: str) -> ChannelRules:
         return self.rules.get(connector) or ChannelRules()

@@ -10,6 +10,9 @@
   job's rules (a changed rule re-reconciles everything once).
 - ``runs``, ``quarantine``, ``notifications``: what happened, what was refused, what was mailed.
 - ``job_locks``: which process runs each job now (see ``hub.state.job_locks``).
+- ``orders``: the last state of each order pulled from a channel (the reservation ledger is the
+  open ones); ``sync_hints``: groups a job must decide at its next run whatever its pulls bring
+  (the SKUs of a webhook delivery, the SKUs whose reservations changed).
 """
 
 from __future__ import annotations
@@ -230,4 +233,34 @@ job_locks = _Table(
     Column("acquired_at", UtcDateTime(), nullable=False),
     #: Refreshed while the run lasts (SQLite): an owner on another host that stops refreshing is gone.
     Column("heartbeat_at", UtcDateTime(), nullable=False),
+)
+
+orders = _Table(
+    "orders",
+    metadata,
+    Column("channel", String(200), primary_key=True),
+    Column("order_id", String(200), primary_key=True),
+    Column("status", String(20), nullable=False),
+    #: The canonical location the order leaves from (shipped or picked up); NULL when not known.
+    Column("location", String(200)),
+    Column("pickup", Integer, nullable=False, default=0),
+    Column("created_at", UtcDateTime(), nullable=False),
+    #: The platform's change time of the version stored: an older version read later is ignored.
+    Column("updated_at", UtcDateTime(), nullable=False),
+    #: JSON list of [sku, quantity] pairs.
+    Column("lines", Text, nullable=False),
+    Column("seen_at", UtcDateTime(), nullable=False),
+    Index("ix_orders_status", "status"),
+)
+
+sync_hints = _Table(
+    "sync_hints",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job", String(200), nullable=False),
+    Column("grp", String(512), nullable=False),
+    #: Why: ``webhook:<connector>`` or ``orders:<channel>``.
+    Column("reason", String(200), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Index("ix_sync_hints_job", "job"),
 )

@@ -21,11 +21,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from hub.errors import OmnihubError
 from hub.state.cursors import CursorRepository
+from hub.state.hints import HintRepository
 from hub.state.links import LinkRepository
 from hub.state.locks import MigrationError, migration_transaction
 from hub.state.mismatches import MismatchRepository
 from hub.state.notifications import NotificationRepository
 from hub.state.observations import FORGOTTEN_HASH, ObservationRepository, QuarantineRepository
+from hub.state.orders import OrderRepository
 from hub.state.outbox import OutboxRepository
 from hub.state.runs import RunRepository
 from hub.state.sql import utcnow
@@ -50,6 +52,8 @@ class Store:
         self.mismatches = MismatchRepository(engine)
         self.runs = RunRepository(engine)
         self.notifications = NotificationRepository(engine)
+        self.orders = OrderRepository(engine)
+        self.hints = HintRepository(engine)
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Store:

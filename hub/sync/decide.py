@@ -8,7 +8,7 @@ records the differences found as mismatches.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -18,6 +18,7 @@ from hub.model.records import ENTITY_MODELS
 from hub.state.keyed_pages import keyed_pages, stored_loader
 from hub.state.store import Store
 from hub.sync.locations import location_gaps, sells_at
+from hub.sync.orders import Reserved
 from hub.sync.outcome import PullOutcome, QuarantineRow, stored_record
 from hub.sync.reconcile import Finding, Plan, ReconcileInput, as_text, group_of, reconcile_group, reconcile_keyed
 from hub.sync.report import JobReport
@@ -121,8 +122,11 @@ class Decider:
         fields: dict[str, list[str]],
         outcomes: dict[str, PullOutcome],
         groups: set[str] | None,
+        *,
+        reserved: Mapping[str, Reserved] | None = None,
     ) -> Decision:
-        """Findings and plans for ``groups`` (every group when None) of the connectors that were read."""
+        """Findings and plans for ``groups`` (every group when None) of the connectors that were read;
+        ``reserved`` (stock) holds the units the job's reservation ledger holds, by SKU."""
         entity = job.entity
         targets = [t for t in job.targets if t in outcomes]
         job_input = ReconcileInput(
@@ -134,6 +138,7 @@ class Decider:
             merge=job.merge,
             sources=job.sources,
             unreadable={n: o.unreadable for n, o in outcomes.items()},  # live: read-backs add to them
+            reserved=reserved or {},
         )
         warnings: list[str] = []
         if entity is Entity.stock:

@@ -29,6 +29,7 @@ from hub.state.job_locks import JobAlreadyRunning, job_lock
 from hub.state.store import Store, utcnow
 from hub.sync.connectors import Connectors, Figures, count_figures, figures
 from hub.sync.decide import Decider, Decision, groups_to_decide, record_findings
+from hub.sync.orders import Reserved, pull_reserving_channels, reserved_for
 from hub.sync.outcome import PullOutcome
 from hub.sync.pull import Progress, Puller, PullRequest, pack_cursor
 from hub.sync.push import Pushed, Pusher
@@ -142,7 +143,7 @@ class Engine:
         before: dict[str, Figures] = {}
         try:
             source = self.config.source_of(job)
-            involved = list(dict.fromkeys([source, *job.sources, *job.targets]))
+            involved = list(dict.fromkeys([source, *job.sources, *job.targets, *job.reservations]))
             connectors = await self.connectors.open(involved)
             before = {n: figures(c) for n, c in connectors.items()}
             await self._run(job, name, source, connectors, report, run_id, dry_run)
@@ -191,6 +192,7 @@ class Engine:
             written_elsewhere = set()
             for conn_name in readers:
                 written_elsewhere |= self.store.observations.groups_written_after(conn_name, entity.value, last_run_id)
+        reserved = await self._orders(job, connectors, report, dry_run) if job.reservations else None
         puller = Puller(self.store, self.config.hub, self.mapping_for, self.progress, readers=len(readers))
         pulls = await asyncio.gather(
             *(
@@ -201,9 +203,8 @@ class Engine:
         )
         outcomes = _collect(readers, pulls, report)
         try:
-            await self._decide(
-                job, name, source, connectors, outcomes, report, _Context(fingerprint, written_elsewhere, dry_run)
-            )
+            context = _Context(fingerprint, written_elsewhere, dry_run, reserved)
+            await self._decide(job, name, source, connectors, outcomes, report, context)
         finally:
             # The finished gather stays referenced by the event loop's current callback until this
             # step of the loop ends; let go of the records now, by reference counting, instead of
@@ -227,9 +228,12 @@ class Engine:
         if source not in outcomes:
             raise FatalError(f"the source of truth {source!r} could not be read; nothing was reconciled")
         groups = groups_to_decide(self.store, job, name, outcomes, context.written_elsewhere, run_id)
+        hinted_up_to, hinted = (0, set()) if context.dry_run else self.store.hints.pending(name)
+        if groups is not None:
+            groups |= hinted
         fields = {t: self._fields(job, connectors[t]) for t in job.targets if t in outcomes}
         decider = self.decider(self.store, self.config.hub.memory_records)
-        decision = decider.decide(job, source, fields, outcomes, groups)
+        decision = decider.decide(job, source, fields, outcomes, groups, reserved=context.reserved)
         _report_decision(report, decision)
         if decision.stale and not context.dry_run:
             self.store.quarantine.add(run_id, decision.stale)
@@ -256,6 +260,28 @@ class Engine:
                 if cursor is not None:
                     self.store.cursors.set(conn_name, entity.value, pack_cursor(cursor, self.mapping_for(conn_name)))
             self.store.runs.set_job_state(name, context.fingerprint, run_id)
+            if hinted_up_to:
+                self.store.hints.consume(name, hinted_up_to)
+
+    async def _orders(
+        self, job: JobConfig, connectors: dict[str, Connector], report: JobReport, dry_run: bool
+    ) -> dict[str, Reserved]:
+        """Pull the reserving channels' orders before the stock, hint every job reserving for a
+        channel at the SKUs whose reservations moved, and answer what the job's ledger holds."""
+        pulled, errors = await pull_reserving_channels(
+            self.store, job, connectors, dry_run=dry_run, run_id=report.run_id
+        )
+        for orders in pulled:
+            report.orders[orders.channel] = len(orders.orders)
+            report.quarantined += len(orders.rejected)
+            if orders.changed:
+                jobs = [n for n, j in self.config.jobs.items() if orders.channel in j.reservations]
+                self.store.hints.add(jobs, orders.changed, f"orders:{orders.channel}")
+        if errors:
+            report.status = "failed"
+            report.errors += errors
+        overlay = [o for orders in pulled for o in orders.orders] if dry_run else []
+        return reserved_for(job, self.store.orders.open_orders(job.reservations), overlay)
 
     def _fields(self, job: JobConfig, target: Connector) -> list[str]:
         """The fields compared on a target: the job's (default all) that the target carries."""
@@ -286,6 +312,8 @@ class _Context:
     #: The groups other runs changed since this job last reconciled; None: decide every group.
     written_elsewhere: set[str] | None
     dry_run: bool
+    #: Stock jobs with ``reservations:``: units the ledger holds, by SKU; None: the job reserves nothing.
+    reserved: dict[str, Reserved] | None = None
 
 
 def _collect(

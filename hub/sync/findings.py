@@ -104,6 +104,9 @@ class ReconcileInput:
     #: Per connector, keys it has but could not read this run (quarantined: invalid, duplicated).
     #: Such a key is not missing: the quarantine says what is wrong with it.
     unreadable: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    #: Stock only: what the job's reservation ledger holds, by SKU (``hub.sync.orders.Reserved``:
+    #: ``.at(truth locations)`` answers the units reserved there). Empty: nothing is reserved.
+    reserved: Mapping[str, Any] = field(default_factory=dict)
 
     def missing(self, key: str, grp: str, connector: str, *, target_has: bool) -> list[Finding]:
         """The presence finding for a key one side lacks, unless the side lacking it does have it

@@ -12,7 +12,7 @@ one record are in ``hub.sync.findings``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -78,6 +78,8 @@ def _stock(job: ReconcileInput, grp: str, records: Mapping[str, Sequence[Record]
     findings: list[Finding] = []
     plans: list[Plan] = []
     compared = 0
+    reserved = job.reserved.get(grp)
+    held = reserved.at if reserved is not None else _nothing_held
     for connector in job.targets:
         rules = job.rules.get(connector) or NO_RULES
         shown: set[str] = set()
@@ -95,7 +97,7 @@ def _stock(job: ReconcileInput, grp: str, records: Mapping[str, Sequence[Record]
                     findings += job.missing(actual.key, grp, connector, target_has=True)
                 continue
             compared += 1
-            golden = max(0, sum(level.available for level in known) - rules.safety_stock)
+            golden = max(0, sum(level.available for level in known) - held(sources) - rules.safety_stock)
             expected_record = copy_with(actual, {"available": golden, "on_hand": None, "in_stock": None})
             f, plan = compare(job, grp, connector, {"available": golden}, actual, expected_record, rules)
             if not f and actual.in_stock is not None and actual.in_stock != (golden > 0):
@@ -109,8 +111,12 @@ def _stock(job: ReconcileInput, grp: str, records: Mapping[str, Sequence[Record]
             if plan:
                 plans.append(plan)
         if truth:
-            findings += _stock_missing(job, grp, connector, rules, truth, shown)
+            findings += _stock_missing(job, grp, connector, rules, truth, shown, held)
     return findings, plans, compared
+
+
+def _nothing_held(sources: Sequence[str]) -> int:
+    return 0
 
 
 def _stock_missing(
@@ -120,6 +126,7 @@ def _stock_missing(
     rules: ChannelRules,
     truth: Mapping[str, StockLevel],
     shown: set[str],
+    held: Callable[[Sequence[str]], int],
 ) -> list[Finding]:
     """The locations of a channel where the truth has units of this SKU to sell but the channel
     does not list the SKU at all. A location the truth would give nothing (no units after the
@@ -127,7 +134,7 @@ def _stock_missing(
     out = []
     for location in sorted(job.target_locations.get(connector, frozenset()) - shown):
         sources = rules.locations.get(location, [location])
-        units = sum(truth[loc].available for loc in sources if loc in truth) - rules.safety_stock
+        units = sum(truth[loc].available for loc in sources if loc in truth) - held(sources) - rules.safety_stock
         if units > 0:
             out += job.missing(f"{grp}@{location}", grp, connector, target_has=False)
     return out

@@ -52,6 +52,8 @@ class JobReport:
     status: Literal["ok", "partial", "failed"] = "ok"
     #: Records yielded by each connector's pull (changed or not).
     pulled: dict[str, int] = field(default_factory=dict)
+    #: Orders read from each reserving channel (stock jobs with ``reservations:``), before the stock.
+    orders: dict[str, int] = field(default_factory=dict)
     #: Connectors read whole in this run (no cursor yet, ``full_every`` due, or their count showed
     #: records appearing or vanishing behind the cursor); the others brought only what changed.
     full: list[str] = field(default_factory=list)
