@@ -19,10 +19,18 @@ sandbox's own resolvers, against Shopify's published schema of the version serve
 
 ``POST /_sandbox/sale {sku, location, quantity}`` (or ``app.state.sandbox.sale(...)``) sells
 stock between a connector's read and its write.
+
+Orders (``sandbox_orders``): ``orderCreate``, ``orderCancel``, ``orderMarkAsPaid``,
+``fulfillmentCreate`` and the ``orders`` connection move ``available``, ``committed`` and ``on_hand``
+as Shopify does; ``POST /_sandbox/checkout {lines: [{sku, quantity}], location, pickup}`` (sandbox
+only) places a paid storefront order, click and collect included. Webhooks (``sandbox_webhooks``):
+subscriptions through the Admin API, deliveries signed with the app's ``client_secret`` through the
+``WebhookSender`` on ``app.state.webhooks`` (knobs at ``/_sandbox/webhooks``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -34,12 +42,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from connectors.shopify.sandbox_cost import MAX_SINGLE_QUERY_COST, actual_cost, requested_cost
+from connectors.shopify.sandbox_orders import checkout
 from connectors.shopify.sandbox_resolvers import Resolvers
 from connectors.shopify.sandbox_schema import OLDEST_SUPPORTED, UnknownVersion, schema_for, served_version
 from connectors.shopify.sandbox_state import ShopState, location_gids
+from connectors.shopify.sandbox_webhooks import DEFAULT_CLIENT_SECRET, WebhookHub
 from hub.sdk import Catalogue, SandboxPlugin, demo_store, sandbox_app
 
-__all__ = ["DEFAULT_TOKEN", "PLUGIN", "LeakyBucket", "create_app", "location_gids"]
+__all__ = ["DEFAULT_CLIENT_SECRET", "DEFAULT_TOKEN", "PLUGIN", "LeakyBucket", "create_app", "location_gids"]
 
 #: The token the sandbox accepts unless told otherwise (a fake, never a real credential).
 DEFAULT_TOKEN = "shpat_sandbox_token_0000"
@@ -102,8 +112,22 @@ class _ShopApp:
         self.state = state
         self.bucket = bucket
         self.resolvers = resolvers
+        self.hooks: WebhookHub = resolvers.hooks
         self.access_token: str = options["access_token"]
         self.oldest_supported: str = options["oldest_supported"]
+        self._loop: asyncio.AbstractEventLoop | None = None
+        state.on_event = self._wake
+
+    def _wake(self) -> None:
+        """An event was queued (maybe from a test's thread): deliver it from the sandbox's loop."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self.hooks.flush)
+
+    def _delivered(self) -> None:
+        """After a request: remember the loop and hand its events to the sender."""
+        self._loop = asyncio.get_running_loop()
+        self.hooks.flush()
 
     def answer(self, version: str, body: Any, base_url: str) -> dict[str, Any]:
         """The GraphQL answer to ``body``: validated against the version's schema, costed, then run."""
@@ -168,6 +192,7 @@ class _ShopApp:
         except UnknownVersion as exc:
             return JSONResponse({"errors": f"Not Found: the sandbox serves no API version {exc}"}, status_code=404)
         payload = self.answer(version, body, str(request.base_url).rstrip("/"))
+        self._delivered()
         return Response(
             orjson.dumps(payload), media_type="application/json", headers={"X-Shopify-API-Version": version}
         )
@@ -184,7 +209,19 @@ class _ShopApp:
             left = self.state.sale(str(body["sku"]), str(body["location"]), int(body.get("quantity", 1)))
         except KeyError as exc:
             return JSONResponse({"error": f"unknown {exc}"}, status_code=404)
+        self._delivered()
         return JSONResponse({"sku": body["sku"], "location": body["location"], "available": left})
+
+    async def checkout(self, request: Request) -> JSONResponse:
+        """Sandbox only: a paid storefront order, shipped or picked up (``pickup``) at ``location``."""
+        body = await request.json()
+        try:
+            lines = [(str(line["sku"]), int(line.get("quantity", 1))) for line in body["lines"]]
+            order = checkout(self.state, lines, location=body.get("location"), pickup=bool(body.get("pickup")))
+        except KeyError as exc:
+            return JSONResponse({"error": f"unknown {exc}"}, status_code=404)
+        self._delivered()
+        return JSONResponse({"id": order.id, "name": order.name, "location": order.fulfillment_orders[0].location.id})
 
     async def sandbox_info(self, request: Request) -> JSONResponse:
         bucket = self.bucket
@@ -202,6 +239,8 @@ class _ShopApp:
             Route("/admin/api/{version}/graphql.json", self.graphql_endpoint, methods=["POST"]),
             Route("/bulk-results/{n}.jsonl", self.bulk_file, methods=["GET"]),
             Route("/_sandbox/sale", self.sale, methods=["POST"]),
+            Route("/_sandbox/checkout", self.checkout, methods=["POST"]),
+            *self.hooks.routes(),
             Route("/_sandbox/shopify", self.sandbox_info, methods=["GET"]),
         ]
 
@@ -216,17 +255,27 @@ def create_app(
     bulk_delay: float = 0.0,
     seed: int = 7,
     oldest_supported: str = OLDEST_SUPPORTED,
+    client_secret: str = DEFAULT_CLIENT_SECRET,
+    webhook_sender: Any = None,
 ) -> Any:
-    """The sandbox app; ``app.state.sandbox`` is the ``ShopState`` (with ``bucket`` and ``sale``).
+    """The sandbox app; ``app.state.sandbox`` is the ``ShopState`` (with ``bucket`` and ``sale``),
+    ``app.state.webhooks`` the ``WebhookSender`` of its deliveries (signed with ``client_secret``).
 
+    ``webhook_sender`` is a ``hub.sandbox.deliveries.WebhookSender`` (the SDK's by default).
     ``oldest_supported`` moves the support window (``"2026-07"`` plays a date when 2025-10 is gone).
     """
     state = ShopState(catalogue if catalogue is not None else demo_store(), shop=shop)
     bucket = LeakyBucket(bucket_size, restore_rate)
     state.bucket = bucket  # type: ignore[attr-defined]
-    resolvers = Resolvers(state, bulk_delay=bulk_delay)
+    hooks = WebhookHub(state, client_secret=client_secret, sender=webhook_sender, seed=seed)
+    resolvers = Resolvers(state, bulk_delay=bulk_delay, hooks=hooks)
     served = _ShopApp(state, bucket, resolvers, access_token=access_token, oldest_supported=oldest_supported)
-    return sandbox_app("shopify", served.routes(), state=state, seed=seed)
+    app = sandbox_app("shopify", served.routes(), state=state, seed=seed)
+    app.state.webhooks = hooks.sender
+    app.state.webhook_hub = hooks
+    if hooks.sender is not None:
+        app.inner.router.on_shutdown.append(hooks.sender.aclose)
+    return app
 
 
 def _connector_block(url: str, app: Any) -> dict[str, Any]:
@@ -237,6 +286,7 @@ def _connector_block(url: str, app: Any) -> dict[str, Any]:
         "access_token": "${OMNIHUB_DEMO_SHOPIFY_TOKEN}",
         "base_url": url,
         "locations": state.location_gids(),
+        "webhook_secret": "${OMNIHUB_DEMO_SHOPIFY_CLIENT_SECRET}",
     }
 
 
@@ -244,7 +294,10 @@ def _connector_block(url: str, app: Any) -> dict[str, Any]:
 #: (entry point ``omnihub.sandboxes: shopify``). Connections page by 250 whatever the settings;
 #: several pages are read at a Shopify Plus store's rate (10,000 points, 1,000 a second), where the
 #: standard 100 a second would make the client wait for its bucket most of the time.
-_SECRETS = {"access_token": ("OMNIHUB_DEMO_SHOPIFY_TOKEN", "shpat_demo_token_00000000")}
+_SECRETS = {
+    "access_token": ("OMNIHUB_DEMO_SHOPIFY_TOKEN", "shpat_demo_token_00000000"),
+    "client_secret": ("OMNIHUB_DEMO_SHOPIFY_CLIENT_SECRET", "shpss_demo_client_secret_0000"),
+}
 _PLUS_RATE = {"bucket_size": 10_000, "restore_rate": 1_000}
 PLUGIN = SandboxPlugin(
     "shopify",

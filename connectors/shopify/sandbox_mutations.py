@@ -152,9 +152,9 @@ class Mutations:
             self.state.stock_writes.append((level.item.sku, level.location.code, quantity))
             if data["name"] == "available":
                 self.state.set_available(level, quantity)
-            else:
-                level.on_hand = quantity
-                level.updatedAt = self.state.tick()
+            else:  # on hand moves available with it: what is committed to orders stays committed
+                delta = quantity - level.on_hand
+                self.state.move(level, available=delta, on_hand=delta)
         group = {"id": gid("InventoryAdjustmentGroup", int(time.time() * 1000)), "reason": data["reason"]}
         return {"inventoryAdjustmentGroup": group, "userErrors": []}
 

@@ -20,6 +20,14 @@ from graphql.execution import execute
 
 from connectors.shopify.sandbox_bulk import bulk_limit_problem
 from connectors.shopify.sandbox_mutations import Mutations, user_error
+from connectors.shopify.sandbox_orders import (
+    FulfillmentOrder,
+    LineItem,
+    Order,
+    OrderMutations,
+    install_orders,
+    orders_matching,
+)
 from connectors.shopify.sandbox_schema import schema_for
 from connectors.shopify.sandbox_state import (
     BulkOp,
@@ -31,6 +39,7 @@ from connectors.shopify.sandbox_state import (
     Variant,
     gid,
 )
+from connectors.shopify.sandbox_webhooks import WebhookHub, WebhookMutations, install_webhooks
 
 __all__ = ["Resolvers", "flatten_bulk"]
 
@@ -44,6 +53,9 @@ _TYPE_NAMES = {
     Customer: "Customer",
     BulkOp: "BulkOperation",
     Level: "InventoryLevel",
+    Order: "Order",
+    LineItem: "LineItem",
+    FulfillmentOrder: "FulfillmentOrder",
 }
 
 
@@ -130,6 +142,8 @@ def _install(schema: GraphQLSchema) -> None:
     types["InventoryItem"].fields["inventoryLevel"].resolve = level_of_item  # type: ignore[union-attr]
     types["InventoryLevel"].fields["quantities"].resolve = quantities  # type: ignore[union-attr]
     types["Node"].resolve_type = lambda obj, info, type_: _TYPE_NAMES.get(type(obj))  # type: ignore[union-attr]
+    install_orders(schema, connection)
+    install_webhooks(schema)
     schema._shopify_sandbox = True  # type: ignore[attr-defined]
 
 
@@ -170,12 +184,13 @@ def flatten_bulk(data: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-class _Root(Mutations):
-    """The root value of one request: the query fields here, the mutation fields from ``Mutations``."""
+class _Root(Mutations, OrderMutations, WebhookMutations):
+    """The root value of one request: the query fields here, the mutation fields from the mixins."""
 
     def __init__(self, resolvers: Resolvers, version: str, base_url: str) -> None:
         self.r = resolvers
         self.state = resolvers.state
+        self.hooks = resolvers.hooks
         self.version = version
         self.base_url = base_url
 
@@ -221,6 +236,22 @@ class _Root(Mutations):
     def customersCount(self, info: GraphQLResolveInfo, query: str | None = None, **_: Any) -> dict[str, Any]:
         return {"count": len(self.state.customers), "precision": "EXACT"}
 
+    def orders(
+        self, info: GraphQLResolveInfo, sortKey: str | None = None, reverse: bool = False, **args: Any
+    ) -> dict[str, Any]:
+        found = orders_matching(self.state, args.pop("query", None), sortKey, reverse)
+        args.pop("savedSearchId", None)
+        return connection(info, found, lambda o: o.updatedAt, **args)
+
+    def order(self, info: GraphQLResolveInfo, id: str, **_: Any) -> Order | None:
+        found = self.state.nodes.get(id)
+        return found if isinstance(found, Order) else None
+
+    def webhookSubscriptions(self, info: GraphQLResolveInfo, **args: Any) -> dict[str, Any]:
+        found = self.subscriptions_matching(args)
+        args.pop("query", None)
+        return connection(info, found, lambda s: s.updatedAt, **args)
+
     def currentBulkOperation(self, info: GraphQLResolveInfo, type: str | None = None, **_: Any) -> BulkOp | None:
         if not self.state.bulk_ops:
             return None
@@ -232,9 +263,10 @@ class _Root(Mutations):
 class Resolvers:
     """Builds the root value for each request and runs bulk operations."""
 
-    def __init__(self, state: ShopState, *, bulk_delay: float = 0.0) -> None:
+    def __init__(self, state: ShopState, *, bulk_delay: float = 0.0, hooks: WebhookHub | None = None) -> None:
         self.state = state
         self.bulk_delay = bulk_delay
+        self.hooks = hooks if hooks is not None else WebhookHub(state, client_secret="")
 
     def root(self, version: str, base_url: str) -> _Root:
         _install(schema_for(version))

@@ -4,11 +4,16 @@ Ids are Shopify gids (``gid://shopify/ProductVariant/7``); locations are numbere
 catalogue's location codes in order (``gid://shopify/Location/1`` is the first code), so a test
 can build the connector's ``locations`` setting with ``location_gids(catalogue)``. Every change
 stamps ``updatedAt`` from a clock that never goes backwards, so incremental pulls see it.
+
+Every change a webhook topic covers is put in ``events`` as ``(topic, REST-shaped payload)``
+(``emit``); the sandbox's webhook side (``sandbox_webhooks``) delivers them to the subscriptions of
+that topic. A change of an inventory level's ``available`` emits ``inventory_levels/update``.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -36,6 +41,16 @@ def gid(kind: str, number: int | str) -> str:
 
 def stamp(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def legacy_id(global_id: str) -> int:
+    """The number at the end of a gid: the id REST payloads (and webhook bodies) carry."""
+    return int(global_id.rsplit("/", 1)[1])
+
+
+def rest_time(stamped: str) -> str:
+    """A GraphQL ``DateTime`` (``...Z``) as REST bodies write it (``...+00:00``)."""
+    return stamped.replace("Z", "+00:00")
 
 
 def location_gids(catalogue: Catalogue) -> dict[str, str]:
@@ -173,6 +188,13 @@ class ShopState:
         #: Every stock quantity a mutation applied, as (sku, location code, new available): a write
         #: applied twice shows up twice.
         self.stock_writes: list[tuple[str | None, str, int]] = []
+        #: Changes waiting to be delivered: (topic such as ``orders/create``, payload, when).
+        self.events: list[tuple[str, dict[str, Any], str]] = []
+        #: Called after ``emit`` (from any thread): the webhook side schedules a delivery run.
+        self.on_event: Callable[[], None] | None = None
+        #: Orders (``sandbox_orders.Order``) in creation order, and the next order number.
+        self.orders: list[Any] = []
+        self.next_order_number = 1001
         newest = max(
             [i.updated_at for i in catalogue.items] + [c.updated_at for c in catalogue.customers], default=None
         )
@@ -271,6 +293,39 @@ class ShopState:
     def set_available(self, level: Level, quantity: int) -> None:
         with self.lock:
             delta = quantity - level.available
-            level.available = quantity
-            level.on_hand += delta
+            self.move(level, available=delta, on_hand=delta)
+
+    def move(self, level: Level, *, available: int = 0, on_hand: int = 0) -> None:
+        """Change a level's ``available`` and ``on_hand`` by these amounts (``committed`` is their
+        difference: an order's claim is ``available=-n``, its fulfilment ``on_hand=-n``), stamp it,
+        and emit ``inventory_levels/update`` when ``available`` changed."""
+        with self.lock:
+            level.available += available
+            level.on_hand += on_hand
             level.updatedAt = self.tick()
+            if available:
+                self.emit("inventory_levels/update", level_payload(level))
+
+    def emit(self, topic: str, payload: dict[str, Any]) -> None:
+        """Queue one event for the subscriptions of ``topic``."""
+        with self.lock:
+            self.events.append((topic, payload, self.tick()))
+        if self.on_event is not None:
+            self.on_event()
+
+    def take_events(self) -> list[tuple[str, dict[str, Any], str]]:
+        with self.lock:
+            taken, self.events = self.events, []
+            return taken
+
+
+def level_payload(level: Level) -> dict[str, Any]:
+    """An ``inventory_levels/update`` body as Shopify documents it (REST InventoryLevel)."""
+    item, location = legacy_id(level.item.id), legacy_id(level.location.id)
+    return {
+        "inventory_item_id": item,
+        "location_id": location,
+        "available": level.available,
+        "updated_at": rest_time(level.updatedAt),
+        "admin_graphql_api_id": f"gid://shopify/InventoryLevel/{location}?inventory_item_id={item}",
+    }

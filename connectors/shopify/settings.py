@@ -6,7 +6,7 @@ import re
 
 from pydantic import Field, SecretStr, field_validator
 
-from hub.sdk import HttpConnectorSettings
+from hub.sdk import HttpConnectorSettings, WebhookSettings
 
 __all__ = ["DEFAULT_API_VERSION", "ShopifySettings", "version_at_least"]
 
@@ -22,8 +22,9 @@ def version_at_least(version: str, introduced: str) -> bool:
     return version >= introduced
 
 
-class ShopifySettings(HttpConnectorSettings):
-    """One Shopify store reached through the Admin GraphQL API."""
+class ShopifySettings(HttpConnectorSettings, WebhookSettings):
+    """One Shopify store reached through the Admin GraphQL API. ``webhook_secret`` is the app's client
+    secret, which signs every webhook delivery of the app (Shopify has no secret per subscription)."""
 
     type: str = "shopify"
     #: The store's permanent domain, ``my-shop.myshopify.com``.
