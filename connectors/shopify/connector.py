@@ -15,6 +15,8 @@ import httpx
 
 from connectors.shopify.bulk import iter_jsonl, reassemble, run_bulk_query
 from connectors.shopify.client import ShopifyClient, ShopifyStats
+from connectors.shopify.order_pull import shopify_order
+from connectors.shopify.order_queries import ORDER_PAGE, ORDERS, webhook_create_for, webhook_list_for
 from connectors.shopify.queries import (
     BULK_STOCK,
     BULK_VARIANTS,
@@ -38,10 +40,13 @@ from hub.sdk import (
     Entity,
     FatalError,
     Incremental,
+    OrderPage,
     PullPage,
     PushResult,
     RawRecord,
+    RecordInvalid,
     ValueLimits,
+    WebhookSubscription,
     dig,
 )
 
@@ -61,6 +66,27 @@ def updated_since(since: str | None) -> str | None:
 
 #: The cursor: the newest ``updatedAt`` seen, kept as Shopify wrote it (it goes back into a search query).
 UPDATED = Incremental("updatedAt", raw=True)
+
+
+#: The topics ``register_webhooks`` subscribes: orders (reservations), stock and product changes.
+WEBHOOK_TOPICS = (
+    "ORDERS_CREATE",
+    "ORDERS_UPDATED",
+    "ORDERS_CANCELLED",
+    "ORDERS_FULFILLED",
+    "ORDERS_PAID",
+    "INVENTORY_LEVELS_UPDATE",
+    "PRODUCTS_UPDATE",
+)
+#: Topics whose resource name has an underscore (``INVENTORY_LEVELS_UPDATE``: ``inventory_levels/update``).
+_TOPIC_RESOURCES = ("inventory_levels",)
+
+
+def rest_topic(topic: str) -> str:
+    """``ORDERS_CREATE`` as Shopify names it in ``X-Shopify-Topic``: ``orders/create``."""
+    lowered = topic.lower()
+    resource = next((r for r in _TOPIC_RESOURCES if lowered.startswith(f"{r}_")), lowered.partition("_")[0])
+    return f"{resource}/{lowered.removeprefix(resource + '_')}"
 
 
 def variant_row(node: dict[str, Any]) -> RawRecord:
@@ -106,6 +132,7 @@ class ShopifyConnector(ClientConnector[ShopifyClient]):
     value_limits = ValueLimits(quantity_min=-1_000_000_000, quantity_max=1_000_000_000)
     client_class = ShopifyClient
     webhook_parser = staticmethod(parse_webhook)
+    reads_orders = True
     settings: ShopifySettings
 
     def __init__(
@@ -295,6 +322,59 @@ class ShopifyConnector(ClientConnector[ShopifyClient]):
                     node = {**node, "email": dig(node, "defaultEmailAddress.emailAddress")}
                 rows.append(RawRecord(node, {"customer_id": str(node.get("id"))}, f"shopify customer {node.get('id')}"))
             yield PullPage(rows, cursor=tracker.cursor, complete=since is None)
+
+    # ------------------------------------------------------------------ orders and webhooks
+
+    async def pull_orders(self, since: str | None = None) -> AsyncIterator[OrderPage]:  # type: ignore[override]
+        """Without ``since``: the open orders (``status:open``) that still hold stock; with it, every
+        order updated after it. Oldest change first; the cursor is the newest ``updatedAt`` seen."""
+        tracker = UPDATED.tracker(since)
+        query = updated_since(since) if since is not None else "status:open"
+        async for data in self._pages(ORDERS, "orders", {"first": ORDER_PAGE, "query": query}):
+            orders, rejected = [], []
+            for node in dig(data, "orders.nodes") or []:
+                tracker.see(node.get("updatedAt"))
+                origin = f"shopify order {node.get('name')} ({node.get('id')})"
+                try:
+                    order = shopify_order(self.name, node, self.settings.locations)
+                except RecordInvalid as error:
+                    rejected.append((str(node.get("id")), str(error), origin))
+                    continue
+                if since is None and not (order.status.reserves and order.lines):
+                    continue  # closed by now, or nothing left to ship: holds no stock
+                orders.append(order)
+            yield OrderPage(orders, cursor=tracker.cursor, rejected=rejected)
+
+    async def _subscriptions(self, address: str | None) -> list[WebhookSubscription]:
+        document = webhook_list_for(self.settings.api_version)
+        found = []
+        async for data in self._pages(document, "webhookSubscriptions", {"first": 100, "address": address}):
+            for node in dig(data, "webhookSubscriptions.nodes") or []:
+                url = node.get("uri") or node.get("callbackUrl") or ""
+                found.append(WebhookSubscription(str(node["id"]), rest_topic(str(node["topic"])), url))
+        return found
+
+    async def list_webhooks(self) -> list[WebhookSubscription]:
+        return await self._subscriptions(None)
+
+    async def register_webhooks(self, url: str, secret: str | None = None) -> list[WebhookSubscription]:
+        """Subscribe ``url`` to ``WEBHOOK_TOPICS`` it lacks. ``secret`` is not sent: Shopify signs every
+        delivery with the app's client secret (the ``webhook_secret`` setting)."""
+        existing = await self._subscriptions(url)
+        have = {s.topic for s in existing}
+        document = webhook_create_for(self.settings.api_version)
+        created = []
+        for topic in WEBHOOK_TOPICS:
+            if rest_topic(topic) in have:
+                continue
+            data = await self.client.execute(document, {"topic": topic, "address": url}, idempotent=False)
+            errors = dig(data, "webhookSubscriptionCreate.userErrors") or []
+            made = dig(data, "webhookSubscriptionCreate.webhookSubscription")
+            if errors or not made:
+                text = "; ".join(str(e.get("message")) for e in errors) or "no subscription in the answer"
+                raise FatalError(f"webhookSubscriptionCreate {topic} for {url}: {text}", connector=self.name)
+            created.append(WebhookSubscription(str(made["id"]), rest_topic(topic), url, created=True))
+        return existing + created
 
     # ------------------------------------------------------------------ push
 
