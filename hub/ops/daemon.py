@@ -31,7 +31,13 @@ async def serve_scheduled(
 
     try:
         return await run_daemon(
-            config, run_job, http_port=http_port, http_host=http_host, log_format=log_format, after_run=after_run
+            config,
+            run_job,
+            http_port=http_port,
+            http_host=http_host,
+            log_format=log_format,
+            after_run=after_run,
+            store=store,
         )
     finally:
         store.close()

@@ -1,4 +1,6 @@
-"""The daemon's HTTP side: ``/healthz`` and ``/metrics`` on a socket bound before the schedule starts."""
+"""The daemon's HTTP side: ``/healthz``, ``/metrics`` and ``POST /webhooks/{connector}``.
+
+The socket is bound before the schedule starts, so a taken port is an error at start."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from starlette.routing import Route
 
 from hub.errors import OmnihubError
 from hub.ops.metrics import CONTENT_TYPE, HubMetrics
+from hub.ops.webhooks import MAX_BODY, WebhookReceiver
 
 __all__ = ["DaemonError", "QuietServer", "create_app", "listen"]
 
@@ -23,8 +26,11 @@ class DaemonError(OmnihubError):
     """The daemon could not start (the HTTP port is taken, for instance)."""
 
 
-def create_app(health: Callable[[], tuple[int, dict[str, Any]]], metrics: HubMetrics) -> Starlette:
-    """The daemon's tiny HTTP app; ``health`` returns (status code, JSON body)."""
+def create_app(
+    health: Callable[[], tuple[int, dict[str, Any]]], metrics: HubMetrics, webhooks: WebhookReceiver | None = None
+) -> Starlette:
+    """The daemon's tiny HTTP app; ``health`` returns (status code, JSON body); ``webhooks`` answers
+    deliveries (without it, ``/webhooks/...`` is 404)."""
 
     async def healthz(request: Request) -> Response:
         code, body = health()
@@ -33,7 +39,28 @@ def create_app(health: Callable[[], tuple[int, dict[str, Any]]], metrics: HubMet
     async def prometheus(request: Request) -> Response:
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
-    return Starlette(routes=[Route("/healthz", healthz), Route("/metrics", prometheus)])
+    async def webhook(request: Request) -> Response:
+        connector = request.path_params["connector"]
+        if webhooks is None:
+            return JSONResponse({"status": "unknown", "message": "this daemon receives no webhooks"}, status_code=404)
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
+            return JSONResponse({"status": "refused", "message": "body too large"}, status_code=413)
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY:
+                return JSONResponse({"status": "refused", "message": "body too large"}, status_code=413)
+        code, answer = await webhooks.receive(connector, dict(request.headers), bytes(body))
+        return JSONResponse(answer, status_code=code)
+
+    return Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/metrics", prometheus),
+            Route("/webhooks/{connector}", webhook, methods=["POST"]),
+        ]
+    )
 
 
 class QuietServer(uvicorn.Server):
@@ -56,6 +83,8 @@ def listen(host: str, port: int) -> socket.socket:
         sock.listen(64)
     except OSError as exc:
         sock.close()
-        raise DaemonError(f"cannot listen on {host}:{port} for /healthz and /metrics: {exc.strerror or exc}") from None
+        raise DaemonError(
+            f"cannot listen on {host}:{port} for /healthz, /metrics and webhooks: {exc.strerror or exc}"
+        ) from None
     sock.setblocking(False)
     return sock

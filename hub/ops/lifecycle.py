@@ -26,7 +26,9 @@ from hub.ops.logging_setup import configure_logging
 from hub.ops.metrics import HubMetrics
 from hub.ops.runner import JobRunner, RunJob
 from hub.ops.scheduler import scheduler_for
+from hub.ops.webhooks import WebhookReceiver
 from hub.redact import redact
+from hub.state.store import Store
 from hub.sync.report import JobReport
 
 __all__ = ["AfterRun", "Daemon", "DaemonError", "run_daemon"]
@@ -60,10 +62,17 @@ class Daemon:
         misfire_grace_s: int = 60,
         run_at_start: bool = False,
         max_concurrent_runs: int = 1,
+        store: Store | None = None,
     ) -> None:
         self.config = config
         self.metrics = metrics if metrics is not None else HubMetrics()
         self.runner = JobRunner(config, run_job, self._on_report, max_concurrent_runs=max_concurrent_runs)
+        #: Answers ``POST /webhooks/{connector}`` when the daemon has a store to write hints to.
+        self.webhooks = (
+            WebhookReceiver(config, store, self.runner.request, on_outcome=self.metrics.webhook)
+            if store is not None
+            else None
+        )
         self.scheduler = scheduler_for(config, self.runner, misfire_grace_s, run_at_start)
         self.http_port = http_port
         self.http_host = http_host
@@ -123,7 +132,7 @@ class Daemon:
         self._started_at = datetime.now(UTC)
         if sock is not None:
             config = uvicorn.Config(
-                create_app(self.health, self.metrics),
+                create_app(self.health, self.metrics, self.webhooks),
                 log_config=None,
                 access_log=False,
                 lifespan="off",
@@ -139,7 +148,8 @@ class Daemon:
                 await self._stop_http()
                 raise DaemonError(f"the HTTP server on {self.http_host}:{self.http_port} did not start")
             address = sock.getsockname()
-            log.info("serving /healthz and /metrics on http://%s:%s", address[0], address[1])
+            served = "/healthz, /metrics and /webhooks/{connector}" if self.webhooks else "/healthz and /metrics"
+            log.info("serving %s on http://%s:%s", served, address[0], address[1])
         self.scheduler.start()
         scheduled = [n for n, j in self.config.jobs.items() if j.schedule is not None]
         if scheduled:
@@ -165,6 +175,7 @@ class Daemon:
         """Stop taking runs, let the ones in flight finish (up to ``stop_timeout_s``), cancel the rest."""
         self._stopping = True
         self.runner.closed = True
+        self.runner.cancel_requests()
         if self.scheduler.running:
             self.scheduler.pause()  # no new runs from here on; a shutdown now would cancel the runs in flight
         if self._server is not None:
@@ -225,6 +236,7 @@ async def run_daemon(
     metrics: HubMetrics | None = None,
     run_at_start: bool = False,
     max_concurrent_runs: int = 1,
+    store: Store | None = None,
 ) -> int:
     """Run the schedule until SIGTERM or SIGINT; return the exit code (0 after a clean stop).
 
@@ -245,6 +257,7 @@ async def run_daemon(
         metrics=metrics,
         run_at_start=run_at_start,
         max_concurrent_runs=max_concurrent_runs,
+        store=store,
     )
     loop = asyncio.get_running_loop()
     handled: list[signal.Signals] = []

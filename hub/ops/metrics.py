@@ -45,6 +45,12 @@ class HubMetrics:
         self.throttled = Counter(
             "omnihub_throttled", "Throttled (429) answers from each connector's platform.", ["connector"], registry=r
         )
+        self.webhooks = Counter(
+            "omnihub_webhooks",
+            "Webhook deliveries by connector and outcome (accepted, duplicate, ping, refused, unknown, error).",
+            ["connector", "outcome"],
+            registry=r,
+        )
         self.open_mismatches = Gauge(
             "omnihub_open_mismatches", "Open mismatches after the last run.", ["job"], registry=r
         )
@@ -60,6 +66,10 @@ class HubMetrics:
         self.last_duration = Gauge(
             "omnihub_last_run_duration_seconds", "How long the job's last run took.", ["job"], registry=r
         )
+
+    def webhook(self, connector: str, outcome: str) -> None:
+        """Count one webhook delivery by how it was answered."""
+        self.webhooks.labels(connector=connector, outcome=outcome).inc()
 
     def observe(self, report: JobReport, *, now: float | None = None) -> None:
         """Count one finished job run; ``now`` (Unix time) defaults to the current time."""

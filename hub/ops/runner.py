@@ -78,9 +78,58 @@ class JobRunner:
         #: The scheduler's tasks awaiting them (they end once their inner task is done or cancelled).
         self.waiting: set[asyncio.Task[Any]] = set()
         self.last: dict[str, LastRun] = {}
+        #: Jobs asked to run soon (``request``) whose run has not started yet.
+        self._requested: set[str] = set()
+        #: Jobs asked to run while they were running: one more run follows the current one.
+        self._again: set[str] = set()
+        self._requests: set[asyncio.Task[None]] = set()
+
+    def request(self, name: str, delay_s: float = 0.05) -> bool:
+        """Run ``name`` soon, outside its schedule (a webhook delivery concerns it). Requests made
+        while one waits are the same run; a request made while the job runs makes one more run
+        after it (the running one may have read the platform before the change). The short delay
+        gathers the deliveries of one sale (order created, paid, stock updated) into one run.
+        False when the daemon is stopping."""
+        if self.closed:
+            return False
+        if name in self._requested:
+            return True
+        if name in self.in_flight:
+            self._again.add(name)
+            return True
+        self._requested.add(name)
+        task = asyncio.get_running_loop().create_task(
+            self._requested_run(name, delay_s), name=f"omnihub-request-{name}"
+        )
+        self._requests.add(task)
+        task.add_done_callback(self._requests.discard)
+        return True
+
+    def cancel_requests(self) -> None:
+        """Drop the requested runs that have not started (the daemon is stopping)."""
+        for task in list(self._requests):
+            task.cancel()
+        self._requested.clear()
+        self._again.clear()
+
+    async def _requested_run(self, name: str, delay_s: float) -> None:
+        await asyncio.sleep(delay_s)
+        self._requested.discard(name)
+        if self.closed:
+            return
+        if name in self.in_flight:
+            self._again.add(name)
+            return
+        await self.run(name)
 
     async def run(self, name: str) -> JobReport:
-        """Run job ``name`` once; the report is a ``failed`` one if the run raised or was cancelled."""
+        """Run job ``name`` once; the report is a ``failed`` one if the run raised or was cancelled.
+
+        A run asked for while the same job runs (the schedule's time came during a requested run)
+        waits for that run and one more run follows it: two runs of one job never overlap."""
+        if (running := self.in_flight.get(name)) is not None:
+            self._again.add(name)
+            return await asyncio.shield(running)
         started = time.monotonic()
         # Whether this run must queue for a slot is decided now, when the scheduler starts it: a run
         # started before a stop goes on (it is in flight), only one still queued behind others is dropped.
@@ -105,6 +154,9 @@ class JobRunner:
             if self.in_flight.get(name) is task:
                 del self.in_flight[name]
             self.waiting.discard(current)  # type: ignore[arg-type]
+            if name in self._again and not self.closed:
+                self._again.discard(name)
+                self.request(name, 0.0)
 
     async def _turn(self, name: str, queued: bool) -> JobReport:
         async with self._slots:
