@@ -15,7 +15,9 @@ from starlette.responses import JSONResponse
 
 from connectors.woocommerce.sandbox_listing import error as _error
 from connectors.woocommerce.sandbox_oauth import SIGNATURE_METHODS, expected_signature
-from connectors.woocommerce.sandbox_store import WooStore
+from connectors.woocommerce.sandbox_orders import WooOrderBook
+from connectors.woocommerce.sandbox_webhooks import WooWebhooks
+from hub import sdk
 from hub.sdk import Catalogue
 
 #: The keys the sandbox accepts when none are given (tests and ``omnihub sandbox`` name their own).
@@ -28,8 +30,16 @@ __all__ = ["TIMESTAMP_WINDOW_S", "WooSandbox"]
 TIMESTAMP_WINDOW_S = 15 * 60
 
 
-class WooSandbox(WooStore):
-    """The sandbox's state plus what the HTTP layer needs: credentials, nonces, latency."""
+def _default_sender(seed: int) -> Any:
+    """The hub's background webhook queue, when the SDK names it (``None``: nothing is delivered)."""
+    factory = getattr(sdk, "WebhookSender", None)
+    return factory(seed=seed) if factory is not None else None
+
+
+class WooSandbox(WooOrderBook):
+    """The sandbox's state plus what the HTTP layer needs: credentials, nonces, latency, webhooks.
+
+    ``webhook_sender`` delivers the webhooks (a ``WebhookSender``); by default the SDK's."""
 
     def __init__(
         self,
@@ -40,9 +50,11 @@ class WooSandbox(WooStore):
         accept_basic: bool = False,
         latency: float = 0.0,
         wall_clock: Callable[[], float] = time.time,
+        webhook_sender: Any = None,
         **store_options: Any,
     ) -> None:
         super().__init__(catalogue, **store_options)
+        self.webhooks = WooWebhooks(webhook_sender if webhook_sender is not None else _default_sender(7), self.now)
         self.consumer_key = consumer_key
         self.consumer_secret = consumer_secret
         self.accept_basic = accept_basic

@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from connectors.woocommerce.sandbox_auth import WooSandbox
 from connectors.woocommerce.sandbox_listing import error, filtered, page, root_link
+from connectors.woocommerce.sandbox_order_routes import OrderRoutes
 
 __all__ = ["API", "MAX_BATCH", "WooRoutes"]
 
@@ -78,6 +79,7 @@ class WooRoutes:
     def __init__(self, state: WooSandbox, *, variations_route: bool = True) -> None:
         self.state = state
         self.variations_route = variations_route
+        self.orders = OrderRoutes(state, self.guard)
 
     # ------------------------------------------------------------------ shared steps
 
@@ -152,7 +154,9 @@ class WooRoutes:
             done = apply(body if isinstance(body, dict) else {})
         if "error" in done:
             problem = done["error"]
+            self.orders.flush(request)
             return error(problem["code"], problem["message"], problem["data"].pop("status"), **problem["data"])
+        self.orders.flush(request)
         if not created:
             return _answer(_public(done), request)
         location = f"{request.url.scheme}://{request.url.netloc}{request.url.path}/{done['id']}"
@@ -201,6 +205,7 @@ class WooRoutes:
                 for item_id in body.get("delete") or [] if delete is not None else []:
                     done = delete(item_id)
                     answer.setdefault("delete", []).append(done if "error" in done else _public(done))
+            self.orders.flush(request)
             # PHP's json_encode of an empty array: an empty batch answers [] (captured).
             return _answer(answer or [], request)
 
@@ -248,6 +253,7 @@ class WooRoutes:
             return JSONResponse({"error": f"unknown sku {payload.get('sku')!r}"}, status_code=404)
         except ValueError as exc:
             return JSONResponse({"error": str(exc)}, status_code=409)
+        self.orders.flush(request)
         return JSONResponse({"sku": payload["sku"], "stock_quantity": left})
 
     def routes(self) -> list[Route]:
@@ -270,5 +276,6 @@ class WooRoutes:
             Route(f"{API}/variations", self.listing(self.all_variations_pool), methods=["GET"]),
             Route(f"{API}/customers", self.listing(self.customers_pool), methods=["GET"]),
             Route(f"{API}/customers/batch", self.customers_batch, methods=batch),
+            *self.orders.routes(),
             Route(f"{API}/{{rest:path}}", self.no_route, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
         ]

@@ -63,6 +63,8 @@ class WooStore(WooSeeding):
         self.products: dict[int, dict[str, Any]] = {}
         self.variations: dict[int, dict[str, Any]] = {}
         self.customers: dict[int, dict[str, Any]] = {}
+        #: What happened since the routes last sent webhooks: (topic, resource id), in order.
+        self.events: list[tuple[str, int]] = []
         self._next_id = first_id
         self._seed(catalogue, variable_products)
 
@@ -148,12 +150,21 @@ class WooStore(WooSeeding):
             record.setdefault("stock_status", "instock")
 
     def _touch(self, record: dict[str, Any]) -> None:
+        """A save: ``date_modified`` moves (the parent's too for a variation, which WooCommerce
+        re-saves) and ``product.updated`` fires for each."""
         stamp = self.now()
         record["date_modified"] = record["date_modified_gmt"] = stamp
+        self.events.append(("product.updated", record["id"]))
         parent = self.products.get(record.get("parent_id", 0)) if record.get("type") == "variation" else None
         if parent is not None:
             parent["date_modified"] = parent["date_modified_gmt"] = stamp
             self._settle(parent)
+            self.events.append(("product.updated", parent["id"]))
+
+    def _created(self, record: dict[str, Any]) -> None:
+        """A create fires ``product.created``, not the ``product.updated`` of its first save."""
+        self.events[:] = [e for e in self.events if e != ("product.updated", record["id"])]
+        self.events.append(("product.created", record["id"]))
 
     # ------------------------------------------------------------------ simulated shop events
 
@@ -274,6 +285,7 @@ class WooStore(WooSeeding):
         record = {**self._blank(sku, body.get("type") or "simple", 0), "variations": []}
         self.products[record["id"]] = record
         self._apply(record, {k: v for k, v in body.items() if k not in ("sku", "type", "id")})
+        self._created(record)
         return self.view(record)
 
     def create_variation(self, parent_id: int, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -289,6 +301,7 @@ class WooStore(WooSeeding):
         self.variations[record["id"]] = record
         parent["variations"].append(record["id"])
         self._apply(record, {k: v for k, v in body.items() if k not in ("sku", "id")})
+        self._created(record)
         return self.view(record)
 
     def update_product(self, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -322,6 +335,8 @@ class WooStore(WooSeeding):
         shown = self.view(record)
         record["status"] = "trash"
         self._touch(record)
+        self.events[:] = [e for e in self.events if e != ("product.updated", record["id"])]
+        self.events.append(("product.deleted", record["id"]))
         return shown
 
     def upsert_customer(self, body: Mapping[str, Any], *, create: bool) -> dict[str, Any]:
