@@ -17,6 +17,7 @@ import typer
 from hub.cli.check_commands import check, config_schema
 from hub.cli.common import EXIT_FAILED, err, state, styled
 from hub.cli.listings import mismatches, quarantine, runs
+from hub.cli.order_commands import reservations, webhooks_app
 from hub.cli.service_commands import demo, run, sandbox
 from hub.cli.sync_commands import sync
 from hub.errors import OmnihubError
@@ -32,6 +33,7 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Inspect the configuration format.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+app.add_typer(webhooks_app, name="webhooks")
 
 
 @app.callback()
@@ -58,6 +60,7 @@ app.command()(sync)
 app.command()(mismatches)
 app.command()(runs)
 app.command()(quarantine)
+app.command()(reservations)
 app.command()(run)
 app.command()(demo)
 app.command()(sandbox)

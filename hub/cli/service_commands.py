@@ -16,7 +16,11 @@ __all__ = ["demo", "run", "sandbox"]
 
 def run(
     http_port: int = typer.Option(
-        None, "--http-port", min=1, max=65535, help="Serve /healthz and /metrics on this port (1-65535)."
+        None,
+        "--http-port",
+        min=1,
+        max=65535,
+        help="Serve /healthz, /metrics and POST /webhooks/<connector> on this port (1-65535).",
     ),
     http_host: str = typer.Option("127.0.0.1", "--http-host", help="Address for --http-port (0.0.0.0 in a container)."),
     log_format: LogFormat | None = typer.Option(
