@@ -14,6 +14,13 @@ those variations have none of their own (``rows.holds_pool``).
 
 Pushes write through ``/products/batch`` and ``/products/{parent}/variations/batch``, grouped by
 parent, 100 items per call; stock re-reads first (``connectors.woocommerce.stock``).
+
+Orders (``pull_orders``, read by ``order_pull``): without a cursor the orders that hold stock
+(``status=processing,on-hold``), every page; with one, every order modified after it
+(``modified_after`` + ``dates_are_gmt``, ``orderby=modified&order=asc``), whatever its status. The
+cursor is the newest ``date_modified_gmt`` seen. Webhooks: ``register_webhooks`` subscribes a URL to
+``order.created``, ``order.updated`` and ``product.updated``, creating only the pairs
+(topic, URL) missing and re-activating one WooCommerce disabled after failed deliveries.
 """
 
 from __future__ import annotations
@@ -21,11 +28,13 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connectors.woocommerce.batches import BatchItem, send_batches
 from connectors.woocommerce.client import PAGE_SIZE, VARIATIONS_OF, WooClient, chunks
+from connectors.woocommerce.order_pull import HOLDING_STATUSES, order_origin, read_order
 from connectors.woocommerce.rows import (
     SELLABLE_TYPES,
     customer_row,
@@ -42,14 +51,20 @@ from hub.sdk import (
     SALES_CHANNEL,
     Change,
     ClientConnector,
+    ConfigError,
     CursorTracker,
+    Endpoint,
     Entity,
     FatalError,
     Incremental,
     ListingMemo,
+    OrderPage,
     PullPage,
     PushResult,
     RawRecord,
+    RecordInvalid,
+    WebhookSubscription,
+    secret_value,
 )
 from hub.sdk import Mapping as FieldMapping
 
@@ -57,6 +72,8 @@ __all__ = ["WooCommerceConnector"]
 
 _CURSOR_FORMAT = "%Y-%m-%dT%H:%M:%S"
 _PRICE_FIELDS = ("regular_price", "sale_price")
+#: The topics the hub follows: a sale, a change to it, and stock moved by anyone.
+WEBHOOK_TOPICS = ("order.created", "order.updated", "product.updated")
 
 
 class WooCommerceConnector(ClientConnector[WooClient]):
@@ -68,6 +85,7 @@ class WooCommerceConnector(ClientConnector[WooClient]):
 
     client_class = WooClient
     webhook_parser = staticmethod(parse_webhook)
+    reads_orders = True
     settings: WooCommerceSettings
     #: Whether the store lists all variations at ``GET /variations`` (WooCommerce 10.3+); ``None``
     #: until the first pull asks.
@@ -228,6 +246,77 @@ class WooCommerceConnector(ClientConnector[WooClient]):
         moment = _parse(since) - timedelta(seconds=self.settings.cursor_overlap_s)
         return moment.strftime(_CURSOR_FORMAT)
 
+    # ------------------------------------------------------------------ orders
+
+    @functools.cached_property
+    def orders_endpoint(self) -> Endpoint:
+        """``GET /orders``: by id without a cursor; with one, modified after it, oldest change first."""
+        modified = Incremental(
+            "date_modified_gmt",
+            param="modified_after",
+            since_params={"dates_are_gmt": "true", "orderby": "modified", "order": "asc"},
+            send=self._after,
+            render=lambda moment: moment.astimezone(UTC).strftime(_CURSOR_FORMAT),
+        )
+        return Endpoint("orders", incremental=modified)
+
+    async def pull_orders(self, since: str | None = None) -> AsyncIterator[OrderPage]:  # type: ignore[override]
+        """Without ``since``: the orders that hold stock now (``processing``, ``on-hold``), however
+        old; with it, every order modified after it. A bad order is rejected with why, the pull goes on."""
+        params = None if since else {"status": ",".join(HOLDING_STATUSES)}
+        async for page in self.client.reader.pages(self.orders_endpoint, since=since, params=params):
+            orders, rejected = [], []
+            for payload in page.records:
+                if not isinstance(payload, dict):
+                    continue
+                try:
+                    orders.append(
+                        read_order(
+                            self.name,
+                            payload,
+                            location=self.settings.location,
+                            pickup_locations=self.settings.pickup_locations,
+                        )
+                    )
+                except RecordInvalid as error:
+                    rejected.append((str(payload.get("id")), error.reason, order_origin(payload)))
+            yield OrderPage(orders, cursor=page.cursor, rejected=rejected)
+
+    # ------------------------------------------------------------------ webhooks
+
+    async def list_webhooks(self) -> list[WebhookSubscription]:
+        found = []
+        async for records, _reply in self.client.list("webhooks"):
+            found += [_subscription(r) for r in records]
+        return found
+
+    async def register_webhooks(self, url: str, secret: str | None = None) -> list[WebhookSubscription]:
+        """Subscribe ``url`` to ``WEBHOOK_TOPICS`` where it is not yet, signed with ``secret`` (else
+        the ``webhook_secret`` setting); a subscription WooCommerce disabled is set active again."""
+        secret = secret or secret_value(self.settings.webhook_secret)
+        if not secret:
+            raise ConfigError(
+                f"connector {self.name!r}: registering webhooks needs a secret to sign them with: "
+                "set webhook_secret (WooCommerce signs every delivery with it)"
+            )
+        existing = [s for s in await self.list_webhooks() if s.url == url]
+        mine: list[WebhookSubscription] = []
+        for topic in WEBHOOK_TOPICS:
+            found = next((s for s in existing if s.topic == topic), None)
+            if found is None:
+                body = {"name": f"omnihub {topic}", "topic": topic, "delivery_url": url, "secret": secret}
+                reply = await self.client.transport.post("webhooks", json={**body, "status": "active"})
+                mine.append(replace(_subscription(reply.data), created=True))
+            elif found.status != "active":
+                reply = await self.client.transport.request(
+                    "PUT", f"webhooks/{found.id}", json={"status": "active", "secret": secret}, idempotent=True
+                )
+                mine.append(_subscription(reply.data))
+            else:
+                mine.append(found)
+        taken = {s.id for s in mine}
+        return mine + [s for s in existing if s.id not in taken]
+
     # ------------------------------------------------------------------ push
 
     async def push(self, entity: Entity, changes: Sequence[Change]) -> list[PushResult]:
@@ -332,6 +421,15 @@ def _parse(stamp: str) -> datetime:
 def _stamp(record: Mapping[str, Any]) -> str:
     value = record.get("date_modified_gmt")
     return _parse(value).strftime(_CURSOR_FORMAT) if isinstance(value, str) and value else ""
+
+
+def _subscription(record: Mapping[str, Any]) -> WebhookSubscription:
+    return WebhookSubscription(
+        str(record.get("id")),
+        str(record.get("topic") or ""),
+        str(record.get("delivery_url") or ""),
+        status=str(record.get("status") or "active"),
+    )
 
 
 def _seen(tracker: CursorTracker, rows: Sequence[RawRecord]) -> str | None:

@@ -10,8 +10,10 @@ as 400 ``rest_invalid_param``, the ``sku`` filter blind to case, batches over 10
 own codes, an empty batch as ``[]``, values stored the way WooCommerce coerces them
 (``sandbox_store``), errors as ``{code, message, data: {status}}``. ``GET /variations`` lists every
 variation of every product, as WooCommerce 10.3 and newer do; ``variations_route=False`` makes it
-an older store that answers 404 ``rest_no_route`` there. Orders and webhooks are not simulated
-(404 ``rest_no_route``).
+an older store that answers 404 ``rest_no_route`` there. Orders (``sandbox_orders``: a paid order
+takes its units once, a cancelled one gives them back, as captures 72-74 show) and webhooks
+(``sandbox_webhooks``: the creation ping, signed deliveries of ``order.*`` and ``product.*``) are
+simulated; other routes answer 404 ``rest_no_route``.
 
 Auth is WooCommerce's: over plain HTTP Basic is refused with 401 ``woocommerce_rest_cannot_view``
 (captured) and one-legged OAuth 1.0a is verified (``sandbox_oauth``: signature, 15-minute timestamp
@@ -20,8 +22,10 @@ window, nonce not seen before); over HTTPS (the kit's ``serve(..., tls=...)``) B
 ``woocommerce_rest_authentication_error`` "Consumer secret is invalid." (captured).
 ``accept_basic=True`` makes a plain-HTTP sandbox answer as a site behind a TLS proxy would.
 
-``POST /_sandbox/sale {sku, quantity}`` (or ``app.state.sandbox.sale(sku, quantity)``) simulates
-a sale; the kit's ``/_sandbox/faults`` injects failures.
+A sale is placed the real way: ``POST /orders`` with ``set_paid: true``. ``POST /_sandbox/sale
+{sku, quantity}`` (or ``app.state.sandbox.sale(sku, quantity)``) only takes stock, without an
+order; the kit's ``/_sandbox/faults`` injects failures; ``/_sandbox/webhooks`` shows and sets the
+delivery knobs of ``app.state.webhooks`` (the ``WebhookSender``).
 
 The state and its auth are ``sandbox_auth``, the routes ``sandbox_routes``, how values are stored
 ``sandbox_store``; this module builds the app and names the sandbox plugin.
@@ -44,7 +48,8 @@ def create_app(
     """The sandbox app; its state is ``app.state.sandbox`` (a ``WooSandbox``), faults ``app.state.faults``.
 
     ``options`` are ``WooSandbox``'s: ``consumer_key``, ``consumer_secret``, ``accept_basic``,
-    ``latency``, ``wall_clock``, ``location_code``, ``variable_products``, ``clock``, ``first_id``.
+    ``latency``, ``wall_clock``, ``location_code``, ``variable_products``, ``clock``, ``first_id``,
+    ``webhook_sender`` (a ``hub.sandbox.deliveries.WebhookSender``; the SDK's by default).
     ``location_code`` is the catalogue location whose stock the shop holds (default the first);
     ``variations_route=False`` answers as a store older than 10.3 (no ``GET /variations``);
     ``clock`` gives ``date_modified_gmt`` of writes, ``wall_clock`` the time OAuth timestamps are
@@ -53,7 +58,9 @@ def create_app(
     """
     state = WooSandbox(catalogue if catalogue is not None else demo_store(), **options)
     routes = WooRoutes(state, variations_route=variations_route).routes()
-    return sandbox_app("woocommerce", routes, state=state, seed=seed)
+    app = sandbox_app("woocommerce", routes, state=state, seed=seed)
+    app.state.webhooks = state.webhooks.sender
+    return app
 
 
 def _connector_block(url: str, app: Any) -> dict[str, Any]:

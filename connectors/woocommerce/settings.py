@@ -9,12 +9,13 @@ consumer secret in clear to a remote host is refused here, before any request le
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from hub.sdk import HttpConnectorSettings, is_local_url
+from hub.sdk import HttpConnectorSettings, WebhookSettings, is_local_url
 
 __all__ = ["API_PATH", "AuthMode", "WooCommerceSettings"]
 
@@ -23,9 +24,12 @@ API_PATH = "/wp-json/wc/v3"
 
 AuthMode = Literal["auto", "basic", "query", "oauth1"]
 
+_LOCATION = r"^[A-Za-z0-9_.:-]+$"
 
-class WooCommerceSettings(HttpConnectorSettings):
-    """``type: woocommerce`` in ``connectors:``."""
+
+class WooCommerceSettings(HttpConnectorSettings, WebhookSettings):
+    """``type: woocommerce`` in ``connectors:``; ``webhook_secret`` signs the webhooks
+    ``register_webhooks`` creates and verifies their deliveries."""
 
     #: The site root (``https://shop.example.com`` or ``https://example.com/shop``); ``/wp-json/wc/v3``
     #: is appended.
@@ -33,7 +37,7 @@ class WooCommerceSettings(HttpConnectorSettings):
     consumer_key: SecretStr
     consumer_secret: SecretStr
     #: The canonical location code of the store's single stock pool (``web-warehouse``).
-    location: str = Field(pattern=r"^[A-Za-z0-9_.:-]+$")
+    location: str = Field(pattern=_LOCATION)
     #: Turn WooCommerce's ``manage_stock`` on when writing a quantity; without it a quantity written
     #: to a product that does not manage stock is ignored by WooCommerce, so such writes are refused.
     manage_stock: bool = False
@@ -47,6 +51,22 @@ class WooCommerceSettings(HttpConnectorSettings):
     #: changes: seen in the real captures); ``all_parents`` reads every variable product's variations,
     #: for sites where a plugin breaks that.
     variation_scan: Literal["changed_parents", "all_parents"] = "changed_parents"
+    #: Click and collect: a shipping method (``method_id``, or ``method_id:instance_id`` for one
+    #: instance of it) -> the canonical location the order is picked up from. The most specific key
+    #: wins. An order with another method leaves from ``location``; an order with a pickup method
+    #: (``local_pickup``, ``pickup_location``) that is not mapped is refused, never guessed.
+    pickup_locations: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("pickup_locations")
+    @classmethod
+    def _pickup_locations(cls, value: dict[str, str]) -> dict[str, str]:
+        for method, location in value.items():
+            if not method.strip() or not re.match(_LOCATION, location):
+                raise ValueError(
+                    f"pickup_locations: {method!r} -> {location!r}: a shipping method id (or method_id:instance_id) "
+                    "and a location code (letters, digits, _ . : -)"
+                )
+        return {method.strip(): location for method, location in value.items()}
 
     @field_validator("url")
     @classmethod
