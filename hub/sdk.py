@@ -46,6 +46,7 @@ from hub.plugins.webhooks import (
     verify_signature,
 )
 from hub.redact import RedactingFilter, redact
+from hub.sandbox.deliveries import WebhookSender
 from hub.sandbox.kit import sandbox_app
 from hub.sandbox.plugin import SandboxPlugin
 from hub.sandbox.schema import SchemaProblem, request_schema, schema_problems
@@ -149,6 +150,7 @@ __all__ = [
     "WebhookDelivery",
     "WebhookParser",
     "WebhookRefused",
+    "WebhookSender",
     "WebhookSettings",
     "WebhookSubscription",
     "default_error_parser",
