@@ -107,6 +107,8 @@ def test_sandbox_imports_no_client_or_connector_code() -> None:
         "sandbox_cost",
         "sandbox_mutations",
         "sandbox_resolvers",
+        "sandbox_orders",
+        "sandbox_webhooks",
         "sandbox_schema",
         "sandbox_state",
         "schemas",
