@@ -8,10 +8,15 @@ has none, a customer who unsubscribed in Mailchimp but is still subscribed in th
 1. runs every job in monitor mode: the mismatches are listed and the alert digest is mailed to a
    local SMTP server, whose capture is written as ``.eml`` and ``.html``;
 2. runs them in enforce mode: the corrections are pushed;
-3. runs them once more in monitor mode: nothing is left open.
+3. runs them once more in monitor mode: nothing is left open;
+4. shows a sale on one channel reaching the others: the daemon's webhook receiver is started in
+   this process, WooCommerce is subscribed to it, and a paid order placed on WooCommerce reaches
+   Shopify through the signed delivery and the stock run it triggers (no scheduled run). The SKU,
+   both channels' quantities before and after and the milliseconds Shopify took are printed (and
+   written to ``demo-sale.json``), then the reservation ledger that now holds the order.
 
 Everything it starts runs in this process and stops with it; the files it writes stay in the
-chosen folder (the config it used, the database, the e-mail).
+chosen folder (the config it used, the database, the e-mail, the sale).
 """
 
 from __future__ import annotations
@@ -20,10 +25,12 @@ import asyncio
 import contextlib
 import email
 import email.policy
+import json
 import os
 import socket
 import time
 from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from importlib.metadata import entry_points
@@ -35,7 +42,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from hub.config.loader import load_config
+from hub.cli.order_commands import ledger_rows
+from hub.config.loader import LoadedConfig, load_config
+from hub.ops.lifecycle import Daemon
 from hub.ops.notify import notify_after_run
 from hub.sandbox.kit import serve
 from hub.sandbox.plugin import GROUP as SANDBOX_GROUP
@@ -62,9 +71,16 @@ def demo_plugins() -> dict[str, SandboxPlugin]:
     return dict(sorted(playing.items(), key=lambda item: ROLES.index(str(item[1].demo_name))))
 
 
+#: The secret the hub gives WooCommerce to sign its webhook deliveries with (``webhook_secret`` of
+#: ``web``): the environment variable the demo config refers to, and the value the demo sets.
+WEB_WEBHOOK_SECRET = ("OMNIHUB_DEMO_WC_WEBHOOK_SECRET", "whsec_demo_woocommerce_00000000")
+
+
 def demo_credentials() -> dict[str, str]:
-    """Every sandbox's credentials, as the environment variables the demo config refers to."""
-    return {k: v for p in demo_plugins().values() for k, v in p.credentials.items()}
+    """Every sandbox's credentials and the hub's WooCommerce webhook secret, as the environment
+    variables the demo config refers to."""
+    sandboxes = {k: v for p in demo_plugins().values() for k, v in p.credentials.items()}
+    return {**sandboxes, WEB_WEBHOOK_SECRET[0]: WEB_WEBHOOK_SECRET[1]}
 
 
 def __getattr__(name: str) -> Any:
@@ -156,7 +172,9 @@ class DemoShop:
 
     def write_config(self) -> Path:
         """The hub config for these sandboxes (secrets as ``${ENV}`` references, as in production)."""
-        blocks = {"connectors": {name: self.blocks[name] for name in ROLES}}
+        connectors = {name: self.blocks[name] for name in ROLES}
+        connectors["web"] = {**connectors["web"], "webhook_secret": f"${{{WEB_WEBHOOK_SECRET[0]}}}"}
+        blocks = {"connectors": connectors}
         connectors = yaml.safe_dump(blocks, sort_keys=False, allow_unicode=True, width=120)
         text = f"""# Written by `omnihub demo`: the hub's config for the demo sandboxes (their ports change per run).
 version: 1
@@ -174,6 +192,8 @@ jobs:
     targets: [shop, web]
     mode: enforce
     schedule: "*/5 * * * *"
+    # The open orders of both shops hold their units until they ship (webhooks bring them early).
+    reservations: [shop, web]
     rules:
       web: {{safety_stock: 1}}
   prices: {{entity: prices, targets: [web], mode: enforce, schedule: "every 15m"}}
@@ -247,6 +267,127 @@ def _show_digest(messages: list[EmailMessage], workdir: Path, console: Console) 
     return True
 
 
+#: How long the sale may take to reach Shopify before the demo says it did not, and how often it looks.
+SALE_DEADLINE_S = 10.0
+SALE_POLL_S = 0.02
+#: Where the sale is shipped from: the WooCommerce store's warehouse, which Shopify sells from too.
+SALE_LOCATION = "web-warehouse"
+
+
+@dataclass
+class Sale:
+    """A paid WooCommerce order and what each channel showed of its SKU before and after it."""
+
+    sku: str = ""
+    quantity: int = 0
+    order_id: str = ""
+    woocommerce_before: int | None = None
+    woocommerce_after: int | None = None
+    shopify_before: int | None = None
+    shopify_after: int | None = None
+    #: Milliseconds from placing the order to Shopify showing it; None: not within the deadline.
+    reached_shopify_ms: int | None = None
+    ledger: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def _sale_product(shop: DemoShop) -> dict[str, Any] | None:
+    """A simple, stock-managed WooCommerce product with a few units that Shopify sells from the same warehouse."""
+    woo, shopify = shop.apps["woocommerce"].state.sandbox, shop.apps["shopify"].state.sandbox
+    for product in sorted(woo.products.values(), key=lambda p: p["id"]):
+        if product["type"] != "simple" or not product["manage_stock"] or not product["sku"]:
+            continue
+        if (product["stock_quantity"] or 0) < 2:
+            continue
+        with contextlib.suppress(KeyError, LookupError):
+            if shopify.available(product["sku"], SALE_LOCATION) >= 2:
+                return dict(product)
+    return None
+
+
+async def _sell_on_woocommerce(config: LoadedConfig, store: Store, shop: DemoShop, quantity: int = 1) -> Sale:
+    """Place a paid order on WooCommerce with the daemon's webhook receiver listening; see it reach Shopify."""
+    sale = Sale(quantity=quantity)
+    runs: list[JobReport] = []
+
+    async def run_job(name: str) -> JobReport:
+        report = await Engine(config, store).run_job(name)
+        runs.append(report)
+        return report
+
+    port = _free_port()
+    daemon = Daemon(config, run_job, http_port=port, stop_timeout_s=5, store=store)
+    await daemon.start()
+    woo = shop.apps["woocommerce"].state.sandbox
+    shopify = shop.apps["shopify"].state.sandbox
+    product: dict[str, Any] | None = None
+    try:
+        web = Engine(config, store).connector("web")
+        async with web:
+            await web.register_webhooks(f"http://127.0.0.1:{port}/webhooks/web", WEB_WEBHOOK_SECRET[1])
+            product = _sale_product(shop)
+            if product is None:
+                sale.errors.append("no WooCommerce product with stock that Shopify also sells from the web warehouse")
+                return sale
+            sale.sku = product["sku"]
+            sale.woocommerce_before = product["stock_quantity"]
+            sale.shopify_before = shopify.available(sale.sku, SALE_LOCATION)
+            expected = sale.shopify_before - quantity
+            started = time.monotonic()
+            order = {"set_paid": True, "line_items": [{"product_id": product["id"], "quantity": quantity}]}
+            reply = await web.client.transport.post("orders", json=order)  # type: ignore[attr-defined]
+            if reply.status != 201:
+                sale.errors.append(f"WooCommerce refused the order: HTTP {reply.status}")
+                return sale
+            sale.order_id = str(reply.data.get("id", ""))
+            while time.monotonic() - started < SALE_DEADLINE_S:
+                if shopify.available(sale.sku, SALE_LOCATION) == expected:
+                    sale.reached_shopify_ms = round((time.monotonic() - started) * 1000)
+                    break
+                await asyncio.sleep(SALE_POLL_S)
+            else:
+                sale.errors.append(f"the sale did not reach Shopify within {SALE_DEADLINE_S:.0f} s")
+    finally:
+        daemon.request_stop()
+        await daemon.stop()  # the run the delivery started finishes first
+        if product is not None:
+            sale.woocommerce_after = woo.products[product["id"]]["stock_quantity"]
+            sale.shopify_after = shopify.available(sale.sku, SALE_LOCATION)
+    sale.errors.extend(f"{r.name} (webhook run): {'; '.join(r.errors)}" for r in runs if r.status != "ok")
+    sale.ledger = ledger_rows(store.orders.open_orders())
+    if sale.order_id and not any(o["order"] == sale.order_id for row in sale.ledger for o in row["orders"]):
+        sale.errors.append(f"the reservation ledger does not hold WooCommerce order {sale.order_id}")
+    return sale
+
+
+def _count(value: int | None) -> str:
+    return "?" if value is None else str(value)
+
+
+def _show_sale(sale: Sale, console: Console) -> None:
+    """The sale as a short table (it fits 80 columns), then the reservation ledger."""
+    table = Table(title="A sale on WooCommerce reaching Shopify by webhook")
+    for column in ("SKU", "sold", "WooCommerce", "Shopify", "reached Shopify"):
+        table.add_column(column, overflow="fold", justify="left" if column == "SKU" else "right")
+    if sale.reached_shopify_ms is not None:
+        reached = Text(f"{sale.reached_shopify_ms} ms", style="green")
+    else:
+        reached = Text(f"not within {SALE_DEADLINE_S:.0f} s", style="red")
+    table.add_row(
+        Text(sale.sku or "-"),
+        str(sale.quantity),
+        f"{_count(sale.woocommerce_before)} -> {_count(sale.woocommerce_after)}",
+        f"{_count(sale.shopify_before)} -> {_count(sale.shopify_after)}",
+        reached,
+    )
+    console.print(table)
+    if not sale.ledger:
+        console.print(Text("Reservation ledger: empty (the order was not recorded)", style="red"))
+    for row in sale.ledger:
+        holders = ", ".join(f"{o['connector']} order {o['order']}" for o in row["orders"])
+        console.print(Text(f"Reservation ledger: {row['key']} {row['reserved']} reserved by {holders}"), soft_wrap=True)
+
+
 def run_demo(workdir: Path, console: Console | None = None) -> int:
     """Run the whole demo; return 0 when every phase completed and nothing is left open."""
     console = console or Console()
@@ -269,13 +410,17 @@ def run_demo(workdir: Path, console: Console | None = None) -> int:
             if title == "monitor":
                 console.print(_mismatch_table(store, "What drifted (monitor mode: reported, nothing changed)"))
                 asyncio.run(notify_after_run(config, store, reports))
+        sale = asyncio.run(_sell_on_woocommerce(config, store, shop))
         store.close()
+    (workdir / "demo-sale.json").write_text(json.dumps(asdict(sale), indent=2) + "\n", encoding="utf-8")
 
     console.print(_summary(phases))
+    _show_sale(sale, console)
 
     failures = [
         f"{r.name} ({title}): {'; '.join(r.errors)}" for title, reports in phases for r in reports if r.status != "ok"
     ]
+    failures.extend(f"sale: {error}" for error in sale.errors)
     for failure in failures:
         console.print(Text.assemble(("failed:", "red"), f" {failure}"), soft_wrap=True)
     if not _show_digest(shop.inbox.messages, workdir, console):

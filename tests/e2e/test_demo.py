@@ -1,14 +1,20 @@
-"""``omnihub demo`` from the command line: finishes, converges, names the e-mail it wrote."""
+"""``omnihub demo`` from the command line: finishes, converges, names the e-mail it wrote, and shows
+a paid WooCommerce order reaching Shopify through the webhook receiver, held in the reservation ledger."""
 
 from __future__ import annotations
 
 import email
 import email.policy
+import io
+import json
 import re
 import time
 from pathlib import Path
 
-from hub.cli.demo import CREDENTIALS
+from rich.console import Console
+
+from hub.cli.demo import CREDENTIALS, Sale, _show_sale
+from hub.state.store import Store
 from tests.e2e.conftest import Cli
 
 
@@ -35,3 +41,52 @@ def test_demo_runs_to_the_end_and_writes_the_alert_email(cli: Cli, tmp_path: Pat
     for secret in CREDENTIALS.values():
         assert secret not in output + result.stderr + eml.read_text() + html.read_text()
         assert secret not in (tmp_path / "out[demo]" / "omnihub.yaml").read_text()  # ${ENV} references only
+
+    assert_the_sale_reached_shopify(output, tmp_path / "out[demo]")
+
+
+def assert_the_sale_reached_shopify(output: str, workdir: Path) -> None:
+    sale = json.loads((workdir / "demo-sale.json").read_text())
+    assert sale["errors"] == [], sale
+    sku, sold, ms = sale["sku"], sale["quantity"], sale["reached_shopify_ms"]
+    assert sold >= 1 and ms is not None and 0 <= ms < 3000, sale
+    assert sale["shopify_after"] == sale["shopify_before"] - sold, sale
+    assert sale["woocommerce_after"] == sale["woocommerce_before"] - sold, sale  # taken once, not twice
+    # the printed table says the same, within 80 columns
+    row = next(line for line in output.splitlines() if sku in line and " ms " in line)
+    assert f"{sale['woocommerce_before']} -> {sale['woocommerce_after']}" in row, row
+    assert f"{sale['shopify_before']} -> {sale['shopify_after']}" in row and f"{ms} ms" in row, row
+    table = output[output.index("A sale on WooCommerce") : output.index("Reservation ledger")]
+    assert all(len(line) <= 80 for line in table.splitlines()), table
+    # the ledger holds the order, as printed and in the database the demo leaves behind
+    order = sale["order_id"]
+    assert f"Reservation ledger: {sku}@web-warehouse {sold} reserved by web order {order}" in output
+    store = Store.open(f"sqlite:///{workdir / 'omnihub-demo.db'}")
+    try:
+        held = [(o.channel, o.order_id, o.location, o.lines) for o in store.orders.open_orders()]
+    finally:
+        store.close()
+    assert held == [("web", order, "web-warehouse", ((sku, sold),))]
+    config = (workdir / "omnihub.yaml").read_text()
+    assert "reservations: [shop, web]" in config and "webhook_secret: ${OMNIHUB_DEMO_WC_WEBHOOK_SECRET}" in config
+
+
+def test_a_sale_that_did_not_reach_shopify_is_said_in_red_and_never_timed() -> None:
+    out = io.StringIO()
+    console = Console(file=out, width=80, force_terminal=True, color_system="standard")
+    _show_sale(
+        Sale(
+            sku="CAP-WOOL",
+            quantity=1,
+            woocommerce_before=8,
+            woocommerce_after=7,
+            shopify_before=9,
+            shopify_after=9,
+            errors=["the sale did not reach Shopify within 10 s"],
+        ),
+        console,
+    )
+    printed = out.getvalue()
+    assert "not within 10 s" in printed and "\x1b[31m" in printed
+    assert " ms " not in printed
+    assert "Reservation ledger: empty" in printed
