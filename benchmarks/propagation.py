@@ -55,6 +55,8 @@ LOCATION = "web-warehouse"
 WEB_SECRET = "propagation-benchmark-webhook-secret"
 #: Sandbox plugin (entry point name) -> the connector's name in the benchmark's config.
 ROLES = {"shopify": "shop", "woocommerce": "web", "wms": "wms"}
+#: A Shopify Plus store's GraphQL cost bucket, for the sandbox and the connector alike.
+PLUS_RATE = {"bucket_size": 10_000, "restore_rate": 1_000}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -63,6 +65,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", type=float, default=5.0, help="orders placed per second")
     parser.add_argument("--scarce", type=int, default=5, help="SKUs with only one or two units (sold repeatedly)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds a sale may take to reach Shopify")
+    parser.add_argument(
+        "--plus", action="store_true", help="Shopify Plus rate limits (10,000 points, 1,000 a second) on both sides"
+    )
     parser.add_argument("--seed", type=int, default=15)
 
 
@@ -142,11 +147,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         blocks: dict[str, dict[str, Any]] = {}
         for name, plugin in plugins.items():
             role = ROLES[name]
-            options: dict[str, Any] = {"location_code": LOCATION, "variable_products": False} if role == "web" else {}
+            options: dict[str, Any] = {}
+            if role == "web":
+                options = {"location_code": LOCATION, "variable_products": False}
+            elif role == "shop" and args.plus:
+                options = dict(PLUS_RATE)
             app = plugin.app(seeded.copy(), **options)
             served = stack.enter_context(serve(app))
             apps[role] = app
             blocks[role] = plugin.connector_block(served.url, app)
+        # The WMS is read as a production config would: big pages, and only what changed since the
+        # last pull (its API takes ``updated_since``), not the whole warehouse on every run.
+        blocks["wms"].update(page_size=500, updated_since_param="updated_since")
+        if args.plus:
+            blocks["shop"].update(PLUS_RATE)
         config = write_config(workdir, blocks, env)
         store = Store.open(config.database_url())
         stack.callback(store.close)
@@ -166,6 +180,10 @@ async def _measure(
     if first.status != "ok":
         raise SystemExit(f"the first sync failed: {first.errors}")
 
+    # The first sync spent most of Shopify's cost bucket; the daemon meets sales with a full one.
+    bucket = shopify.bucket
+    while bucket.available() < bucket.size and time.monotonic() - started < first_sync_s + 30:  # noqa: ASYNC110
+        await asyncio.sleep(0.1)
     runs = Runs()
 
     async def run_job(name: str) -> JobReport:
