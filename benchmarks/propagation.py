@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import random
 import socket
 import statistics
@@ -36,6 +37,7 @@ import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import timedelta
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -78,7 +80,9 @@ def catalogue(skus: int, scarce: int, seed: int) -> Catalogue:
     for i in range(skus):
         sku = f"PRP-{i:06d}"
         price = f"{rng.randint(500, 20000) / 100:.2f}"
-        items.append(SeedItem(sku, f"Item {i}", sku, price, updated_at=EPOCH))
+        # Changed a second apart, as a real store's were: the incremental reads after the first sync
+        # start from the newest (all stamped alike, the overlap would re-read every product once).
+        items.append(SeedItem(sku, f"Item {i}", sku, price, updated_at=EPOCH + timedelta(seconds=i)))
         stock[sku] = {LOCATION: rng.randint(1, 2) if i < scarce else rng.randint(20, 60)}
     return Catalogue(items, stock, [], [LOCATION])
 
@@ -105,6 +109,7 @@ class Sale:
     #: Shopify shows at most this once the sale has reached it (truth minus every unit sold so far).
     expected: int
     answered: float = 0.0
+    order_id: int = 0
     reached: float | None = None
 
 
@@ -230,7 +235,7 @@ async def _measure(
                 if reply.status != 201:
                     raise SystemExit(f"POST /orders answered {reply.status}: {reply.data}")
                 sold[sku] += quantity
-                sale = Sale(sku, product["id"], quantity, truth[sku] - sold[sku], time.monotonic())
+                sale = Sale(sku, product["id"], quantity, truth[sku] - sold[sku], time.monotonic(), reply.data["id"])
                 sales.append(sale)
                 watchers.append(asyncio.create_task(_watch(sale, shopify, args.timeout)))
             await asyncio.gather(*watchers)
@@ -250,6 +255,13 @@ async def _measure(
     failed = sum(1 for r in runs.reports if r.status != "ok")
     run_seconds = [r.duration_s for r in runs.reports if getattr(r, "duration_s", None) is not None]
     accepted = sum(1 for d in sender.sent if d.status == 202)
+    # How long each order's order.created delivery took to be answered by the receiver.
+    created = {
+        json.loads(d.body)["id"]: d.at
+        for d in sender.sent
+        if d.status == 202 and d.headers.get("X-WC-Webhook-Topic") == "order.created"
+    }
+    lags = sorted((created[s.order_id] - s.answered) * 1000 for s in sales if s.order_id in created)
     return {
         "details": {
             "first_sync_s": f"{first_sync_s:.1f}",
@@ -260,6 +272,8 @@ async def _measure(
             "unreached": unreached,
             "failed_runs": failed,
             "mean_run_ms": f"{statistics.fmean(run_seconds) * 1000:.0f}" if run_seconds else "none",
+            "delivery_p50_ms": _ms(_percentile(lags, 50)),
+            "delivery_p95_ms": _ms(_percentile(lags, 95)),
             "settled": settled,
             "delivery_attempts": len(sender.sent),
         },
