@@ -49,7 +49,7 @@ def create_app(
 
     ``options`` are ``WooSandbox``'s: ``consumer_key``, ``consumer_secret``, ``accept_basic``,
     ``latency``, ``wall_clock``, ``location_code``, ``variable_products``, ``clock``, ``first_id``,
-    ``webhook_sender`` (a ``hub.sandbox.deliveries.WebhookSender``; the SDK's by default).
+    ``webhook_sender`` (a ``WebhookSender`` from ``hub.sdk``; a fresh one by default).
     ``location_code`` is the catalogue location whose stock the shop holds (default the first);
     ``variations_route=False`` answers as a store older than 10.3 (no ``GET /variations``);
     ``clock`` gives ``date_modified_gmt`` of writes, ``wall_clock`` the time OAuth timestamps are

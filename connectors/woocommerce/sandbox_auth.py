@@ -17,8 +17,7 @@ from connectors.woocommerce.sandbox_listing import error as _error
 from connectors.woocommerce.sandbox_oauth import SIGNATURE_METHODS, expected_signature
 from connectors.woocommerce.sandbox_orders import WooOrderBook
 from connectors.woocommerce.sandbox_webhooks import WooWebhooks
-from hub import sdk
-from hub.sdk import Catalogue
+from hub.sdk import Catalogue, WebhookSender
 
 #: The keys the sandbox accepts when none are given (tests and ``omnihub sandbox`` name their own).
 DEFAULT_CONSUMER_KEY = "ck_sandbox_0000000000000000000000000000000000000000"
@@ -30,16 +29,10 @@ __all__ = ["TIMESTAMP_WINDOW_S", "WooSandbox"]
 TIMESTAMP_WINDOW_S = 15 * 60
 
 
-def _default_sender(seed: int) -> Any:
-    """The hub's background webhook queue, when the SDK names it (``None``: nothing is delivered)."""
-    factory = getattr(sdk, "WebhookSender", None)
-    return factory(seed=seed) if factory is not None else None
-
-
 class WooSandbox(WooOrderBook):
     """The sandbox's state plus what the HTTP layer needs: credentials, nonces, latency, webhooks.
 
-    ``webhook_sender`` delivers the webhooks (a ``WebhookSender``); by default the SDK's."""
+    ``webhook_sender`` delivers the webhooks (a ``WebhookSender``; a fresh one by default)."""
 
     def __init__(
         self,
@@ -54,7 +47,7 @@ class WooSandbox(WooOrderBook):
         **store_options: Any,
     ) -> None:
         super().__init__(catalogue, **store_options)
-        self.webhooks = WooWebhooks(webhook_sender if webhook_sender is not None else _default_sender(7), self.now)
+        self.webhooks = WooWebhooks(webhook_sender if webhook_sender is not None else WebhookSender(), self.now)
         self.consumer_key = consumer_key
         self.consumer_secret = consumer_secret
         self.accept_basic = accept_basic

@@ -94,8 +94,8 @@ def _valid_url(value: Any) -> bool:
 class WooWebhooks:
     """The webhooks of one sandbox and the deliveries they make through ``sender``.
 
-    ``sender`` is a ``hub.sandbox.deliveries.WebhookSender`` (or anything with its ``send`` and
-    ``sent``); ``None`` keeps the webhooks but delivers nothing (``undelivered`` counts them).
+    ``sender`` is a ``WebhookSender`` (``hub.sdk``; or anything with its ``send`` and ``sent``);
+    ``None`` keeps the webhooks but delivers nothing (``undelivered`` counts them).
     """
 
     def __init__(self, sender: Any, now: Callable[[], str]) -> None:
