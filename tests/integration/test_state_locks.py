@@ -125,7 +125,7 @@ def test_processes_starting_together_on_an_empty_database_all_start(db_url: str,
     try:
         assert set(inspect(store.engine).get_table_names()) == set(t.metadata.tables) | {"alembic_version"}
         with store.engine.connect() as conn:
-            assert conn.execute(text("select version_num from alembic_version")).scalars().all() == ["0003"]
+            assert conn.execute(text("select version_num from alembic_version")).scalars().all() == ["0004"]
         assert store.runs.recent() == []
     finally:
         store.close()

@@ -33,6 +33,8 @@ TABLES = {
     "quarantine",
     "notifications",
     "job_locks",
+    "orders",
+    "sync_hints",
     "alembic_version",
 }
 
@@ -57,7 +59,7 @@ def test_migrations_create_the_schema(store: Store, db_url: str) -> None:
     names = set(inspect(store.engine).get_table_names())
     assert names >= TABLES
     with store.engine.connect() as conn:
-        assert conn.execute(text("select version_num from alembic_version")).scalar_one() == "0003"
+        assert conn.execute(text("select version_num from alembic_version")).scalar_one() == "0004"
     observations = {c["name"] for c in inspect(store.engine).get_columns("observations")}
     assert observations == {"connector", "entity", "key", "grp", "hash", "data", "run_id", "updated_at"}
     # opening again applies nothing and keeps the data
