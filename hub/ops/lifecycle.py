@@ -13,6 +13,8 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -69,7 +71,7 @@ class Daemon:
         self.runner = JobRunner(config, run_job, self._on_report, max_concurrent_runs=max_concurrent_runs)
         #: Answers ``POST /webhooks/{connector}`` when the daemon has a store to write hints to.
         self.webhooks = (
-            WebhookReceiver(config, store, self.runner.request, on_outcome=self.metrics.webhook)
+            WebhookReceiver(config, store, self._request_run, on_outcome=self.metrics.webhook)
             if store is not None
             else None
         )
@@ -83,7 +85,12 @@ class Daemon:
         self._stopping = False
         self._started_at: datetime | None = None
         self._server: QuietServer | None = None
-        self._server_task: asyncio.Task[None] | None = None
+        #: The HTTP server runs on its own event loop in this thread: a run busy with the CPU or the
+        #: database must not keep a platform's webhook delivery (WooCommerce gives up after 5 s and
+        #: disables a webhook after 5 failures) or a health probe waiting.
+        self._server_thread: threading.Thread | None = None
+        self._server_error: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def _on_report(self, report: JobReport) -> None:
         self.metrics.observe(report)
@@ -138,11 +145,13 @@ class Daemon:
                 lifespan="off",
                 timeout_graceful_shutdown=1,
             )
+            self._loop = asyncio.get_running_loop()
             self._server = QuietServer(config)
-            self._server_task = asyncio.create_task(self._server.serve(sockets=[sock]), name="omnihub-http")
+            self._server_thread = threading.Thread(target=self._serve, args=(sock,), name="omnihub-http", daemon=True)
+            self._server_thread.start()
             deadline = time.monotonic() + 10
             # uvicorn only exposes a `started` flag, no event to await
-            while not self._server.started and not self._server_task.done() and time.monotonic() < deadline:  # noqa: ASYNC110
+            while not self._server.started and self._server_thread.is_alive() and time.monotonic() < deadline:  # noqa: ASYNC110
                 await asyncio.sleep(0.02)
             if not self._server.started:
                 await self._stop_http()
@@ -207,20 +216,31 @@ class Daemon:
         log.info("stopped")
 
     async def _stop_http(self) -> None:
-        if self._server is None or self._server_task is None:
+        if self._server is None or self._server_thread is None:
             return
         self._server.should_exit = True
-        try:
-            await asyncio.wait_for(asyncio.shield(self._server_task), timeout=_HTTP_STOP_S)
-        except TimeoutError:
+        await asyncio.to_thread(self._server_thread.join, _HTTP_STOP_S)
+        if self._server_thread.is_alive():
             self._server.force_exit = True
-            self._server_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._server_task
-        except Exception as exc:  # the server's own failure must not hide the shutdown
-            log.warning("HTTP server ended with %s: %s", type(exc).__name__, redact(exc))
+            await asyncio.to_thread(self._server_thread.join, _HTTP_STOP_S)
+        if self._server_error is not None:  # the server's own failure must not hide the shutdown
+            log.warning("HTTP server ended with %s: %s", type(self._server_error).__name__, redact(self._server_error))
         self._server = None
-        self._server_task = None
+        self._server_thread = None
+
+    def _serve(self, sock: socket.socket) -> None:
+        """The HTTP server's thread: its own event loop until ``should_exit``."""
+        assert self._server is not None
+        try:
+            asyncio.run(self._server.serve(sockets=[sock]))
+        except BaseException as exc:  # reported by _stop_http, never lost in a thread
+            self._server_error = exc
+
+    def _request_run(self, name: str) -> None:
+        """A run of ``name`` asked for by a webhook, from the HTTP thread: the runner lives on the
+        daemon's loop, so the request is handed over to it."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self.runner.request, name)
 
 
 async def run_daemon(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -207,3 +208,44 @@ async def test_a_hint_written_before_the_answer_survives_a_daemon_that_stops_bef
     finally:
         store.close()
     assert hub.runs == []
+
+
+async def test_a_run_that_holds_the_daemon_busy_does_not_keep_a_delivery_waiting(tmp_path: Path) -> None:
+    """WooCommerce waits 5 s for an answer and disables a webhook after 5 failures: the receiver
+    answers from its own thread while a run keeps the daemon's loop busy (CPU, a slow database)."""
+    config = make_config(tmp_path)
+    store = Store.open(config.database_url())
+    port = free_port()
+    go, busy = threading.Event(), threading.Event()
+    seen: dict[str, Any] = {}
+
+    def platform() -> None:  # the delivering platform, in a thread of its own
+        go.wait(10)
+        headers, body = capture("04_product_updated_simple")
+        started = time.monotonic()
+        answer = httpx.post(f"http://127.0.0.1:{port}/webhooks/web", content=body, headers=headers, timeout=5)
+        seen.update(status=answer.status_code, took=time.monotonic() - started, during_run=busy.is_set())
+
+    def hold_the_loop(seconds: float) -> None:
+        busy.set()
+        go.set()
+        time.sleep(seconds)  # a run's CPU-bound stretch: the daemon's loop does nothing else meanwhile
+        busy.clear()
+
+    async def run_job(name: str) -> JobReport:
+        hold_the_loop(1.5)
+        return JobReport(name, "stock")
+
+    daemon = Daemon(config, run_job, http_port=port, stop_timeout_s=3, store=store)
+    await daemon.start()
+    sender = threading.Thread(target=platform)
+    sender.start()
+    try:
+        daemon.runner.request("stock", 0)
+        await asyncio.to_thread(sender.join, 10)
+    finally:
+        daemon.request_stop()
+        await daemon.stop()
+        store.close()
+    assert seen["status"] == 202
+    assert seen["during_run"] and seen["took"] < 1.0, seen
