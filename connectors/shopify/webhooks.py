@@ -28,9 +28,12 @@ def parse_webhook(connector: str, headers: Mapping[str, str], body: bytes, secre
     named = lower_headers(headers)
     if not verify_signature(secret, body, named.get("x-shopify-hmac-sha256")):
         raise WebhookRefused("missing or wrong X-Shopify-Hmac-Sha256", unsigned=True)
-    delivery_id = named.get("x-shopify-webhook-id") or named.get("x-shopify-event-id")
+    # shopify.dev ("Ignore duplicate webhooks"): the same X-Shopify-Event-Id on more than one
+    # delivery is a duplicate (a retry, or one event sent to two subscriptions); older deliveries
+    # without it are recognized by their X-Shopify-Webhook-Id, which a retry repeats.
+    delivery_id = named.get("x-shopify-event-id") or named.get("x-shopify-webhook-id")
     if not delivery_id:
-        raise WebhookRefused("no X-Shopify-Webhook-Id to recognize a repeated delivery by")
+        raise WebhookRefused("no X-Shopify-Event-Id or X-Shopify-Webhook-Id to recognize a repeated delivery by")
     payload = json_object(body)
     topic = named.get("x-shopify-topic", "")
     resource = topic.partition("/")[0]

@@ -127,14 +127,16 @@ def test_two_woocommerce_deliveries_sharing_a_delivery_id_are_not_taken_for_one(
 SHOPIFY_SECRET = "shopify-client-secret"
 
 
-def shopify_delivery(topic: str, payload: dict[str, object], webhook_id: str = "b54557e4-0001") -> tuple[dict, bytes]:
+def shopify_delivery(
+    topic: str, payload: dict[str, object], webhook_id: str = "b54557e4-0001", event_id: str | None = None
+) -> tuple[dict, bytes]:
     body = json.dumps(payload).encode()
     digest = hmac.new(SHOPIFY_SECRET.encode(), body, hashlib.sha256).digest()  # the documented algorithm
     headers = {
         "X-Shopify-Hmac-Sha256": base64.b64encode(digest).decode(),
         "X-Shopify-Topic": topic,
         "X-Shopify-Webhook-Id": webhook_id,
-        "X-Shopify-Event-Id": "98880550-7158-44d4-b7cd-2c97c8a091b5",
+        "X-Shopify-Event-Id": event_id or f"98880550-7158-44d4-{webhook_id}",
         "X-Shopify-Shop-Domain": "shop.example",
     }
     return headers, body
@@ -203,8 +205,16 @@ def test_a_repeated_shopify_delivery_is_recognized() -> None:
     assert not dedupe.seen_before(first)
     assert dedupe.seen_before(again)
     assert not dedupe.seen_before(other)
-    elsewhere = WebhookDelivery("other-shop", "orders/create", "id-1")
+    elsewhere = WebhookDelivery("other-shop", "orders/create", first.delivery_id)
     assert not dedupe.seen_before(elsewhere)  # the key is (connector, delivery id)
+    # shopify.dev: one event id on two deliveries (two subscriptions, new webhook ids) is a duplicate
+    twice = parse_shopify("shop", *shopify_delivery("orders/create", ORDER, "id-3", "event-9"), SHOPIFY_SECRET)
+    copy = parse_shopify("shop", *shopify_delivery("orders/create", ORDER, "id-4", "event-9"), SHOPIFY_SECRET)
+    assert not dedupe.seen_before(twice)
+    assert dedupe.seen_before(copy)
+    headers, body = shopify_delivery("orders/create", ORDER, "id-5")
+    del headers["X-Shopify-Event-Id"]  # an older delivery: its webhook id, which a retry repeats
+    assert parse_shopify("shop", headers, body, SHOPIFY_SECRET).delivery_id == "id-5"
 
 
 def test_the_dedupe_window_forgets_old_deliveries_and_stays_bounded() -> None:
