@@ -19,6 +19,7 @@ from hub.cli.common import EXIT_FAILED, err, state, styled
 from hub.cli.listings import mismatches, quarantine, runs
 from hub.cli.order_commands import reservations, webhooks_app
 from hub.cli.service_commands import demo, run, sandbox
+from hub.cli.setup_commands import discover, init
 from hub.cli.sync_commands import sync
 from hub.errors import OmnihubError
 from hub.ops.logging_setup import LogFormat, configure_logging
@@ -54,7 +55,9 @@ def main_options(
 
 
 # The commands, in the order ``omnihub --help`` lists them.
+app.command()(init)
 app.command()(check)
+app.command()(discover)
 config_app.command("schema")(config_schema)
 app.command()(sync)
 app.command()(mismatches)
