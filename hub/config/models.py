@@ -18,8 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from hub.config.durations import parse_duration, parse_schedule
 from hub.model.base import Entity
 from hub.model.phones import is_country
+from hub.redact import register_secret
 
 __all__ = [
+    "AlertChannel",
     "AlertsConfig",
     "ChannelRules",
     "EmailConfig",
@@ -200,12 +202,33 @@ class Thresholds(_Strict):
     stock: int = 0
 
 
+class AlertChannel(_Strict):
+    """One place besides e-mail that gets the plain-text digest, as an apprise URL (Slack, Teams,
+    ``json://``/``jsons://`` webhooks, ...). The URL usually carries its own secret, so it is a
+    ``SecretStr`` registered with ``hub.redact``: write it as ``${SLACK_WEBHOOK_URL}``."""
+
+    url: SecretStr
+    #: What the logs and the delivery queue call this channel; default: its scheme and a short hash.
+    name: str | None = Field(None, min_length=1, max_length=60, pattern=r"^[A-Za-z0-9_.-]+$")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: SecretStr) -> SecretStr:
+        text = value.get_secret_value().strip()
+        if "://" not in text:
+            raise ValueError("an alert channel url looks like slack://..., msteams://... or jsons://host/path")
+        register_secret(text)
+        return SecretStr(text)
+
+
 class AlertsConfig(_Strict):
     email: EmailConfig | None = None
     thresholds: Thresholds = Thresholds()
     renotify_after: timedelta = timedelta(hours=24)
     #: Also write each digest as .eml and .html into this folder (relative to the config file).
     outbox_dir: str | None = None
+    #: Other channels that get the plain-text digest after each run, beside the e-mail.
+    channels: list[AlertChannel] = []
 
     @field_validator("renotify_after", mode="before")
     @classmethod

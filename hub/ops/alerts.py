@@ -14,11 +14,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from enum import IntEnum
 from typing import Any, Literal
 
 from hub.config.models import Thresholds
 
-__all__ = ["Digest", "MismatchStatus", "MismatchView", "select_for_digest"]
+__all__ = ["Digest", "MismatchStatus", "MismatchView", "Severity", "select_for_digest", "severity"]
 
 #: Price fields whose differences up to ``thresholds.price`` are not mailed.
 _PRICE_FIELDS = frozenset({"amount", "compare_at"})
@@ -48,6 +49,8 @@ class MismatchView:
     notified_at: datetime | None = None
     notified_status: str | None = None
     detail: str | None = None
+    #: How a resolved mismatch closed: ``pushed`` (omnihub corrected it) or ``converged`` (by itself).
+    resolution: str | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> MismatchView:
@@ -62,10 +65,18 @@ class Digest:
     new: list[MismatchView] = field(default_factory=list)
     persisting: list[MismatchView] = field(default_factory=list)
     resolved: list[MismatchView] = field(default_factory=list)
+    #: Open mismatches left out of this mail because they were mailed within ``renotify_after``:
+    #: the subject still counts them, so "3 open" is the truth and not just what this mail repeats.
+    quiet: int = 0
 
     @property
     def is_empty(self) -> bool:
         return not (self.new or self.persisting or self.resolved)
+
+    @property
+    def open_count(self) -> int:
+        """Every open mismatch above the thresholds, mailed now or recently."""
+        return len(self.new) + len(self.persisting) + self.quiet
 
     def notified(self) -> list[tuple[int, MismatchStatus]]:
         """(mismatch id, status it was mailed as): persist these once the mail is sent."""
@@ -91,6 +102,43 @@ def _within_thresholds(mismatch: MismatchView, thresholds: Thresholds) -> bool:
     return difference <= limit
 
 
+class Severity(IntEnum):
+    """How bad a mismatch is, worst first: the order a digest lists them in."""
+
+    #: A channel shows more stock than the truth has: it can sell what is not there.
+    oversell = 0
+    stock = 1
+    prices = 2
+    other = 3
+
+
+#: Stock quantities a channel sells from: more there than in the truth can oversell.
+_SELLABLE_FIELDS = frozenset({"available"})
+
+
+def _number(value: str | None) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
+def severity(mismatch: MismatchView) -> Severity:
+    """Oversell risk first (a channel showing more than the golden quantity, or stock the truth does
+    not have at all), then other stock, then prices, then the rest."""
+    if mismatch.entity == "stock":
+        actual, expected = _number(mismatch.actual), _number(mismatch.expected)
+        if mismatch.field in _SELLABLE_FIELDS and actual is not None and actual > (expected or 0):
+            return Severity.oversell
+        return Severity.stock
+    if mismatch.entity == "prices":
+        return Severity.prices
+    return Severity.other
+
+
 def _utc(moment: datetime) -> datetime:
     """A naive time is taken as UTC (SQLite hands times back without their zone)."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
@@ -106,7 +154,8 @@ def select_for_digest(
     - ``persisting``: open, mailed as open at least ``renotify_after`` ago: a reminder, not spam.
     - ``resolved``: resolved after it was mailed as open; one never mailed is not worth a mail.
 
-    Open differences within ``thresholds`` are left out altogether.
+    Open differences within ``thresholds`` are left out altogether. Each section is sorted worst
+    first (``severity``: oversell risk, other stock, prices, the rest), then by entity and key.
     """
     digest = Digest()
     for mismatch in mismatches:
@@ -121,6 +170,8 @@ def select_for_digest(
             digest.new.append(mismatch)
         elif _utc(now) - _utc(mismatch.notified_at) >= renotify_after:  # type: ignore[arg-type]
             digest.persisting.append(mismatch)
+        else:
+            digest.quiet += 1
     for section in (digest.new, digest.persisting, digest.resolved):
-        section.sort(key=lambda m: (m.entity, m.job, m.key, m.field, m.connector))
+        section.sort(key=lambda m: (severity(m), m.entity, m.job, m.key, m.field, m.connector))
     return digest

@@ -7,7 +7,9 @@ rendered with autoescaping: a SKU or a customer name is data from a platform, ne
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+import textwrap
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -17,18 +19,20 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from hub.ops.alerts import Digest, MismatchView
+from hub.ops.alerts import Digest, MismatchView, Severity, severity
+from hub.ops.digest_facts import Facts
 from hub.redact import redact
 from hub.sync.report import JobReport
 
-__all__ = ["digest_subject", "render_digest"]
+__all__ = ["TEXT_WIDTH", "digest_subject", "render_digest"]
+
+#: The plain part's widest line (RFC 5322's recommendation): read in any terminal or mail client.
+TEXT_WIDTH = 78
 
 #: Values longer than this are cut in the mail (an address or a tag list can be long).
 _MAX_VALUE_CHARS = 200
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
-_KEY_HEADINGS = {"stock": "SKU@location", "customers": "E-mail", "products": "SKU", "prices": "SKU"}
-_SECTIONS = (("new", "New"), ("persisting", "Still open"), ("resolved", "Resolved"))
 
 
 def _clean(value: object, *, limit: int = _MAX_VALUE_CHARS) -> str:
@@ -45,30 +49,78 @@ def _when(moment: datetime | None, zone: ZoneInfo) -> str:
     return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
 
 
-def _row(mismatch: MismatchView, zone: ZoneInfo) -> dict[str, str]:
+_NO_FACTS = Facts()
+#: Currency code -> symbol shown after an amount; other currencies show their code.
+_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥", "CHF": "CHF"}
+#: Quantities shown with a unit.
+_QUANTITY_FIELDS = frozenset({"available", "on_hand"})
+
+
+def _decimal(value: str | None) -> Decimal | None:
+    try:
+        number = Decimal(value) if value is not None else None
+    except InvalidOperation:
+        return None
+    return number if number is not None and number.is_finite() else None
+
+
+def _difference(mismatch: MismatchView, unit: str) -> str:
+    """``+10.00 €`` or ``-3 units``: the channel's value minus the truth's; empty for text values.
+    A no-break space keeps the number and its unit on one line when the plain part wraps."""
+    actual, expected = _decimal(mismatch.actual), _decimal(mismatch.expected)
+    if actual is None or expected is None:
+        return ""
+    return f"{actual - expected:+}\u00a0{unit}".rstrip("\u00a0")
+
+
+def _row(mismatch: MismatchView, facts: Facts, zone: ZoneInfo) -> dict[str, str]:
+    """One mismatch with its context, every value cleaned: what both templates read."""
+    unit = ""
+    if mismatch.entity == "prices" and facts.currency:
+        unit = _SYMBOLS.get(facts.currency, facts.currency)
+    elif mismatch.entity == "stock" and mismatch.field in _QUANTITY_FIELDS:
+        unit = "units"
+
+    def value(raw: str | None) -> str:
+        if raw is None:
+            return "(none)"
+        shown = _clean(raw)
+        return f"{shown}\u00a0{_clean(unit)}" if unit and unit != "units" and _decimal(raw) is not None else shown
+
     return {
         "job": _clean(mismatch.job),
+        "entity": _clean(mismatch.entity),
         "key": _clean(mismatch.key),
+        "title": _clean(facts.title, limit=80) if facts.title else "",
         "connector": _clean(mismatch.connector),
+        "channel": _clean(facts.channel or mismatch.connector),
+        "truth": _clean(facts.truth or "the truth"),
         "field": _clean(mismatch.field),
-        "expected": "(none)" if mismatch.expected is None else _clean(mismatch.expected),
-        "actual": "(none)" if mismatch.actual is None else _clean(mismatch.actual),
+        "expected": value(mismatch.expected),
+        "actual": value(mismatch.actual),
+        "difference": _clean(_difference(mismatch, unit)),
+        "status": "new" if mismatch.status == "open" and mismatch.notified_status != "open" else mismatch.status,
         "since": _when(mismatch.first_seen, zone),
         "resolved_at": _when(mismatch.resolved_at, zone),
         "detail": "" if mismatch.detail is None else _clean(mismatch.detail),
+        "action": _clean(facts.action) if facts.action else "",
+        "link": _clean(facts.admin_url, limit=500) if facts.admin_url else "",
     }
 
 
-def _tables(mismatches: Sequence[MismatchView], zone: ZoneInfo) -> list[dict[str, Any]]:
-    """One table per entity, in the order the digest sorted them."""
-    tables: dict[str, dict[str, Any]] = {}
-    for mismatch in mismatches:
-        entity = _clean(mismatch.entity)
-        table = tables.setdefault(
-            entity, {"entity": entity, "key_heading": _KEY_HEADINGS.get(mismatch.entity, "Key"), "rows": []}
+def _wrap(text: str, indent: str = "", hanging: str | None = None) -> str:
+    """``text`` as lines within ``TEXT_WIDTH`` (continued lines indented by ``hanging``); a word
+    longer than a line (a link) is never broken."""
+    return "\n".join(
+        textwrap.wrap(
+            text,
+            TEXT_WIDTH,
+            initial_indent=indent,
+            subsequent_indent=indent + "  " if hanging is None else hanging,
+            break_long_words=False,
+            break_on_hyphens=False,
         )
-        table["rows"].append(_row(mismatch, zone))
-    return list(tables.values())
+    ) or indent.rstrip()
 
 
 def _summary(report: JobReport) -> dict[str, str]:
@@ -95,10 +147,6 @@ def _summary(report: JobReport) -> dict[str, str]:
     }
 
 
-def _pad(value: object, width: int) -> str:
-    return str(value).ljust(width)
-
-
 @cache
 def _environments() -> tuple[Environment, Environment]:
     """(HTML with autoescaping, plain text without): the same data rendered twice."""
@@ -107,27 +155,19 @@ def _environments() -> tuple[Environment, Environment]:
     text = Environment(
         loader=PackageLoader("hub.ops", "templates"), autoescape=False, keep_trailing_newline=True, **common
     )
-    text.filters["pad"] = _pad
     return html, text
 
 
-def _widths(tables: list[dict[str, Any]], columns: Sequence[str], headings: dict[str, str]) -> dict[str, int]:
-    """Column widths that line the plain-text tables up (the same for every table of a mail)."""
-    widths = {c: len(headings[c]) for c in columns}
-    for table in tables:
-        widths["key"] = max(widths["key"], len(table["key_heading"]))
-        for row in table["rows"]:
-            for column in columns:
-                widths[column] = max(widths[column], len(row[column]))
-    return widths
-
-
-def digest_subject(digest: Digest, hub_name: str = "omnihub") -> str:
-    """``omnihub: 3 new, 2 open, 1 resolved mismatches`` (open = still open, mailed before)."""
-    return (
-        f"{_clean(hub_name, limit=60)}: {len(digest.new)} new, {len(digest.persisting)} open, "
-        f"{len(digest.resolved)} resolved mismatches"
-    )
+def digest_subject(digest: Digest, hub_name: str = "omnihub", *, failed: int = 0) -> str:
+    """``[omnihub] 3 open (2 new), 1 resolved, 1 failed change``: every open mismatch (mailed now
+    or recently), the new ones among them, those resolved since they were mailed, and the changes
+    of this run that did not land."""
+    parts = [f"{digest.open_count} open" + (f" ({len(digest.new)} new)" if digest.new else "")]
+    if digest.resolved:
+        parts.append(f"{len(digest.resolved)} resolved")
+    if failed:
+        parts.append(f"{failed} failed change" + ("s" if failed != 1 else ""))
+    return f"[{_clean(hub_name, limit=60)}] " + ", ".join(parts)
 
 
 def render_digest(
@@ -139,21 +179,30 @@ def render_digest(
     recipients: list[str],
     now: datetime,
     timezone: str = "UTC",
+    facts: Mapping[int, Facts] | None = None,
 ) -> EmailMessage:
     """The digest as one multipart/alternative mail (plain text first, then HTML).
 
-    ``timezone`` is the zone times are shown in (the hub's ``timezone``); every value is redacted
-    and cut to one bounded line before it reaches a template.
+    ``timezone`` is the zone times are shown in (the hub's ``timezone``); ``facts`` (by mismatch
+    id, from ``hub.ops.digest_facts``) add titles, currencies, names, links and what happens next.
+    Every value is redacted and cut to one bounded line before it reaches a template; the plain
+    part keeps within 78 columns (a link longer than that stands alone on its line, unbroken).
     """
     zone = ZoneInfo(timezone)
-    subject = digest_subject(digest, hub_name)
+    runs = run_summary or []
+    failed = sum(r.failed for r in runs)
+    subject = digest_subject(digest, hub_name, failed=failed)
     context = {
         "subject": subject,
         "hub_name": _clean(hub_name, limit=60),
         "generated": _when(now, zone),
-        "sections": _sections(digest, zone),
-        "headings": _HEADINGS,
-        "runs": [_summary(r) for r in run_summary or []],
+        "groups": _groups(digest, facts or {}, zone),
+        "resolved": [_row(m, (facts or {}).get(m.id, _NO_FACTS), zone) for m in digest.resolved],
+        "quiet": digest.quiet,
+        "failures": [line for r in runs for line in _summary(r)["failures"]],
+        "runs": [_summary(r) for r in runs],
+        "wrap": _wrap,
+        "width": TEXT_WIDTH,
     }
     html_env, text_env = _environments()
     text_body = text_env.get_template("digest.txt.j2").render(context)
@@ -166,40 +215,32 @@ def render_digest(
     message["Date"] = format_datetime(now if now.tzinfo else now.replace(tzinfo=UTC))
     domain = sender.rpartition("@")[2] or "omnihub.invalid"
     message["Message-ID"] = make_msgid("omnihub", domain=_clean(domain, limit=100))
+    # a machine wrote this: no vacation replies, no out-of-office loops (RFC 3834, Exchange)
+    message["Auto-Submitted"] = "auto-generated"
+    message["X-Auto-Response-Suppress"] = "All"
     message.set_content(text_body)
     message.add_alternative(html_body, subtype="html")
     return message
 
 
-#: The column headings of the mismatch tables, by row field.
-_HEADINGS = {
-    "key": "Key",
-    "connector": "Channel",
-    "field": "Field",
-    "expected": "Expected",
-    "actual": "Actual",
-    "since": "Since",
-    "resolved_at": "Resolved",
+#: The groups of open mismatches, worst first.
+_GROUP_TITLES = {
+    Severity.oversell: "Could oversell",
+    Severity.stock: "Stock",
+    Severity.prices: "Prices",
+    Severity.other: "Other",
 }
 
 
-def _sections(digest: Digest, zone: ZoneInfo) -> list[dict[str, Any]]:
-    """The digest's three sections as the templates read them: tables per entity, their columns
-    (resolved ones also say when) and the widths that line the plain-text tables up."""
-    sections = []
-    for attr, title in _SECTIONS:
-        tables = _tables(getattr(digest, attr), zone)
-        columns = ["key", "connector", "field", "expected", "actual", "since"]
-        if attr == "resolved":
-            columns.append("resolved_at")
-        sections.append(
-            {
-                "id": attr,
-                "title": title,
-                "count": len(getattr(digest, attr)),
-                "tables": tables,
-                "columns": columns,
-                "widths": _widths(tables, columns, _HEADINGS),
-            }
-        )
-    return sections
+def _groups(digest: Digest, facts: Mapping[int, Facts], zone: ZoneInfo) -> list[dict[str, Any]]:
+    """Open mismatches (new, then still open) in groups worst first; only groups with rows."""
+    groups: dict[Severity, list[dict[str, str]]] = {s: [] for s in Severity}
+    for mismatch in (*digest.new, *digest.persisting):
+        groups[severity(mismatch)].append(_row(mismatch, facts.get(mismatch.id, _NO_FACTS), zone))
+    for rows in groups.values():
+        rows.sort(key=lambda r: r["status"] != "new")  # stable: keeps the digest's order within each
+    return [
+        {"id": s.name, "title": _GROUP_TITLES[s], "rows": rows, "entities": sorted({r["entity"] for r in rows})}
+        for s, rows in groups.items()
+        if rows
+    ]
