@@ -11,6 +11,7 @@ import re
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any, Literal
+from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -218,6 +219,12 @@ class AlertChannel(_Strict):
         if "://" not in text:
             raise ValueError("an alert channel url looks like slack://..., msteams://... or jsons://host/path")
         register_secret(text)
+        # apprise may log a part of it (a Slack token, a webhook path) rebuilt in another form
+        parts = urlsplit(text)
+        pieces = [parts.password, *parts.path.split("/"), *(v for _, v in parse_qsl(parts.query))]
+        for piece in pieces:
+            if piece and len(piece) >= 8:
+                register_secret(piece)
         return SecretStr(text)
 
 

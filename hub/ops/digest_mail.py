@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 import textwrap
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from functools import cache
@@ -32,7 +32,6 @@ TEXT_WIDTH = 78
 #: Values longer than this are cut in the mail (an address or a tag list can be long).
 _MAX_VALUE_CHARS = 200
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
-
 
 
 def _clean(value: object, *, limit: int = _MAX_VALUE_CHARS) -> str:
@@ -111,16 +110,19 @@ def _row(mismatch: MismatchView, facts: Facts, zone: ZoneInfo) -> dict[str, str]
 def _wrap(text: str, indent: str = "", hanging: str | None = None) -> str:
     """``text`` as lines within ``TEXT_WIDTH`` (continued lines indented by ``hanging``); a word
     longer than a line (a link) is never broken."""
-    return "\n".join(
-        textwrap.wrap(
-            text,
-            TEXT_WIDTH,
-            initial_indent=indent,
-            subsequent_indent=indent + "  " if hanging is None else hanging,
-            break_long_words=False,
-            break_on_hyphens=False,
+    return (
+        "\n".join(
+            textwrap.wrap(
+                text,
+                TEXT_WIDTH,
+                initial_indent=indent,
+                subsequent_indent=indent + "  " if hanging is None else hanging,
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
         )
-    ) or indent.rstrip()
+        or indent.rstrip()
+    )
 
 
 def _summary(report: JobReport) -> dict[str, str]:

@@ -134,7 +134,8 @@ async def test_delivers_both_parts_over_plain_smtp(inbox: Inbox) -> None:
     finally:
         controller.stop()
     message = received(inbox)
-    assert message["Subject"] == "omnihub: 1 new, 0 open, 0 resolved mismatches"
+    assert message["Subject"] == "[omnihub] 1 open (1 new)"
+    assert message["Auto-Submitted"] == "auto-generated" and message["X-Auto-Response-Suppress"] == "All"
     assert message.get_content_type() == "multipart/alternative"
     assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
     plain = message.get_body(preferencelist=("plain",))
@@ -156,7 +157,7 @@ async def test_starttls_then_login(inbox: Inbox, server_tls: ssl.SSLContext, cli
     finally:
         controller.stop()
     assert inbox.logins == ["alerts"]
-    assert received(inbox)["Subject"].startswith("omnihub: 1 new")
+    assert received(inbox)["Subject"].startswith("[omnihub] 1 open (1 new)")
 
 
 async def test_implicit_tls(inbox: Inbox, server_tls: ssl.SSLContext, client_tls: ssl.SSLContext) -> None:
@@ -165,7 +166,7 @@ async def test_implicit_tls(inbox: Inbox, server_tls: ssl.SSLContext, client_tls
         await send_email(digest_message(), config(port, ssl=True), tls_context=client_tls)
     finally:
         controller.stop()
-    assert received(inbox)["Subject"].startswith("omnihub: 1 new")
+    assert received(inbox)["Subject"].startswith("[omnihub] 1 open (1 new)")
 
 
 async def test_refused_login_names_the_setting_and_not_the_password(

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from hub.config.models import Thresholds
-from hub.ops.alerts import Digest, MismatchView, select_for_digest
+from hub.ops.alerts import Digest, MismatchView, Severity, select_for_digest, severity
 from hub.ops.delivery import write_digest_files
 from hub.ops.digest_mail import render_digest
 from hub.redact import register_secret
@@ -117,15 +117,33 @@ class TestSelection:
         )
         title = mismatch(2, entity="prices", key="SKU-2", field="amount", expected="n/a", actual="10")
         digest = select(consent, title, thresholds=Thresholds(price=Decimal("100"), stock=100))
-        assert [m.id for m in digest.new] == [1, 2]  # customers before prices
+        assert [m.id for m in digest.new] == [2, 1]  # prices before customers
 
-    def test_sections_are_sorted_by_entity_then_key(self) -> None:
+    def test_sections_are_sorted_worst_first_then_by_key(self) -> None:
         digest = select(
+            mismatch(5, entity="customers", key="a@x", field="phone", expected="1", actual="2"),
             mismatch(3, key="B@x"),
             mismatch(1, entity="prices", key="Z", field="amount", expected="1", actual="3"),
+            mismatch(4, key="C@x", expected="9", actual="5"),  # fewer shown than held: cannot oversell
             mismatch(2, key="A@x"),
         )
-        assert [m.id for m in digest.new] == [1, 2, 3]
+        assert [m.id for m in digest.new] == [2, 3, 4, 1, 5]
+        assert [severity(m) for m in digest.new] == [
+            Severity.oversell,
+            Severity.oversell,
+            Severity.stock,
+            Severity.prices,
+            Severity.other,
+        ]
+
+    def test_stock_the_truth_does_not_hold_is_an_oversell_risk(self) -> None:
+        assert severity(mismatch(1, expected=None, actual="3")) is Severity.oversell
+        assert severity(mismatch(1, expected="3", actual=None)) is Severity.stock
+        assert severity(mismatch(1, field="on_hand", expected="1", actual="3")) is Severity.stock
+
+    def test_open_mismatches_mailed_recently_are_counted_quietly(self) -> None:
+        digest = select(mismatch(1), mismatch(2, notified_at=NOW - timedelta(minutes=5), notified_status="open"))
+        assert [m.id for m in digest.new] == [1] and digest.quiet == 1 and digest.open_count == 2
 
 
 def parts(message: email.message.EmailMessage) -> tuple[str, str]:
@@ -169,7 +187,7 @@ def sample_digest() -> Digest:
 class TestRendering:
     def test_subject_counts_each_section(self) -> None:
         message = render_digest(sample_digest(), sender="omnihub@example.com", recipients=["ops@example.com"], now=NOW)
-        assert message["Subject"] == "omnihub: 2 new, 2 open, 1 resolved mismatches"
+        assert message["Subject"] == "[omnihub] 4 open (2 new), 1 resolved"
         assert message["From"] == "omnihub@example.com"
         assert message["To"] == "ops@example.com"
         assert message["Message-ID"]
@@ -184,7 +202,8 @@ class TestRendering:
         )
         plain, html = parts(message)
         for body in (plain, html):
-            assert "New (2)" in body and "Still open (2)" in body and "Resolved (1)" in body
+            for heading in ("Could oversell (2)", "Prices (1)", "Other (1)", "Resolved (1)"):
+                assert heading in body
             for key in ("anna@example.com", "SKU-3@milano-store", "SKU-4@milano-store", "SKU-5@milano-store"):
                 assert key in body
             assert "19.90" in body and "18.00" in body and "unsubscribed" in body
@@ -192,14 +211,15 @@ class TestRendering:
             assert "acme hub" in body
         assert message["To"] == "ops@example.com, it@example.com"
 
-    def test_a_table_per_entity_with_its_key_heading(self) -> None:
+    def test_groups_come_worst_first_in_both_parts(self) -> None:
         plain, html = parts(
             render_digest(sample_digest(), sender="a@example.com", recipients=["b@example.com"], now=NOW)
         )
-        assert "<th" in html and ">E-mail</th>" in html and ">SKU</th>" in html and ">SKU@location</th>" in html
+        for body in (plain, html):
+            order = [body.index(h) for h in ("Could oversell (2)", "Prices (1)", "Other (1)", "Resolved (1)")]
+            assert order == sorted(order)
+        assert "<th" in html and ">Channel shows</th>" in html and ">Truth has</th>" in html
         lines = plain.splitlines()
-        header = next(line for line in lines if line.startswith("E-mail"))
-        assert header.split() == ["E-mail", "Channel", "Field", "Expected", "Actual", "Since"]
         assert all(line == line.rstrip() for line in lines if line != "-- ")
 
     def test_html_escapes_platform_data(self) -> None:
@@ -241,10 +261,11 @@ class TestRendering:
         plain, html = parts(
             render_digest(Digest(), run_summary=reports, sender="a@example.com", recipients=["b@example.com"], now=NOW)
         )
-        assert "stock (stock, enforce): ok; pulled 17, compared 12, pushed 3, 2 open mismatches" in plain
-        assert "prices (prices, monitor): failed" in plain and "web: 503" in plain
-        assert "  not landed: web: JKT-1 (amount): unavailable: HTTP 503" in plain
-        assert ">failed</td>" in html and "not landed: web: JKT-1 (amount): unavailable: HTTP 503" in html
+        words = " ".join(plain.split())  # the plain part wraps its lines at 78 columns
+        assert "stock (stock, enforce): ok; pulled 17, compared 12, pushed 3, 2 open mismatches" in words
+        assert "prices (prices, monitor): failed" in words and "web: 503" in words
+        assert "== Failed changes (1) ==\n- web: JKT-1 (amount): unavailable: HTTP 503" in plain
+        assert ">failed</td>" in html and "web: JKT-1 (amount): unavailable: HTTP 503</li>" in html
 
     def test_times_are_shown_in_the_hub_time_zone(self) -> None:
         plain, _ = parts(
