@@ -145,12 +145,29 @@ class MismatchRepository(Repository):
                 ).scalar_one()
             )
 
-    def rows(self, *, include_resolved: bool = False) -> list[dict[str, Any]]:
-        """Open mismatches (and resolved ones if asked) in (entity, key, field, connector) order."""
+    def rows(
+        self,
+        *,
+        include_resolved: bool = False,
+        entity: str | None = None,
+        job: str | None = None,
+        connector: str | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Open mismatches (and resolved ones if asked) in (entity, key, field, connector) order.
+
+        The filters and the limit are applied by the database, not after reading: ``omnihub
+        mismatches --entity stock --limit 20`` on a store with thousands of rows reads twenty.
+        """
         m = t.mismatches.c
         query = select(t.mismatches).order_by(m.entity, m.key, m.field, m.connector)
         if not include_resolved:
             query = query.where(m.status == "open")
+        for column, value in ((m.entity, entity), (m.job, job), (m.connector, connector)):
+            if value is not None:
+                query = query.where(column == value)
+        if limit is not None:
+            query = query.limit(limit)
         return self._read(query)
 
     def for_alerts(self) -> list[dict[str, Any]]:
