@@ -174,6 +174,7 @@ class ShopState:
     def __init__(self, catalogue: Catalogue, *, shop: str) -> None:
         self.shop = shop
         self.lock = threading.RLock()
+        self._by_sku: dict[str, Variant] = {}
         self.locations = [
             Location(gid("Location", i + 1), code.replace("-", " ").title(), code)
             for i, code in enumerate(catalogue.locations)
@@ -268,8 +269,15 @@ class ShopState:
             return stamp(self._clock)
 
     def variant(self, sku: str) -> Variant:
+        """The variant with ``sku``; remembered by SKU (a benchmark asks thousands of times), and
+        checked on every use since a write may change a variant's SKU."""
+        index = self._by_sku
+        known = index.get(sku)
+        if known is not None and known.sku == sku:
+            return known
         for variant in self.variants:
             if variant.sku == sku:
+                index[sku] = variant
                 return variant
         raise KeyError(sku)
 

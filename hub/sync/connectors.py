@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import Sequence
 
 from hub.config.loader import LoadedConfig
@@ -22,6 +23,10 @@ log = logging.getLogger("omnihub.engine")
 Figures = tuple[int, int, int | None]
 
 
+#: Loaded mappings per loaded config (the config's own object: a reloaded config loads them anew).
+_MAPPINGS: weakref.WeakKeyDictionary[LoadedConfig, dict[str, Mapping]] = weakref.WeakKeyDictionary()
+
+
 class Connectors:
     """Builds the config's connectors, and keeps the ones the jobs of one ``sync`` share."""
 
@@ -29,7 +34,9 @@ class Connectors:
         self.config = config
         #: The connectors the jobs of one ``sync`` share (``None`` outside a sync: each job opens its own).
         self._session: dict[str, Connector] | None = None
-        self._mappings: dict[str, Mapping] = {}
+        #: Shared by every ``Connectors`` of this config: the daemon builds one per run (a run a
+        #: webhook triggers included), and loading and compiling a mapping costs tens of ms.
+        self._mappings: dict[str, Mapping] = _MAPPINGS.setdefault(config, {})
 
     def mapping_for(self, name: str) -> Mapping:
         """The mapping of a connector, loaded once per config."""

@@ -848,3 +848,23 @@ def test_stats_of_several_transports_combine_into_one_figure_of_the_callers_kind
     assert isinstance(total, Points) and total.points == 0
     assert (total.requests, total.retries, total.throttled, total.throttled_in_a_row_max) == (7, 1, 3, 2)
     assert total.by_status == {200: 6, 503: 1}
+
+
+async def test_every_transport_verifies_tls_with_one_shared_context_unless_told_not_to() -> None:
+    """A context per client loaded the CA bundle for every run (~70 ms each); sharing it must not
+    loosen verification."""
+    import ssl
+
+    def context_of(transport: Transport) -> Any:
+        return transport._client._transport._pool._ssl_context  # type: ignore[attr-defined]
+
+    async with (
+        Transport("a", TransportSettings(base_url=BASE)) as a,
+        Transport("b", TransportSettings(base_url=BASE)) as b,
+    ):
+        shared = context_of(a)
+        assert shared is context_of(b)
+        assert shared.verify_mode == ssl.CERT_REQUIRED and shared.check_hostname
+    async with Transport("c", TransportSettings(base_url="http://127.0.0.1:9", verify_tls=False)) as c:
+        unverified = context_of(c)
+        assert unverified is not shared and unverified.verify_mode == ssl.CERT_NONE
