@@ -156,7 +156,8 @@ class OutputFormat(StrEnum):
     json = "json"
 
 
-Row = dict[str, Any]
+#: A row of a listing: a dict from the store, or any object the columns know how to read.
+Row = Any
 
 
 @dataclass(frozen=True)
@@ -187,7 +188,7 @@ def _least_width(column: Column, cells: Sequence[Text]) -> int:
     longest word (up to ``longest_word``) so that a value wraps between words."""
     heading = len(column.heading)
     if column.whole:
-        return max([heading, *(cell.cell_len for cell in cells)])
+        return max([heading, *(line.cell_len for cell in cells for line in cell.split("\n"))])
     words = (len(word) for cell in cells for word in cell.plain.split())
     return max(heading, min(max(words, default=0), column.longest_word))
 
@@ -201,10 +202,10 @@ def fit_table(
     out until the rest fits. ``layouts`` are tried in order (a column per figure, then merged
     columns): the first that fits whole wins, else the one that leaves out the fewest columns.
     What was left out is returned so the caller can say so."""
-    cells: dict[str, list[Text]] = {}
+    cells: dict[int, list[Text]] = {}  # by column (two layouts may head different cells alike)
     for column in (c for layout in layouts for c in layout):
-        if column.heading not in cells:
-            cells[column.heading] = [_plain(column.cell(row)) for row in rows]
+        if id(column) not in cells:
+            cells[id(column)] = [_plain(column.cell(row)) for row in rows]
     best: tuple[list[Column], list[str]] | None = None
     for layout in layouts:
         shown = _fitted(layout, cells, width)
@@ -226,17 +227,17 @@ def fit_table(
             width=widths[column.heading],
         )
     for index in range(len(rows)):
-        table.add_row(*(cells[column.heading][index] for column in shown))
+        table.add_row(*(cells[id(column)][index] for column in shown))
     return table, left_out
 
 
-def _widths(shown: Sequence[Column], cells: dict[str, list[Text]], width: int) -> dict[str, int]:
+def _widths(shown: Sequence[Column], cells: dict[int, list[Text]], width: int) -> dict[str, int]:
     """Each column's width, decided here once rather than by rich measuring every cell (which
     took seconds for a few thousand mismatches): as wide as its content when all fits, else the
     wrapped columns share what the whole ones leave, each at least its ``_least_width``."""
-    least = {c.heading: _least_width(c, cells[c.heading]) for c in shown}
+    least = {c.heading: _least_width(c, cells[id(c)]) for c in shown}
     natural = {
-        c.heading: max([least[c.heading], *(line.cell_len for cell in cells[c.heading] for line in cell.split("\n"))])
+        c.heading: max([least[c.heading], *(line.cell_len for cell in cells[id(c)] for line in cell.split("\n"))])
         for c in shown
     }
     room = width - 3 * len(shown) - 1
@@ -252,12 +253,12 @@ def _widths(shown: Sequence[Column], cells: dict[str, list[Text]], width: int) -
     return widths
 
 
-def _fitted(layout: Sequence[Column], cells: dict[str, list[Text]], width: int) -> list[Column]:
+def _fitted(layout: Sequence[Column], cells: dict[int, list[Text]], width: int) -> list[Column]:
     """The columns of ``layout`` left once the least important are dropped until the rest fits."""
     shown = list(layout)
 
     def needed() -> int:  # the cells, their one-space padding each side, and the n + 1 rules
-        return sum(_least_width(c, cells[c.heading]) for c in shown) + 3 * len(shown) + 1
+        return sum(_least_width(c, cells[id(c)]) for c in shown) + 3 * len(shown) + 1
 
     while needed() > width and any(c.rank > 0 for c in shown):
         worst = max(c.rank for c in shown)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from rich.table import Table
 from rich.text import Text
 
-from hub.cli.common import err, out, state, styled
+from hub.cli.common import Column, err, fit_table, out, state, styled
 from hub.ops.logging_setup import LogFormat
 from hub.sync.report import JobReport
 
@@ -20,82 +19,65 @@ __all__ = ["print_reports"]
 _STATUS_STYLES = {"ok": "green", "partial": "yellow", "failed": "red"}
 
 
-#: Below this many columns the sync table has one outcome cell per job instead of a column per figure.
-_WIDE_TABLE = 130
+def _figures(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in counts.items()) or "-"
 
 
-def _outcome_table(reports: list[JobReport], title: str | None) -> Table:
-    """The sync table for a narrow terminal: job, status, and every figure in one wrapped cell, so
-    that no header or value is cut."""
-    table = Table(title=title, show_lines=True)
-    table.add_column("job", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    table.add_column("outcome", overflow="fold")
-    for r in reports:
-        figures = [
-            f"pulled {', '.join(f'{k} {v}' for k, v in r.pulled.items()) or '-'}",
-            f"compared {r.compared}",
-            f"mismatches {r.new_mismatches} new, {r.resolved_mismatches} resolved, {r.mismatches} open",
-            f"pushed {', '.join(f'{k} {v}' for k, v in r.pushed.items()) or '-'}",
-            f"failed {r.failed}",
-            f"quarantined {r.quarantined}",
-            f"{r.duration_s:.2f} s",
-        ]
-        table.add_row(
-            Text(f"{r.name}\n{r.entity}, {r.mode}"),
-            Text(r.status, style=_STATUS_STYLES.get(r.status, "red")),
-            Text("; ".join(figures)),
-        )
-    return table
+def _layouts() -> list[list[Column]]:
+    """A column per figure on a wide terminal; on a narrow one the job's entity and mode under its
+    name and the mismatch figures in one cell, so that no heading or value is cut. Less telling
+    figures (compared, quarantined, seconds) go first when even that does not fit."""
+    job = Column("job", lambda r: r.name, whole=True)
+    status = Column("status", lambda r: Text(r.status, style=_STATUS_STYLES.get(r.status, "red")), whole=True)
+    pulled = Column("pulled", lambda r: _figures(r.pulled), rank=1)
+    pushed = Column("pushed", lambda r: _figures(r.pushed), rank=1)
+    compared = Column("compared", lambda r: r.compared, rank=3, justify="right")
+    failed = Column("failed", lambda r: r.failed, rank=2, justify="right")
+    quarantined = Column("quarantined", lambda r: r.quarantined, rank=4, justify="right")
+    seconds = Column("seconds", lambda r: f"{r.duration_s:.2f}", rank=5, justify="right")
+    wide = [
+        job,
+        Column("entity", lambda r: r.entity, rank=6),
+        Column("mode", lambda r: r.mode, rank=6),
+        pulled,
+        compared,
+        Column("new", lambda r: r.new_mismatches, rank=2, justify="right"),
+        Column("resolved", lambda r: r.resolved_mismatches, rank=2, justify="right"),
+        Column("open", lambda r: r.mismatches, justify="right"),
+        pushed,
+        failed,
+        quarantined,
+        status,
+        seconds,
+    ]
+    narrow = [
+        Column("job", lambda r: Text(f"{r.name}\n{r.entity}, {r.mode}"), whole=True),
+        status,
+        pulled,
+        Column(
+            "mismatches",
+            lambda r: ", ".join(
+                [f"{r.mismatches} open"]
+                + [f"{n} {what}" for n, what in ((r.new_mismatches, "new"), (r.resolved_mismatches, "resolved")) if n]
+            ),
+        ),
+        pushed,
+        failed,
+        compared,
+        quarantined,
+        seconds,
+    ]
+    return [wide, narrow]
 
 
 def print_reports(reports: list[JobReport], dry_run: bool) -> None:
     """The sync table (a column per figure when the terminal is wide enough), then the notes."""
     title = "dry run: nothing was changed" if dry_run else None
-    if out.width < _WIDE_TABLE:
-        out.print(_outcome_table(reports, title))
-    else:
-        out.print(_figures_table(reports, title))
+    table, left_out = fit_table(reports, _layouts(), out.width, title=title)
+    out.print(table)
+    if left_out:
+        out.print(Text(f"not shown at this width: {', '.join(left_out)} (see --json)", style="dim"), soft_wrap=True)
     _print_notes(reports, dry_run)
-
-
-def _figures_table(reports: list[JobReport], title: str | None) -> Table:
-    """The sync table for a wide terminal: a column per figure."""
-    table = Table(title=title)
-    numeric = {"compared", "new", "resolved", "open", "failed", "quarantined", "seconds"}
-    for column in (
-        "job",
-        "entity",
-        "mode",
-        "pulled",
-        "compared",
-        "new",
-        "resolved",
-        "open",
-        "pushed",
-        "failed",
-        "quarantined",
-        "status",
-        "seconds",
-    ):
-        table.add_column(column, justify="right" if column in numeric else "left")
-    for r in reports:
-        table.add_row(
-            r.name,
-            r.entity,
-            r.mode,
-            ", ".join(f"{k} {v}" for k, v in r.pulled.items()),
-            str(r.compared),
-            str(r.new_mismatches),
-            str(r.resolved_mismatches),
-            str(r.mismatches),
-            ", ".join(f"{k} {v}" for k, v in r.pushed.items()) or "-",
-            str(r.failed),
-            str(r.quarantined),
-            Text(r.status, style=_STATUS_STYLES.get(r.status, "red")),
-            f"{r.duration_s:.2f}",
-        )
-    return table
 
 
 def _note(level: int, job: str, message: str, shown: Text) -> None:
@@ -129,9 +111,19 @@ def _print_notes(reports: list[JobReport], dry_run: bool) -> None:
         if r.races:
             out.print(f"{r.name}: {r.races} stock updates met a sale made during the sync; the sale was kept")
         if dry_run and r.planned:
-            plan = Table(title=f"plan of {r.name}")
-            for column in ("job", "connector", "key", "field", "current", "planned"):
-                plan.add_column(column, overflow="fold")  # a long key wraps whole, never cut
-            for p in r.planned:
-                plan.add_row(r.name, p.connector, p.key, p.field, p.from_ or "", p.to or "")
+            plan, _ = fit_table(
+                r.planned,
+                [
+                    [
+                        Column("job", lambda p, job=r.name: job, rank=2, whole=True),
+                        Column("connector", lambda p: p.connector, whole=True),
+                        Column("key", lambda p: p.key, whole=True),
+                        Column("field", lambda p: p.field, whole=True),
+                        Column("current", lambda p: p.from_ or "", longest_word=24),
+                        Column("planned", lambda p: p.to or "", longest_word=24),
+                    ]
+                ],
+                out.width,
+                title=f"plan of {r.name}",
+            )
             out.print(plan)
