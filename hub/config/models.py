@@ -64,6 +64,10 @@ class HubSettings(_Strict):
     #: (``https://hub.example.com``): ``omnihub webhooks register`` subscribes
     #: ``<webhook_url>/webhooks/<connector>``.
     webhook_url: str | None = Field(None, pattern=r"^https?://[^/\s]+(/[^\s]*)?$")
+    #: The token the web console (``omnihub run --http-port``, ``omnihub console``) asks for before
+    #: any action (``run now``); without it the console only shows. Write it as
+    #: ``"${OMNIHUB_ADMIN_TOKEN}"`` so it stays out of the file; at least 16 characters.
+    admin_token: SecretStr | None = None
 
     @field_validator("job_lock_wait", mode="before")
     @classmethod
@@ -82,6 +86,14 @@ class HubSettings(_Strict):
     def _country(cls, value: str | None) -> str | None:
         if value is not None and not is_country(value):
             raise ValueError(f"{value!r} is not an ISO 3166 alpha-2 country code such as IT, DE or GB")
+        return value
+
+    @field_validator("admin_token")
+    @classmethod
+    def _admin_token(cls, value: SecretStr | None) -> SecretStr | None:
+        # a guessable token would let anyone who reaches the port start runs
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError('must be at least 16 characters; write it as "${OMNIHUB_ADMIN_TOKEN}"')
         return value
 
     @field_validator("timezone")
