@@ -10,9 +10,11 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import typer
+from typer.core import TyperOption
 
 from hub.cli.check_commands import check, config_schema
 from hub.cli.common import EXIT_FAILED, err, state, styled
@@ -27,8 +29,33 @@ from hub.redact import redact
 
 __all__ = ["app", "main"]
 
+
+def _flag_type(self: TyperOption, ctx: object) -> str | None:
+    """No type after a flag in ``--help``: typer 0.29 prints ``--json <bool>`` for every boolean
+    option (its own ``--help`` too), which reads as if the flag took a value; it takes none."""
+    return None if self.is_flag else _option_type(self, ctx)  # type: ignore[arg-type]
+
+
+_option_type = TyperOption.display_type_rich
+TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign]
+
+
+def _version() -> str:
+    """The installed package's version (what ``pip show omnihub`` says)."""
+    try:
+        return metadata.version("omnihub")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"omnihub {_version()}")
+        raise typer.Exit()
+
+
 app = typer.Typer(
-    add_completion=False,
+    add_completion=True,
     no_args_is_help=True,
     help="omnihub keeps products, stock, prices and customers the same on every channel.",
 )
@@ -45,6 +72,9 @@ def main_options(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what happens (to stderr)."),
     log_format: LogFormat = typer.Option(
         LogFormat.text, "--log-format", help="How log records are written to stderr, for every command."
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the omnihub version and exit."
     ),
 ) -> None:
     state.config_path = config or Path(os.environ.get("OMNIHUB_CONFIG") or "omnihub.yaml")

@@ -71,12 +71,21 @@ def _output(output: OutputFormat | None, as_json: bool) -> OutputFormat:
 def mismatches(
     show_all: bool = typer.Option(False, "--all", help="Include resolved mismatches."),
     entity: str = typer.Option(
-        None, "--entity", "-e", help="Only this entity (products, prices, stock, customers).", show_default=False
+        None,
+        "--entity",
+        "-e",
+        metavar="ENTITY",
+        help="Only this entity (products, prices, stock, customers).",
+        show_default=False,
     ),
-    job: str = typer.Option(None, "--job", "-j", help="Only mismatches found by this job.", show_default=False),
-    connector: str = typer.Option(None, "--connector", help="Only this connector's side.", show_default=False),
+    job: str = typer.Option(
+        None, "--job", "-j", metavar="JOB", help="Only mismatches found by this job.", show_default=False
+    ),
+    connector: str = typer.Option(
+        None, "--connector", metavar="CONNECTOR", help="Only this connector's side.", show_default=False
+    ),
     limit: int = typer.Option(
-        None, "--limit", "-n", min=1, help="At most this many (in entity, key order).", show_default=False
+        None, "--limit", "-n", min=1, metavar="N", help="At most this many (in entity, key order).", show_default=False
     ),
     output: OutputFormat = typer.Option(
         None, "--format", "-f", help="table for people (default), csv or json for machines.", show_default=False
