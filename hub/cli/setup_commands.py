@@ -174,6 +174,9 @@ def init(
     settings: list[str] = typer.Option(
         [], "--set", help="A connector setting, NAME.SETTING=VALUE (shop.base_url=http://...); repeatable."
     ),
+    database: str = typer.Option(
+        "sqlite:///omnihub.db", "--database", help="hub.database: a SQLAlchemy URL, or '${VARIABLE}'."
+    ),
     discover_: bool | None = typer.Option(
         None,
         "--discover/--no-discover",
@@ -190,7 +193,7 @@ def init(
     truth = _truths(planned)
     if discover_ is not False:
         _fill_locations(planned, truth, required=bool(discover_))
-    out_path.write_text(_render(planned, truth), encoding="utf-8")
+    out_path.write_text(_render(planned, truth, database), encoding="utf-8")
     variables = [v for p in planned for v in p.env.values()]
     out.print(styled("wrote", "green", f"{out_path}: {len(planned)} connectors"), soft_wrap=True)
     if variables:
@@ -339,7 +342,7 @@ def _scalar(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else json.dumps(value)
 
 
-def _render(planned: list[_Planned], truth: dict[Entity, str]) -> str:
+def _render(planned: list[_Planned], truth: dict[Entity, str], database: str) -> str:
     """The starter config as YAML text with comments (written by hand: comments are the point)."""
     variables = [v for p in planned for v in p.env.values()]
     lines = [
@@ -349,7 +352,8 @@ def _render(planned: list[_Planned], truth: dict[Entity, str]) -> str:
     if variables:
         lines.append("# Set these environment variables (never write a secret in this file):")
         lines.extend(f"#   {v}" for v in variables)
-    lines += ["version: 1", "hub:", '  database: "sqlite:///omnihub.db"   # relative to this file', "  currency: EUR"]
+    relative = "   # relative to this file" if database.startswith("sqlite:///") and database[10:11] != "/" else ""
+    lines += ["version: 1", "hub:", f"  database: {_scalar(database)}{relative}", "  currency: EUR"]
     lines.append("connectors:")
     for plan in planned:
         lines.append(f"  {plan.name}:")
