@@ -88,7 +88,7 @@ def test_monitor_then_alert_digest_lists_each_mismatch_once(shop) -> None:  # ty
     message = demo.inbox.messages[0]
     text = message.get_body(("plain",)).get_content()
     html = message.get_body(("html",)).get_content()
-    assert message["Subject"] == "omnihub: 9 new, 0 open, 0 resolved mismatches"
+    assert message["Subject"] == "[omnihub] 9 open (9 new)"
     for needle in ("JKT-ALPINE-M", "79.00", "89.00", "marco.bianchi@example.com", "unsubscribed"):
         assert needle in text and needle in html
     assert text.count("JKT-ALPINE-M") == 1
@@ -100,7 +100,7 @@ def test_monitor_then_alert_digest_lists_each_mismatch_once(shop) -> None:  # ty
     reports = asyncio.run(Engine(config, store, mode="monitor").sync())
     asyncio.run(notify_after_run(config, store, reports))
     assert len(demo.inbox.messages) == 2
-    assert demo.inbox.messages[1]["Subject"] == "omnihub: 0 new, 0 open, 9 resolved mismatches"
+    assert demo.inbox.messages[1]["Subject"] == "[omnihub] 0 open, 9 resolved"
     asyncio.run(notify_after_run(config, store, reports))
     assert len(demo.inbox.messages) == 2
 
