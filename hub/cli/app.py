@@ -18,6 +18,7 @@ from typer.core import TyperOption
 
 from hub.cli.check_commands import check, config_schema
 from hub.cli.common import EXIT_FAILED, err, state, styled
+from hub.cli.console_commands import console
 from hub.cli.listings import mismatches, quarantine, runs
 from hub.cli.order_commands import reservations, webhooks_app
 from hub.cli.service_commands import demo, run, sandbox
@@ -95,6 +96,7 @@ app.command()(runs)
 app.command()(quarantine)
 app.command()(reservations)
 app.command()(run)
+app.command()(console)
 app.command()(demo)
 app.command()(sandbox)
 

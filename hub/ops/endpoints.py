@@ -1,4 +1,4 @@
-"""The daemon's HTTP side: ``/healthz``, ``/metrics`` and ``POST /webhooks/{connector}``.
+"""The daemon's HTTP side: ``/healthz``, ``/metrics``, ``POST /webhooks/{connector}`` and the web console.
 
 The socket is bound before the schedule starts, so a taken port is an error at start."""
 
@@ -12,9 +12,10 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
 
+from hub.console.app import MOUNT
 from hub.errors import OmnihubError
 from hub.ops.metrics import CONTENT_TYPE, HubMetrics
 from hub.ops.webhooks import MAX_BODY, WebhookReceiver
@@ -27,10 +28,14 @@ class DaemonError(OmnihubError):
 
 
 def create_app(
-    health: Callable[[], tuple[int, dict[str, Any]]], metrics: HubMetrics, webhooks: WebhookReceiver | None = None
+    health: Callable[[], tuple[int, dict[str, Any]]],
+    metrics: HubMetrics,
+    webhooks: WebhookReceiver | None = None,
+    console: Starlette | None = None,
 ) -> Starlette:
     """The daemon's tiny HTTP app; ``health`` returns (status code, JSON body); ``webhooks`` answers
-    deliveries (without it, ``/webhooks/...`` is 404)."""
+    deliveries (without it, ``/webhooks/...`` is 404); ``console`` (``hub.console.create_console``)
+    is mounted at ``/console/``, where ``/`` leads."""
 
     async def healthz(request: Request) -> Response:
         code, body = health()
@@ -54,13 +59,17 @@ def create_app(
         code, answer = await webhooks.receive(connector, dict(request.headers), bytes(body))
         return JSONResponse(answer, status_code=code)
 
-    return Starlette(
-        routes=[
-            Route("/healthz", healthz),
-            Route("/metrics", prometheus),
-            Route("/webhooks/{connector}", webhook, methods=["POST"]),
-        ]
-    )
+    async def to_console(request: Request) -> Response:
+        return RedirectResponse(f"{MOUNT}/", status_code=307)
+
+    routes: list[BaseRoute] = [
+        Route("/healthz", healthz),
+        Route("/metrics", prometheus),
+        Route("/webhooks/{connector}", webhook, methods=["POST"]),
+    ]
+    if console is not None:
+        routes += [Route("/", to_console), Mount(MOUNT, app=console)]
+    return Starlette(routes=routes)
 
 
 class QuietServer(uvicorn.Server):

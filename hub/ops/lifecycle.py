@@ -23,6 +23,7 @@ from typing import Any
 import uvicorn
 
 from hub.config.loader import LoadedConfig
+from hub.console.app import create_console
 from hub.ops.endpoints import DaemonError, QuietServer, create_app, listen
 from hub.ops.logging_setup import configure_logging
 from hub.ops.metrics import HubMetrics
@@ -67,6 +68,8 @@ class Daemon:
         store: Store | None = None,
     ) -> None:
         self.config = config
+        #: Read by the web console's pages (None: the console shows the schedule only).
+        self.store = store
         self.metrics = metrics if metrics is not None else HubMetrics()
         self.runner = JobRunner(config, run_job, self._on_report, max_concurrent_runs=max_concurrent_runs)
         #: Answers ``POST /webhooks/{connector}`` when the daemon has a store to write hints to.
@@ -139,7 +142,12 @@ class Daemon:
         self._started_at = datetime.now(UTC)
         if sock is not None:
             config = uvicorn.Config(
-                create_app(self.health, self.metrics, self.webhooks),
+                create_app(
+                    self.health,
+                    self.metrics,
+                    self.webhooks,
+                    create_console(self.config, self.store, health=self.health, run_now=self._request_run),
+                ),
                 log_config=None,
                 access_log=False,
                 lifespan="off",
@@ -157,7 +165,7 @@ class Daemon:
                 await self._stop_http()
                 raise DaemonError(f"the HTTP server on {self.http_host}:{self.http_port} did not start")
             address = sock.getsockname()
-            served = "/healthz, /metrics and /webhooks/{connector}" if self.webhooks else "/healthz and /metrics"
+            served = "/console/, /healthz, /metrics" + (" and /webhooks/{connector}" if self.webhooks else "")
             log.info("serving %s on http://%s:%s", served, address[0], address[1])
         self.scheduler.start()
         scheduled = [n for n, j in self.config.jobs.items() if j.schedule is not None]

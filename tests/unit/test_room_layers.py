@@ -25,8 +25,11 @@ ALLOWED: dict[str, set[str]] = {
     "state": {"model"},
     "sandbox": {"model"},
     "sync": {"model", "transport", "plugins", "config", "state"},
-    "ops": {"model", "plugins", "config", "state", "sync"},
-    "cli": {"model", "transport", "plugins", "config", "state", "sync", "ops", "sandbox"},
+    #: The web console reads the store and the config; the daemon (ops) and the CLI serve it, so it
+    #: knows neither: what it needs of a daemon (health, run requests) is handed to it.
+    "console": {"model", "config", "state"},
+    "ops": {"model", "plugins", "config", "state", "sync", "console"},
+    "cli": {"model", "transport", "plugins", "config", "state", "sync", "ops", "sandbox", "console"},
     "sdk": {"model", "transport", "plugins", "sandbox", "sync.listing_memo"},
     "__main__": {"cli"},
     "__init__": set(),

@@ -1,0 +1,1 @@
+"""The console's stylesheet, served by the console itself (package data)."""
