@@ -19,23 +19,29 @@ from hub.errors import ConfigError
 from hub.redact import redact
 from hub.state.store import Store
 from hub.sync.report import JobReport
+from hub.transport.stats import watching
 
 __all__ = ["sync"]
 
 
 @contextmanager
 def _progress(enabled: bool) -> Iterator[Callable[[str, str, int, int | None], None] | None]:
+    """A progress bar per pull on stderr (only on a terminal), and a line counting the transports'
+    retries and throttled answers as they happen, so that a slow sync says why it is slow."""
     if not enabled:
         yield None
         return
-    with Progress(
-        TextColumn("{task.description}", markup=False),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    ) as bar:
+    with (
+        Progress(
+            TextColumn("{task.description}", markup=False),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        ) as bar,
+        watching(_transport_line(bar)),
+    ):
         tasks: dict[tuple[str, str], Any] = {}
 
         def update(connector: str, entity: str, done: int, total: int | None) -> None:
@@ -45,6 +51,21 @@ def _progress(enabled: bool) -> Iterator[Callable[[str, str, int, int | None], N
             bar.update(tasks[key], completed=done, total=total)
 
         yield update
+
+
+def _transport_line(bar: Progress) -> Callable[[str], None]:
+    """The watcher that keeps ``retries N, throttled M`` under the bars (added at the first one)."""
+    counts = {"retries": 0, "throttled": 0}
+    task: list[Any] = []
+
+    def heard(figure: str) -> None:
+        counts[figure] += 1
+        text = f"transport: {counts['retries']} retries, {counts['throttled']} throttled answers"
+        if not task:
+            task.append(bar.add_task(text, total=None))
+        bar.update(task[0], description=text)
+
+    return heard
 
 
 def sync(
