@@ -6,11 +6,13 @@ runs in a worker thread, so a slow query never blocks the event loop that answer
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -29,6 +31,7 @@ Health = Callable[[], tuple[int, dict[str, Any]]]
 RunNow = Callable[[str], object]
 
 TEMPLATES = Path(__file__).parent / "templates"
+log = logging.getLogger("omnihub.console")
 
 
 @dataclass
@@ -78,7 +81,9 @@ class Console:
     # pages ------------------------------------------------------------------------------------
 
     def jobs(self, request: Request) -> Response:
-        return self.render(request, "jobs.html.j2", jobs=self._jobs(), notice=request.query_params.get("notice", ""))
+        ran = request.query_params.get("ran", "")
+        notice = f"run of {ran} requested" if ran in self.config.jobs else ""  # never text from the URL
+        return self.render(request, "jobs.html.j2", jobs=self._jobs(), notice=notice)
 
     def _jobs(self) -> list[dict[str, Any]]:
         live = self.health()[1]["jobs"] if self.health is not None else {}
@@ -196,10 +201,9 @@ class Console:
             return self.refused(request, "running a job needs the admin token: sign in first", 401)
         if name not in self.config.jobs:
             return self.refused(request, f"there is no job {name!r}", 404)
+        log.info("console: run of %s requested", name, extra={"job": name})
         self.run_now(name)
-        return RedirectResponse(
-            f"{request.scope.get('root_path', '')}/?notice=run+of+{name}+requested", status_code=303
-        )
+        return RedirectResponse(f"{request.scope.get('root_path', '')}/?{urlencode({'ran': name})}", status_code=303)
 
     def refused(self, request: Request, why: str, status_code: int = 403) -> Response:
         return self.render(request, "refused.html.j2", status_code=status_code, why=why)

@@ -56,6 +56,8 @@ def test_alone_the_console_shows_the_store_and_runs_nothing(tmp_path: Path, stor
         assert page.status_code == 200
         assert "run now: needs <code>omnihub run</code>" in page.text
         assert 'name="token"' not in page.text  # nothing to sign in for
+        assert "call-this-number" not in client.get("/console/?ran=call-this-number").text  # no text from the URL
+        assert "run of stock requested" in client.get("/console/?ran=stock").text
         csrf = csrf_of(client)
         answer = client.post("/console/jobs/stock/run", data={"csrf": csrf}, headers=ORIGIN)
         assert answer.status_code == 409
