@@ -261,6 +261,14 @@ class ShopifyConnector(ClientConnector[ShopifyClient]):
             log.warning("%s: `locations` names %s, which the store does not have", self.name, gid)
         return mapped
 
+    async def platform_locations(self) -> dict[str, str]:
+        """Every location of the store (gid -> name), mapped or not: what to put in ``locations``."""
+        found: dict[str, str] = {}
+        async for data in self._pages(LOCATIONS, "locations", {"query": None, "withCount": False}):
+            for node in dig(data, "locations.nodes") or []:
+                found[str(node["id"])] = str(node.get("name") or node["id"])
+        return found
+
     async def _pull_stock(self, since: str | None) -> AsyncIterator[PullPage]:
         known: list[dict[str, Any]] = []
         first_data: dict[str, Any] = {}

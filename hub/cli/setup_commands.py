@@ -328,7 +328,7 @@ def _fill_locations(planned: list[_Planned], truth: dict[Entity, str], *, requir
         stock = found[plan.name].entity(Entity.stock) if found[plan.name] else None  # type: ignore[union-attr]
         if "locations" in fields and "locations" not in plan.values and stock and stock.platform_locations:
             plan.values["locations"] = {
-                pid: code or (_NOT_CODE.sub("-", pid).strip("-") or "location")
+                pid: code or _code_for(stock.location_names.get(pid) or pid)
                 for pid, code in stock.platform_locations.items()
             }
             plan.notes["locations"] = "platform id: canonical code (discovered; rename the codes freely)"
@@ -336,6 +336,11 @@ def _fill_locations(planned: list[_Planned], truth: dict[Entity, str], *, requir
             del plan.env["location"]
             plan.values["location"] = truth_codes[0]
             plan.notes["location"] = f"the truth's locations: {', '.join(truth_codes)}"
+
+
+def _code_for(name: str) -> str:
+    """A canonical location code from a platform's name for it (``Milano Store`` -> ``milano-store``)."""
+    return _NOT_CODE.sub("-", name.strip().lower()).strip("-") or "location"
 
 
 def _scalar(value: Any) -> str:

@@ -325,6 +325,13 @@ class Connector:
         results: list[PushResult] = await writer(changes)
         return results
 
+    async def platform_locations(self) -> dict[str, str]:
+        """Every stock location the platform has, by its own id, with its name, whatever the
+        settings map: what ``omnihub discover`` and ``init`` offer to map when a connector's pulls
+        skip the locations it is not told about (Shopify). Empty when the platform's location ids
+        are the codes its pulls already report."""
+        return {}
+
     #: Whether ``pull_orders`` is implemented (a job's ``reservations:`` may name this connector).
     reads_orders: ClassVar[bool] = False
 

@@ -47,6 +47,8 @@ class EntityDiscovery:
     locations: dict[str, int] = field(default_factory=dict)
     #: The platform's own location id -> its canonical code (``None``: the mapping has no code for it).
     platform_locations: dict[str, str | None] = field(default_factory=dict)
+    #: The platform's own location id -> the name it gives it (where it lists its locations).
+    location_names: dict[str, str] = field(default_factory=dict)
     #: Currency -> records in it (prices).
     currencies: dict[str, int] = field(default_factory=dict)
     #: The first canonical records, as JSON values.
@@ -68,6 +70,7 @@ class EntityDiscovery:
             "cut": self.cut,
             "locations": self.locations,
             "platform_locations": self.platform_locations,
+            "location_names": self.location_names,
             "currencies": self.currencies,
             "samples": self.samples,
             "mapped_fields": self.mapped_fields,
@@ -226,4 +229,21 @@ async def discover(
     for entity in entities or list(Entity):
         if connector.can(entity, Capability.read) and mapping.covers(entity):
             found.entities.append(await _read(connector, entity, max_pages, max_records))
+    stock = found.entity(Entity.stock)
+    if stock is not None and not stock.error:
+        await _add_unmapped_locations(connector, stock)
     return found
+
+
+async def _add_unmapped_locations(connector: Connector, stock: EntityDiscovery) -> None:
+    """The platform's locations its stock pull skipped (not in the connector's settings), listed as
+    not mapped: the admin sees every id there is to map, not only those already mapped."""
+    try:
+        everywhere = await connector.platform_locations()
+    except OmnihubError as exc:
+        stock.reasons.append(f"the platform's locations could not be listed: {redact(str(exc))}")
+        return
+    for platform_id in everywhere:
+        stock.platform_locations.setdefault(platform_id, None)
+    stock.location_names = dict(sorted(everywhere.items()))
+    stock.platform_locations = dict(sorted(stock.platform_locations.items()))

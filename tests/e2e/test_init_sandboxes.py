@@ -44,6 +44,9 @@ def test_init_writes_a_config_that_check_ping_accepts_as_it_is(cli: Cli, tmp_pat
         wms_ids = set(shop.apps["wms"].state.sandbox.warehouses)
         assert set(config["connectors"]["rest_wms"]["locations"]) == wms_ids
         assert config["connectors"]["woocommerce"]["location"] in wms_ids
+        # Shopify's locations are listed by the platform (its stock pull skips unmapped ones), coded by name
+        gids = shop.apps["shopify"].state.sandbox.location_gids()  # gid -> the demo's code (its name, slugged)
+        assert config["connectors"]["shopify"]["locations"] == gids
 
         checked = cli("check", "--ping", env=env)
         assert checked.returncode == 0, checked.stdout + checked.stderr
