@@ -13,7 +13,9 @@ __all__ = ["console"]
 
 
 def console(
-    port: int = typer.Option(8080, "--port", min=1, max=65535, help="Port to serve the console on (1-65535)."),
+    port: int = typer.Option(
+        8081, "--port", min=1, max=65535, help="Port to serve the console on (1-65535; the daemon's image uses 8080)."
+    ),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0 shows it to the network)."),
 ) -> None:
     """Serve the web console on the database: jobs, runs, mismatches, quarantine, connectors,
