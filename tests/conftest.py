@@ -92,3 +92,22 @@ def postgres_server() -> str:
     if problem:
         pytest.skip(problem)
     return POSTGRES_URL
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was() -> object:
+    """Each test leaves logging as it found it: a command run in-process (typer's CliRunner)
+    installs omnihub's handler on a stream the runner closes afterwards and quiets the chatty
+    libraries' loggers, which would change what later tests' log captures see."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    chatty = {name: logging.getLogger(name).level for name in ("httpx", "httpcore", "apscheduler", "uvicorn.access")}
+    yield
+    for handler in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(handler)
+    for handler in handlers:
+        if handler not in root.handlers:
+            root.addHandler(handler)
+    root.setLevel(level)
+    for name, was in chatty.items():
+        logging.getLogger(name).setLevel(was)
