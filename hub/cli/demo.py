@@ -42,7 +42,6 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from hub.cli.order_commands import ledger_rows
 from hub.config.loader import LoadedConfig, load_config
 from hub.ops.lifecycle import Daemon
 from hub.ops.notify import notify_after_run
@@ -354,7 +353,7 @@ async def _sell_on_woocommerce(config: LoadedConfig, store: Store, shop: DemoSho
             sale.woocommerce_after = woo.products[product["id"]]["stock_quantity"]
             sale.shopify_after = shopify.available(sale.sku, SALE_LOCATION)
     sale.errors.extend(f"{r.name} (webhook run): {'; '.join(r.errors)}" for r in runs if r.status != "ok")
-    sale.ledger = ledger_rows(store.orders.open_orders())
+    sale.ledger = store.orders.ledger()
     if sale.order_id and not any(o["order"] == sale.order_id for row in sale.ledger for o in row["orders"]):
         sale.errors.append(f"the reservation ledger does not hold WooCommerce order {sale.order_id}")
     return sale

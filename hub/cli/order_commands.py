@@ -22,34 +22,16 @@ from hub.plugins.contract import secret_value
 from hub.plugins.registry import connector_class
 from hub.plugins.webhooks import WebhookSubscription
 from hub.redact import redact
-from hub.state.orders import StoredOrder
 from hub.sync.connectors import Connectors
 
-__all__ = ["ledger_rows", "reservations", "webhooks_app"]
-
-#: The location of an order that names none: it reserves at every location.
-ANY_LOCATION = "*"
-
-
-def ledger_rows(orders: list[StoredOrder]) -> list[dict[str, Any]]:
-    """The ledger by ``SKU@location``: the units reserved and the orders holding them, largest first."""
-    rows: dict[str, dict[str, Any]] = {}
-    for order in orders:
-        for sku, location, units in sorted(order.holding()):
-            key = f"{sku}@{location or ANY_LOCATION}"
-            row = rows.setdefault(key, {"key": key, "reserved": 0, "orders": []})
-            row["reserved"] += units
-            row["orders"].append(
-                {"connector": order.channel, "order": order.order_id, "quantity": units, "pickup": order.pickup}
-            )
-    return sorted(rows.values(), key=lambda r: (-r["reserved"], r["key"]))
+__all__ = ["reservations", "webhooks_app"]
 
 
 def reservations(as_json: bool = typer.Option(False, "--json", help="Print a JSON list.")) -> None:
     """List the units open orders reserve, by SKU@location, with the orders holding them."""
     store = open_store(load_state())
     try:
-        rows = ledger_rows(store.orders.open_orders())
+        rows = store.orders.ledger()
     finally:
         store.close()
     if as_json:

@@ -13,11 +13,10 @@ from sqlalchemy import or_, select
 
 from hub.config.loader import LoadedConfig
 from hub.state import schema as t
-from hub.state.orders import StoredOrder
 from hub.state.sql import aware
 from hub.state.store import Store
 
-__all__ = ["ConnectorHealth", "Filters", "connector_health", "key_history", "ledger_rows", "mismatches"]
+__all__ = ["ConnectorHealth", "Filters", "connector_health", "key_history", "mismatches"]
 
 #: Rows one page shows at most; the page says when there are more.
 PAGE_ROWS = 500
@@ -147,18 +146,3 @@ def connector_health(config: LoadedConfig, recent: Iterable[dict[str, Any]]) -> 
     for health in out.values():
         health.jobs.sort()
     return sorted(out.values(), key=lambda h: h.name)
-
-
-def ledger_rows(orders: list[StoredOrder]) -> list[dict[str, Any]]:
-    """The ledger by ``SKU@location``, largest first: what ``omnihub reservations`` lists
-    (``hub.cli.order_commands.ledger_rows``; the console sits below the CLI, so it cannot import it)."""
-    rows: dict[str, dict[str, Any]] = {}
-    for order in orders:
-        for sku, location, units in sorted(order.holding()):
-            key = f"{sku}@{location or '*'}"
-            row = rows.setdefault(key, {"key": key, "reserved": 0, "orders": []})
-            row["reserved"] += units
-            row["orders"].append(
-                {"connector": order.channel, "order": order.order_id, "quantity": units, "pickup": order.pickup}
-            )
-    return sorted(rows.values(), key=lambda r: (-r["reserved"], r["key"]))

@@ -165,7 +165,7 @@ class Console:
         return self.render(request, "connectors.html.j2", connectors=queries.connector_health(self.config, recent))
 
     def reservations(self, request: Request) -> Response:
-        rows = queries.ledger_rows(self.store.orders.open_orders()) if self.store is not None else []
+        rows = self.store.orders.ledger() if self.store is not None else []
         return self.render(request, "reservations.html.j2", rows=rows)
 
     # actions ----------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, delete, or_, select
 
@@ -19,7 +20,10 @@ from hub.model.orders import Order, OrderStatus
 from hub.state import schema as t
 from hub.state.sql import IN_CHUNK, Repository, aware, chunks, utcnow
 
-__all__ = ["OrderRepository", "StoredOrder"]
+__all__ = ["ANY_LOCATION", "OrderRepository", "StoredOrder"]
+
+#: The location of an order that names none in the ledger: it reserves at every location.
+ANY_LOCATION = "*"
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,21 @@ class OrderRepository(Repository):
         with self.engine.connect() as conn:
             rows = conn.execute(query.order_by(o.created_at, o.channel, o.order_id)).mappings().all()
         return [_stored(row) for row in rows]
+
+    def ledger(self) -> list[dict[str, Any]]:
+        """The reservation ledger as ``omnihub reservations --json`` and the console show it: per
+        ``SKU@location`` (``SKU@*`` for an order that names no location) the units reserved and the
+        orders holding them, largest first."""
+        rows: dict[str, dict[str, Any]] = {}
+        for order in self.open_orders():
+            for sku, location, units in sorted(order.holding(), key=lambda held: (held[0], held[1] or "")):
+                key = f"{sku}@{location or ANY_LOCATION}"
+                row = rows.setdefault(key, {"key": key, "reserved": 0, "orders": []})
+                row["reserved"] += units
+                row["orders"].append(
+                    {"connector": order.channel, "order": order.order_id, "quantity": units, "pickup": order.pickup}
+                )
+        return sorted(rows.values(), key=lambda r: (-r["reserved"], r["key"]))
 
     def close_unseen(self, channel: str, seen: Iterable[str]) -> set[str]:
         """After a complete read of ``channel``'s open orders: its orders stored as open that the read

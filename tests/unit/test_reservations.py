@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from hub.cli.order_commands import ledger_rows
 from hub.config.models import ChannelRules, JobConfig
 from hub.errors import ConfigError
 from hub.model.base import Entity
@@ -223,7 +222,7 @@ def test_the_ledger_lists_units_by_sku_at_location_with_the_orders_holding_them(
             order("web", "10", {"S": 5}, OrderStatus.cancelled),
         ]
     )
-    rows = ledger_rows(store.orders.open_orders())
+    rows = store.orders.ledger()
     assert rows == [
         {
             "key": "S@wms-main",
