@@ -5,7 +5,8 @@ from __future__ import annotations
 import typer
 import uvicorn
 
-from hub.cli.common import EXIT_FAILED, fail, load, open_store, out
+from hub.cli.common import EXIT_FAILED, checked, fail, open_store, out
+from hub.config.loader import load_overview
 from hub.console.app import MOUNT, standalone_app
 from hub.ops.endpoints import DaemonError, listen
 
@@ -20,7 +21,7 @@ def console(
 ) -> None:
     """Serve the web console on the database: jobs, runs, mismatches, quarantine, connectors,
     reservations. Read-only: jobs run (and "run now" works) under `omnihub run --http-port`."""
-    config = load()
+    config = checked(load_overview)  # no connector secret needed: the console reaches no platform
     store = open_store(config)
     try:
         try:

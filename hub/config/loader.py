@@ -23,7 +23,7 @@ from hub.plugins.contract import ConnectorSettings
 from hub.plugins.registry import available_types, connector_class
 from hub.redact import register_secret
 
-__all__ = ["LoadedConfig", "StateLocation", "load_config", "load_state_location"]
+__all__ = ["LoadedConfig", "StateLocation", "load_config", "load_overview", "load_state_location"]
 
 
 @dataclass(frozen=True)
@@ -160,6 +160,26 @@ def load_state_location(path: str | Path, *, env: dict[str, str] | None = None) 
     except ValidationError as exc:
         raise ConfigError(_pydantic_problems(located, exc, ("hub",))) from None
     return StateLocation(hub.database, path.resolve().parent)
+
+
+def load_overview(path: str | Path, *, env: dict[str, str] | None = None) -> LoadedConfig:
+    """The config as a read-only view needs it (``omnihub console``): the ``hub:`` section
+    interpolated and validated, the jobs and alerts validated, and of each connector only its
+    ``type``. The connectors' ``${TOKEN}`` variables need not be set: showing what the store holds
+    reaches no platform. Connectors are not validated, so this is never a config to run jobs with.
+    """
+    path = Path(path)
+    located = load_located(path, env=env, interpolate_within=("hub",))
+    if not isinstance(located.data, dict):
+        raise ConfigError(located.problem((), "the config must be a mapping with `connectors:` and `jobs:` sections"))
+    try:
+        model = HubConfig.model_validate(located.data)
+    except ValidationError as exc:
+        raise ConfigError(_pydantic_problems(located, exc, ())) from None
+    types = {
+        name: ConnectorSettings.model_construct(type=str(raw.get("type"))) for name, raw in model.connectors.items()
+    }
+    return LoadedConfig(model, types, located, path)
 
 
 def _register_secrets(settings: BaseModel | None) -> None:
