@@ -196,8 +196,11 @@ class HttpConnectorSettings(ConnectorSettings):
     base_url: str | None = None
     #: TLS certificate verification; may be turned off only for a loopback ``base_url``.
     verify_tls: bool = True
+    #: Seconds one request may take before it is given up (and retried).
     timeout_s: float = Field(30.0, gt=0, le=600)
+    #: Attempts per request, the first included, before it counts as failed.
     max_attempts: int = Field(6, ge=1, le=20)
+    #: Requests in flight at once to this platform (default: the connector's own).
     max_concurrency: int | None = Field(None, ge=1, le=64)
 
     @model_validator(mode="after")
