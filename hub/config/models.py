@@ -14,7 +14,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from hub.config.durations import parse_duration, parse_schedule
 from hub.model.base import Entity
@@ -68,6 +68,40 @@ class HubSettings(_Strict):
     #: any action (``run now``); without it the console only shows. Write it as
     #: ``"${OMNIHUB_ADMIN_TOKEN}"`` so it stays out of the file; at least 16 characters.
     admin_token: SecretStr | None = None
+    #: The Celery broker of the distributed engine (``redis://host:6379/0``, ``amqp://...``). It
+    #: usually carries a password: write it as ``"${OMNIHUB_BROKER_URL}"``; it is never logged.
+    broker: SecretStr | None = None
+    #: Where runs happen: ``inprocess`` (the default: ``omnihub run`` runs each job itself) or
+    #: ``celery`` (``omnihub run`` keeps the schedule and enqueues each run on ``broker``;
+    #: ``omnihub worker`` processes run them). ``celery`` needs PostgreSQL for state (``database``):
+    #: the job locks and the outbox that make a redelivered run safe are shared through it.
+    engine: Literal["inprocess", "celery"] = "inprocess"
+
+    @field_validator("broker")
+    @classmethod
+    def _broker(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        text = value.get_secret_value().strip()
+        if "://" not in text:
+            raise ValueError('a broker url looks like redis://host:6379/0; write it as "${OMNIHUB_BROKER_URL}"')
+        register_secret(text)
+        password = urlsplit(text).password
+        if password:
+            register_secret(password)
+        return SecretStr(text)
+
+    @field_validator("engine")
+    @classmethod
+    def _engine(cls, value: str, info: ValidationInfo) -> str:
+        # declared after database and broker, so both are validated (and in info.data) by now
+        if value == "celery":
+            # a field that failed its own validation is missing here, and already reported
+            if "database" in info.data and not info.data["database"].startswith("postgresql"):
+                raise ValueError("the distributed engine needs PostgreSQL for state (hub.database)")
+            if "broker" in info.data and info.data["broker"] is None:
+                raise ValueError('the distributed engine needs a broker (hub.broker: "${OMNIHUB_BROKER_URL}")')
+        return value
 
     @field_validator("job_lock_wait", mode="before")
     @classmethod
