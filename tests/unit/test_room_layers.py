@@ -28,8 +28,9 @@ ALLOWED: dict[str, set[str]] = {
     #: The web console reads the store and the config; the daemon (ops) and the CLI serve it, so it
     #: knows neither: what it needs of a daemon (health, run requests) is handed to it.
     "console": {"model", "config", "state"},
-    "ops": {"model", "plugins", "config", "state", "sync", "console"},
-    "cli": {"model", "transport", "plugins", "config", "state", "sync", "ops", "sandbox", "console"},
+    "distributed": {"model", "plugins", "config", "state", "sync"},
+    "ops": {"model", "plugins", "config", "state", "sync", "console", "distributed"},
+    "cli": {"model", "transport", "plugins", "config", "state", "sync", "ops", "sandbox", "console", "distributed"},
     "sdk": {"model", "transport", "plugins", "sandbox", "sync.listing_memo"},
     "__main__": {"cli"},
     "__init__": set(),
