@@ -24,6 +24,7 @@ from hub.cli.order_commands import reservations, webhooks_app
 from hub.cli.service_commands import demo, run, sandbox
 from hub.cli.setup_commands import discover, init
 from hub.cli.sync_commands import sync
+from hub.cli.worker_commands import worker
 from hub.errors import OmnihubError
 from hub.ops.logging_setup import LogFormat, configure_logging
 from hub.redact import redact
@@ -96,6 +97,7 @@ app.command()(runs)
 app.command()(quarantine)
 app.command()(reservations)
 app.command()(run)
+app.command()(worker)
 app.command()(console)
 app.command()(demo)
 app.command()(sandbox)
