@@ -9,7 +9,6 @@ import typer
 from rich.text import Text
 
 from hub.cli.common import EXIT_FAILED, fail, load, out, state
-from hub.config.loader import LoadedConfig
 from hub.ops.logging_setup import LogFormat
 
 __all__ = ["demo", "run", "sandbox"]
@@ -30,6 +29,12 @@ def run(
     now: bool = typer.Option(
         False, "--now", help="Run every scheduled job once at start, then on its schedule (not a whole interval later)."
     ),
+    engine: str = typer.Option(
+        None,
+        "--engine",
+        help="inprocess, or celery: enqueue the runs for `omnihub worker` (default: hub.engine).",
+        show_default=False,
+    ),
 ) -> None:
     """Run the scheduler: every job with a `schedule:` runs unattended until SIGTERM/Ctrl-C."""
     config = load()
@@ -38,46 +43,10 @@ def run(
     except ImportError as exc:  # pragma: no cover - shipped together
         fail(f"the scheduler is not available: {exc}", EXIT_FAILED)
     chosen = log_format or state.log_format
-    serving = (
-        _serve_now(config, http_port=http_port, http_host=http_host, log_format=chosen)
-        if now
-        else serve_scheduled(config, http_port=http_port, http_host=http_host, log_format=chosen)
+    serving = serve_scheduled(
+        config, http_port=http_port, http_host=http_host, log_format=chosen, run_at_start=now, engine=engine
     )
     raise typer.Exit(asyncio.run(serving))
-
-
-async def _serve_now(config: LoadedConfig, *, http_port: int | None, http_host: str, log_format: str) -> int:
-    """``serve_scheduled`` with the daemon's ``run_at_start``: each scheduled job runs as soon as
-    the scheduler starts, then on its schedule. (``hub.ops.daemon.serve_scheduled`` takes no
-    ``run_at_start`` yet; once it does, ``--now`` passes it there and this copy goes.)"""
-    from hub.ops.lifecycle import run_daemon
-    from hub.ops.notify import notify_after_run
-    from hub.state.store import Store
-    from hub.sync.engine import Engine
-    from hub.sync.report import JobReport
-
-    store = Store.open(config.database_url())
-    Engine(config, store).recover()
-
-    async def run_job(name: str) -> JobReport:
-        return await Engine(config, store).run_job(name)
-
-    async def after_run(reports: list[JobReport]) -> None:
-        await notify_after_run(config, store, reports)
-
-    try:
-        return await run_daemon(
-            config,
-            run_job,
-            http_port=http_port,
-            http_host=http_host,
-            log_format=log_format,
-            after_run=after_run,
-            store=store,
-            run_at_start=True,
-        )
-    finally:
-        store.close()
 
 
 def demo(
