@@ -1,0 +1,271 @@
+"""The distributed engine against the machine's Redis and PostgreSQL: runs enqueued the way
+``omnihub run --engine celery`` enqueues them, run by ``omnihub worker`` subprocesses.
+
+Each test starts its workers in their own process group and ends them by pid (SIGKILL for the
+group at the end, whatever happened). Redis: database ``REDIS_DB`` only, flushed before and after.
+PostgreSQL: a schema of this module, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.engine import make_url
+
+from hub.config.loader import load_config
+from hub.state import schema as t
+from hub.state.store import Store
+from tests.conftest import POSTGRES_URL
+
+celery = pytest.importorskip("celery", reason="the distributed extra is part of the test extra")
+redis = pytest.importorskip("redis")
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+REDIS_DB = 13
+BROKER = f"redis://127.0.0.1:6379/{REDIS_DB}"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def broker() -> Iterator[str]:
+    client = redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB)
+    client.flushdb()
+    yield BROKER
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    schema = f"omnihub_dist_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 5})
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def _write_feeds(folder: Path, skus: int) -> dict[str, str]:
+    """A WMS truth of ``skus`` rows and a web feed where every third one drifted; the web's
+    expected quantities (safety stock 1) by SKU."""
+    folder.mkdir(parents=True, exist_ok=True)
+    expected = {}
+    with (folder / "wms.csv").open("w", newline="") as wms, (folder / "web.csv").open("w", newline="") as web:
+        w1, w2 = csv.writer(wms), csv.writer(web)
+        w1.writerow(["sku", "location", "available", "on_hand"])
+        w2.writerow(["sku", "location", "available"])
+        for n in range(skus):
+            sku = f"SKU-{n:06d}"
+            qty = 5 + n % 7
+            w1.writerow([sku, "main-wh", qty, qty])
+            expected[sku] = str(qty - 1)
+            w2.writerow([sku, "web-warehouse", qty - 1 if n % 3 else qty + 4])
+    return expected
+
+
+def _config(tmp_path: Path, db_url: str, skus: int) -> tuple[Path, dict[str, str]]:
+    expected = _write_feeds(tmp_path / "feeds", skus)
+    path = tmp_path / "omnihub.yaml"
+    path.write_text(
+        f"""version: 1
+hub:
+  database: "{db_url}"
+  broker: "${{OMNIHUB_BROKER_URL}}"
+  engine: celery
+  job_lock_wait: 60s
+connectors:
+  wms: {{type: csv, path: feeds/wms.csv}}
+  web: {{type: csv, path: feeds/web.csv}}
+truth:
+  stock: wms
+jobs:
+  stock:
+    entity: stock
+    targets: [web]
+    mode: enforce
+    schedule: "every 1h"
+    rules:
+      web: {{safety_stock: 1, locations: {{web-warehouse: [main-wh]}}}}
+""",
+        encoding="utf-8",
+    )
+    return path, expected
+
+
+class Workers:
+    """The worker subprocesses of one test, each the leader of its own process group."""
+
+    def __init__(self, config: Path, broker: str, tmp_path: Path) -> None:
+        self.config, self.broker, self.tmp_path = config, broker, tmp_path
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, *args: str) -> subprocess.Popen[bytes]:
+        env = {**os.environ, "OMNIHUB_BROKER_URL": self.broker}
+        log = (self.tmp_path / f"worker-{len(self.procs)}.log").open("wb")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "hub", "--config", str(self.config), "worker", *args],
+            env=env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.procs.append(proc)
+        return proc
+
+    def kill(self, proc: subprocess.Popen[bytes]) -> None:
+        """SIGKILL the worker and its pool processes (its process group, led by its pid)."""
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        # the pool processes are in the same group; wait until none is left
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(proc.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
+
+    def stop_all(self) -> None:
+        """End every worker of the test and its pool processes (the broker database is flushed
+        after, so a task they held is not left for another test)."""
+        for proc in self.procs:
+            self.kill(proc)
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in sorted(self.tmp_path.glob("worker-*.log")))
+
+
+@pytest.fixture
+def workers(broker: str, tmp_path: Path) -> Iterator[Any]:
+    made: list[Workers] = []
+
+    def make(config: Path) -> Workers:
+        made.append(Workers(config, broker, tmp_path))
+        return made[-1]
+
+    yield make
+    for w in made:
+        w.stop_all()
+
+
+def _enqueuer(config_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("OMNIHUB_BROKER_URL", BROKER)
+    from hub.distributed.enqueue import Enqueuer
+
+    return Enqueuer(load_config(config_path), poll_s=0.1)
+
+
+def _web(config_path: Path) -> dict[str, str]:
+    with (config_path.parent / "feeds" / "web.csv").open(newline="") as handle:
+        return {row["sku"]: row["available"] for row in csv.DictReader(handle)}
+
+
+def _runs(db_url: str) -> list[dict[str, Any]]:
+    store = Store.open(db_url)
+    try:
+        return sorted(store.runs.recent(100), key=lambda r: r["id"])
+    finally:
+        store.close()
+
+
+def _outbox(db_url: str) -> list[Any]:
+    store = Store.open(db_url)
+    try:
+        with store.engine.connect() as conn:
+            o = t.outbox.c
+            return list(conn.execute(select(o.run_id, o.key, o.status)))
+    finally:
+        store.close()
+
+
+def test_a_run_enqueued_by_the_daemon_side_is_run_by_a_worker(
+    tmp_path: Path, pg_url: str, workers: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, expected = _config(tmp_path, pg_url, 30)
+    pool = workers(config)
+    pool.start("--concurrency", "1")
+    report = asyncio.run(asyncio.wait_for(_enqueuer(config, monkeypatch).run_job("stock"), 30))
+    assert report.status == "ok", pool.logs()
+    assert report.pushed == {"web": 10} and report.pulled == {"wms": 30, "web": 30}
+    assert report.run_id is not None
+    assert _web(config) == expected
+    (run,) = _runs(pg_url)
+    assert run["id"] == report.run_id and run["status"] == "ok"
+    assert not run["owner"].endswith(f":{os.getpid()}")  # the worker ran it, not this process
+
+
+def test_two_enqueues_of_one_job_never_run_it_twice_at_once(
+    tmp_path: Path, pg_url: str, workers: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, expected = _config(tmp_path, pg_url, 3000)
+    pool = workers(config)
+    pool.start("--concurrency", "2")
+    enqueuer = _enqueuer(config, monkeypatch)
+
+    async def both() -> list[Any]:
+        return await asyncio.wait_for(asyncio.gather(enqueuer.run_job("stock"), enqueuer.run_job("stock")), 40)
+
+    reports = asyncio.run(both())
+    assert [r.status for r in reports] == ["ok", "ok"], pool.logs()
+    assert sorted(sum(r.pushed.values()) for r in reports) == [0, 1000]  # the second found nothing left to do
+    runs = _runs(pg_url)
+    assert len(runs) == 2
+    first, second = runs
+    assert first["finished_at"] <= second["started_at"]  # one after the other, never together
+    assert _web(config) == expected
+
+
+def test_a_worker_killed_mid_run_has_its_run_finished_by_another_with_nothing_lost_or_doubled(
+    tmp_path: Path, pg_url: str, workers: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, expected = _config(tmp_path, pg_url, 6_000)
+    pool = workers(config)
+    first = pool.start("--concurrency", "1")
+    enqueuer = _enqueuer(config, monkeypatch)
+
+    async def scenario() -> Any:
+        waiting = asyncio.create_task(enqueuer.run_job("stock"))
+        deadline = time.monotonic() + 30
+        while not any(r["status"] == "running" for r in _runs(pg_url)):
+            assert time.monotonic() < deadline and not waiting.done(), pool.logs()
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)  # well into the run
+        pool.kill(first)
+        # longer than its own run (about 3 s), or it would take its own task again mid-run
+        pool.start("--concurrency", "1", "--redeliver-after", "6")
+        return await asyncio.wait_for(waiting, 45)
+
+    report = asyncio.run(scenario())
+    assert report.status == "ok", pool.logs()
+    runs = _runs(pg_url)
+    assert len(runs) == 2, runs
+    dead, redelivered = runs
+    assert dead["status"] == "failed" and "interrupted" in (dead["error"] or "")
+    assert redelivered["id"] == report.run_id and redelivered["status"] == "ok"
+    assert _web(config) == expected  # nothing lost
+    outbox = _outbox(pg_url)
+    done = [key for run_id, key, status in outbox if status == "done"]
+    assert len(done) == len(set(done))  # nothing sent twice
+    assert not [row for row in outbox if row[0] == dead["id"] and row[2] in ("pending", "sent")]
+    # the second run sent what the first had not landed: together every drifted SKU exactly once
+    assert len(done) == sum(report.pushed.values()) <= 2_000
