@@ -41,10 +41,12 @@ class _Strict(BaseModel):
 class HubSettings(_Strict):
     #: Any SQLAlchemy URL; a relative SQLite path is taken relative to the config file.
     database: str = "sqlite:///omnihub.db"
+    #: ISO 4217 code of the prices that name no currency, and of the amounts in the digest.
     currency: str = "EUR"
     #: ISO 3166 alpha-2 code of the country a phone number without a country code belongs to
     #: (``IT``: ``347 123 4567`` is ``+393471234567``); without it such a number is compared as written.
     country: str | None = None
+    #: IANA time zone of the schedules, the digest's and the console's times, `mismatches` times.
     timezone: str = "UTC"
     #: A complete pull that would delete more than this fraction of a connector's known records is
     #: refused as a truncated feed (an empty CSV must not zero the stock everywhere).
@@ -169,10 +171,13 @@ MergeRule = Literal["truth", "newest", "most_restrictive"]
 
 
 class JobConfig(_Strict):
+    #: What the job reconciles: products, prices, stock or customers.
     entity: Entity
+    #: The connectors this job compares with the source of truth (and writes, in enforce mode).
     targets: list[str] = Field(min_length=1)
     #: ``every 15m`` or a cron expression; a job without one runs only from ``omnihub sync``.
     schedule: str | None = None
+    #: `enforce` writes the corrections; `monitor` only reports them.
     mode: Literal["enforce", "monitor"] = "monitor"
     #: The connector whose values are the truth; defaults to ``truth:`` for the entity.
     source: str | None = None
@@ -224,15 +229,23 @@ class JobConfig(_Strict):
 
 
 class EmailConfig(_Strict):
+    #: The SMTP server the digest is sent through.
     smtp_host: str = "localhost"
+    #: Its port (587 with starttls, 465 with ssl).
     smtp_port: int = Field(25, ge=1, le=65535)
+    #: Upgrade the connection with STARTTLS (port 587).
     starttls: bool = False
     #: Implicit TLS (port 465); exclusive with starttls.
     ssl: bool = False
+    #: SMTP login, when the server asks for one.
     username: str | None = None
+    #: SMTP password: write it as "${SMTP_PASSWORD}"; never logged.
     password: SecretStr | None = None
+    #: The From address of the digest.
     sender: str
+    #: Who gets the digest.
     recipients: list[str] = Field(min_length=1)
+    #: Seconds to wait for the SMTP server.
     timeout_s: float = Field(30, gt=0)
 
     @model_validator(mode="after")
@@ -275,8 +288,11 @@ class AlertChannel(_Strict):
 
 
 class AlertsConfig(_Strict):
+    #: The digest by e-mail; none: no mail is sent.
     email: EmailConfig | None = None
+    #: Differences too small to mail.
     thresholds: Thresholds = Thresholds()
+    #: A mismatch still open is mailed again after this long.
     renotify_after: timedelta = timedelta(hours=24)
     #: Also write each digest as .eml and .html into this folder (relative to the config file).
     outbox_dir: str | None = None
