@@ -18,8 +18,11 @@ from hub.state.sql import Repository, aware, utcnow
 
 __all__ = ["STALE_AFTER", "RunRepository"]
 
-#: This process, as recorded on the runs it starts.
-_OWNER = f"{socket.gethostname()}:{os.getpid()}"
+def _owner() -> str:
+    """This process, as recorded on the runs it starts: asked at each start, never at import, since
+    a forked worker (Celery's pool) would otherwise record its parent's pid, and a run of a killed
+    pool process would look alive as long as the parent lives."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 #: A running run of another host older than this is taken as dead.
 STALE_AFTER = timedelta(hours=6)
 
@@ -38,7 +41,7 @@ class RunRepository(Repository):
                     dry_run=int(dry_run),
                     status="running",
                     started_at=utcnow(),
-                    owner=_OWNER,
+                    owner=_owner(),
                 )
             )
             return int(result.inserted_primary_key[0])
@@ -61,7 +64,7 @@ class RunRepository(Repository):
         dead only once it is older than ``STALE_AFTER``.
         """
         r = t.runs.c
-        host = _OWNER.rsplit(":", 1)[0]
+        host = _owner().rsplit(":", 1)[0]
         now = utcnow()
         with self.engine.connect() as conn:
             running = conn.execute(select(r.id, r.owner, r.started_at).where(r.status == "running")).all()

@@ -460,3 +460,27 @@ def test_stock_locations_and_counts_come_from_the_store_without_reading_every_ke
         and store.observations.stock_locations("nobody") == frozenset()
     )
     assert store.observations.count("wms", "stock") == 4
+
+
+def test_a_forked_process_records_its_own_pid_on_the_runs_it_starts(tmp_path: Path) -> None:
+    """A pool process forked after import must not pass for its parent: a run of a killed pool
+    process is then seen as interrupted while the parent lives."""
+    import os
+
+    store = Store.open(f"sqlite:///{tmp_path / 'state.db'}")
+    store.close()
+    child = os.fork()
+    if child == 0:  # the pool process: start a run and leave at once
+        forked = Store.open(f"sqlite:///{tmp_path / 'state.db'}")
+        forked.runs.start("stock", "stock", "enforce", False)
+        forked.close()
+        os._exit(0)
+    _, status = os.waitpid(child, 0)
+    assert status == 0
+    store = Store.open(f"sqlite:///{tmp_path / 'state.db'}")
+    try:
+        [run] = store.runs.recent()
+        assert run["status"] == "running"
+        assert store.runs.interrupt_stale() == [run["id"]]  # its process is gone, whoever forked it
+    finally:
+        store.close()
