@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import fields
-from typing import Any
+from typing import Any, Protocol
 
 from celery import Celery
 from celery.result import AsyncResult
@@ -24,7 +25,7 @@ from hub.errors import OmnihubError
 from hub.redact import redact
 from hub.sync.report import FailedChange, JobReport, PlannedChange
 
-__all__ = ["Enqueuer", "WorkerFailed", "report_from_json"]
+__all__ = ["Enqueuer", "TaskMetrics", "WorkerFailed", "report_from_json"]
 
 log = logging.getLogger("omnihub.scheduler")
 
@@ -49,11 +50,28 @@ def report_from_json(value: dict[str, Any], run_id: int | None = None) -> JobRep
     return JobReport(**data, run_id=run_id)
 
 
+class TaskMetrics(Protocol):
+    """What the enqueuer tells the daemon's metrics (``hub.ops.metrics.HubMetrics`` is one)."""
+
+    def task_enqueued(self, job: str) -> None: ...
+
+    def task_done(self, job: str, seconds: float) -> None: ...
+
+
 class Enqueuer:
     """Enqueues one job's run on the broker and waits for the worker's report."""
 
-    def __init__(self, config: LoadedConfig, app: Celery | None = None, *, poll_s: float = POLL_S) -> None:
+    def __init__(
+        self,
+        config: LoadedConfig,
+        app: Celery | None = None,
+        *,
+        poll_s: float = POLL_S,
+        metrics: TaskMetrics | None = None,
+    ) -> None:
         self.config = config
+        #: Where the runs waiting for the workers are counted (the daemon's ``/metrics``).
+        self.metrics = metrics
         self.app = app if app is not None else celery_app(config)
         self.poll_s = poll_s
         #: The config as the workers read it: the same file, by its absolute path.
@@ -65,6 +83,9 @@ class Enqueuer:
             self.app.send_task, TASK, args=[self.config_path, name], queue=QUEUE
         )
         log.info("job %s enqueued (task %s)", name, result.id, extra={"job": name})
+        enqueued = time.monotonic()
+        if self.metrics is not None:
+            self.metrics.task_enqueued(name)
         try:
             while True:
                 if await asyncio.to_thread(result.ready):
@@ -75,6 +96,9 @@ class Enqueuer:
                 "job %s: stopped waiting for task %s; a worker still runs it", name, result.id, extra={"job": name}
             )
             raise
+        finally:
+            if self.metrics is not None:
+                self.metrics.task_done(name, time.monotonic() - enqueued)
         if not result.successful():
             raise WorkerFailed(f"the worker failed: {redact(f'{type(result.result).__name__}: {result.result}')}")
         value = result.result

@@ -13,6 +13,7 @@ from hub.config.loader import LoadedConfig
 from hub.distributed.checks import celery_missing, require_distributed
 from hub.errors import ConfigError
 from hub.ops.lifecycle import run_daemon
+from hub.ops.metrics import HubMetrics
 from hub.ops.notify import notify_after_run
 from hub.ops.runner import RunJob
 from hub.state.store import Store
@@ -38,7 +39,8 @@ async def serve_scheduled(
     waits for its report, every job at once (the workers share the work, the job lock keeps each
     job to one run at a time)."""
     chosen = engine or config.hub.engine
-    enqueued, concurrent = _runs(config, chosen)
+    metrics = HubMetrics()
+    enqueued, concurrent = _runs(config, chosen, metrics)
     store = Store.open(config.database_url())
     Engine(config, store).recover()
 
@@ -59,12 +61,13 @@ async def serve_scheduled(
             store=store,
             run_at_start=run_at_start,
             max_concurrent_runs=concurrent,
+            metrics=metrics,
         )
     finally:
         store.close()
 
 
-def _runs(config: LoadedConfig, engine: str) -> tuple[RunJob | None, int]:
+def _runs(config: LoadedConfig, engine: str, metrics: HubMetrics) -> tuple[RunJob | None, int]:
     """The ``run_job`` of the distributed engine and how many runs it may wait for at once;
     (None, 1) for the in-process engine."""
     if engine == "inprocess":
@@ -76,4 +79,4 @@ def _runs(config: LoadedConfig, engine: str) -> tuple[RunJob | None, int]:
         raise ConfigError(missing)
     from hub.distributed.enqueue import Enqueuer
 
-    return Enqueuer(config).run_job, max(1, len(config.jobs))
+    return Enqueuer(config, metrics=metrics).run_job, max(1, len(config.jobs))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from hub.sync.report import JobReport
 
@@ -51,6 +51,19 @@ class HubMetrics:
             ["connector", "outcome"],
             registry=r,
         )
+        self.tasks_waiting = Gauge(
+            "omnihub_tasks_waiting",
+            "Runs enqueued for the workers whose report has not come back: queued or running.",
+            ["job"],
+            registry=r,
+        )
+        self.task_seconds = Histogram(
+            "omnihub_task_seconds",
+            "From enqueueing a run to its worker's report: queue wait and run together.",
+            ["job"],
+            buckets=(0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
+            registry=r,
+        )
         self.open_mismatches = Gauge(
             "omnihub_open_mismatches", "Open mismatches after the last run.", ["job"], registry=r
         )
@@ -66,6 +79,15 @@ class HubMetrics:
         self.last_duration = Gauge(
             "omnihub_last_run_duration_seconds", "How long the job's last run took.", ["job"], registry=r
         )
+
+    def task_enqueued(self, job: str) -> None:
+        """A run handed to the workers (``hub.engine: celery``): it waits in the queue or runs."""
+        self.tasks_waiting.labels(job=job).inc()
+
+    def task_done(self, job: str, seconds: float) -> None:
+        """The workers' report of a run came back (or the daemon stopped waiting for it)."""
+        self.tasks_waiting.labels(job=job).dec()
+        self.task_seconds.labels(job=job).observe(seconds)
 
     def webhook(self, connector: str, outcome: str) -> None:
         """Count one webhook delivery by how it was answered."""

@@ -20,17 +20,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import celery  # noqa: F401  (the distributed extra is in the test extra: missing, these tests fail, never skip)
 import pytest
+import redis
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
 from hub.config.loader import load_config
+from hub.ops.metrics import HubMetrics
 from hub.state import schema as t
 from hub.state.store import Store
 from tests.conftest import POSTGRES_URL
-
-celery = pytest.importorskip("celery", reason="the distributed extra is part of the test extra")
-redis = pytest.importorskip("redis")
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -168,11 +168,11 @@ def workers(broker: str, tmp_path: Path) -> Iterator[Any]:
         w.stop_all()
 
 
-def _enqueuer(config_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+def _enqueuer(config_path: Path, monkeypatch: pytest.MonkeyPatch, metrics: Any = None) -> Any:
     monkeypatch.setenv("OMNIHUB_BROKER_URL", BROKER)
     from hub.distributed.enqueue import Enqueuer
 
-    return Enqueuer(load_config(config_path), poll_s=0.1)
+    return Enqueuer(load_config(config_path), poll_s=0.1, metrics=metrics)
 
 
 def _web(config_path: Path) -> dict[str, str]:
@@ -204,8 +204,19 @@ def test_a_run_enqueued_by_the_daemon_side_is_run_by_a_worker(
     config, expected = _config(tmp_path, pg_url, 30)
     pool = workers(config)
     pool.start("--concurrency", "1")
-    report = asyncio.run(asyncio.wait_for(_enqueuer(config, monkeypatch).run_job("stock"), 30))
+
+    class Watched(HubMetrics):
+        """The daemon's metrics, noting how many runs were waiting when this one's report came."""
+
+        def task_done(self, job: str, seconds: float) -> None:
+            self.waiting_then = self.tasks_waiting.labels(job=job)._value.get()
+            super().task_done(job, seconds)
+
+    metrics = Watched()
+    report = asyncio.run(asyncio.wait_for(_enqueuer(config, monkeypatch, metrics).run_job("stock"), 30))
     assert report.status == "ok", pool.logs()
+    assert metrics.waiting_then == 1 and metrics.tasks_waiting.labels(job="stock")._value.get() == 0
+    assert 'omnihub_task_seconds_count{job="stock"} 1.0' in metrics.render().decode()
     assert report.pushed == {"web": 10} and report.pulled == {"wms": 30, "web": 30}
     assert report.run_id is not None
     assert _web(config) == expected
