@@ -18,11 +18,14 @@ from hub.state.sql import Repository, aware, utcnow
 
 __all__ = ["STALE_AFTER", "RunRepository"]
 
+
 def _owner() -> str:
     """This process, as recorded on the runs it starts: asked at each start, never at import, since
     a forked worker (Celery's pool) would otherwise record its parent's pid, and a run of a killed
     pool process would look alive as long as the parent lives."""
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
 #: A running run of another host older than this is taken as dead.
 STALE_AFTER = timedelta(hours=6)
 
