@@ -61,3 +61,18 @@ def test_the_example_config_loads_with_its_example_variables() -> None:
     assert set(config.connectors) == {"shop", "web", "wms"} and "stock" in config.jobs
     assert "omnihub.example.yaml" in (REPO / "Dockerfile").read_text()
     assert "omnihub.example.env" in (REPO / "Dockerfile").read_text()
+
+
+def test_the_distributed_profile_adds_two_workers_and_a_persistent_broker_and_nothing_by_default() -> None:
+    compose = yaml.safe_load((REPO / "compose.yaml").read_text())
+    services = compose["services"]
+    default = {name for name, service in services.items() if not service.get("profiles")}
+    assert default == {"hub", "db"}  # `docker compose up` alone starts what it always did
+    worker, broker = services["worker"], services["redis"]
+    assert worker["profiles"] == broker["profiles"] == ["distributed"]
+    assert worker["command"][-3:] == ["worker", "--concurrency", "2"]
+    assert worker["deploy"]["replicas"] == 2
+    assert "POSTGRES_PASSWORD" not in str(worker) and worker["env_file"] == ["hub.env"]
+    assert "--appendonly" in broker["command"] and broker["volumes"] == ["redis-data:/data"]
+    # the image has Celery, so the same image serves the hub and the workers
+    assert any("['distributed']" in args for op, args in _instructions() if op == "RUN")
