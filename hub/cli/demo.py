@@ -36,12 +36,15 @@ from email.message import EmailMessage
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import yaml
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from hub.cli.common import fit_table
+from hub.cli.listings import mismatch_layouts
 from hub.config.loader import LoadedConfig, load_config
 from hub.ops.lifecycle import Daemon
 from hub.ops.notify import notify_after_run
@@ -223,15 +226,11 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def _mismatch_table(store: Store, title: str) -> Table:
-    table = Table(title=title)
-    for column in ("entity", "key", "channel", "field", "expected", "actual", "status"):
-        table.add_column(column, overflow="fold")  # a narrow terminal wraps values, never cuts them
-    for row in store.mismatches.rows(include_resolved=True):
-        # Text cells: keys and values are data, never markup, whatever console prints the table.
-        cells = ("entity", "key", "connector", "field", "expected", "actual", "status")
-        table.add_row(*(Text(row[cell] or "") for cell in cells))
-    return table
+def _mismatch_table(store: Store, title: str, width: int, zone: Any) -> tuple[Table, list[str]]:
+    """The mismatches as ``omnihub mismatches --all`` shows them: keys whole at any width, the less
+    important columns left out (and named) on a narrow terminal rather than keys folded."""
+    rows = [dict(row) for row in store.mismatches.rows(include_resolved=True)]
+    return fit_table(rows, mismatch_layouts(zone, show_all=True, one_entity=False), width, title=title)
 
 
 def _summary(phases: list[tuple[str, list[JobReport]]]) -> Table:
@@ -407,7 +406,15 @@ def run_demo(workdir: Path, console: Console | None = None) -> int:
             reports = asyncio.run(Engine(config, store, mode=mode).sync())
             phases.append((title, reports))
             if title == "monitor":
-                console.print(_mismatch_table(store, "What drifted (monitor mode: reported, nothing changed)"))
+                drifted, left_out = _mismatch_table(
+                    store,
+                    "What drifted (monitor mode: reported, nothing changed)",
+                    console.width,
+                    ZoneInfo(config.hub.timezone),
+                )
+                console.print(drifted)
+                if left_out:
+                    console.print(Text(f"not shown at this width: {', '.join(left_out)}", style="dim"))
                 asyncio.run(notify_after_run(config, store, reports))
         sale = asyncio.run(_sell_on_woocommerce(config, store, shop))
         store.close()

@@ -122,13 +122,13 @@ def mismatches(
     nothing = "no mismatches recorded" if show_all else "no open mismatches"
     _print_table(
         rows,
-        _mismatch_layouts(zone, show_all, entity is not None),
+        mismatch_layouts(zone, show_all, entity is not None),
         nothing + (" matching the filters" if filtered else ""),
         caption=f"times in {zone}",
     )
 
 
-def _mismatch_layouts(zone: Any, show_all: bool, one_entity: bool) -> list[list[Column]]:
+def mismatch_layouts(zone: Any, show_all: bool, one_entity: bool) -> list[list[Column]]:
     """A column per value on a wide terminal; on a narrow one ``expected -> actual`` in one column
     (with ``resolved`` under it for ``--all``), so the key, the connector and the field stay whole."""
     key = Column("key", lambda r: r["key"], whole=True)

@@ -30,6 +30,12 @@ def test_demo_runs_to_the_end_and_writes_the_alert_email(cli: Cli, tmp_path: Pat
     assert "0 mismatches left open" in output
     assert "[/]" not in output and "[bold]" not in output and "[red]" not in output
     assert "…" not in output, output
+    # the drift table keeps every key whole on one line (columns are left out and named instead)
+    drift = output[output.index("What drifted") : output.index("Summary:")]
+    assert all(len(line) <= 80 for line in drift.splitlines())
+    for key in ("JKT-ALPINE-L@web-warehouse", "marco.bianchi@example.com", "TEE-BASIC-M@milano-store"):
+        assert f" {key} " in drift, drift
+    assert "not shown at this width:" in drift
     eml = Path(re.search(r"would get: (\S+\.eml)", output).group(1))  # type: ignore[union-attr]
     html = Path(re.search(r"open it in a browser: (\S+\.html)", output).group(1))  # type: ignore[union-attr]
     assert eml == tmp_path / "out[demo]" / "alert-digest.eml" and html.exists()
