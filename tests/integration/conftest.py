@@ -8,6 +8,7 @@ options), dropped afterwards, so the shared database is left as it was.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import uuid
 from collections.abc import Iterator
@@ -29,7 +30,15 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'state' / 'omnihub.db'}"
         return
     server: str = request.getfixturevalue("postgres_server")  # skips, saying why, without one
-    schema = f"omnihub_test_{uuid.uuid4().hex[:12]}"
+    with postgres_schema(server) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def postgres_schema(server: str, prefix: str = "omnihub_test") -> Iterator[str]:
+    """A database URL on a schema of its own on ``server``, dropped afterwards: tests keep the
+    shared database as they found it."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = create_engine(server, connect_args={"connect_timeout": 5})
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))

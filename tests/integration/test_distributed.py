@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,14 +22,14 @@ from typing import Any
 import celery  # noqa: F401  (the distributed extra is in the test extra: missing, these tests fail, never skip)
 import pytest
 import redis
-from sqlalchemy import create_engine, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import select
 
 from hub.config.loader import load_config
 from hub.ops.metrics import HubMetrics
 from hub.state import schema as t
 from hub.state.store import Store
 from tests.conftest import POSTGRES_URL
+from tests.integration.conftest import postgres_schema
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -50,17 +49,9 @@ def broker() -> Iterator[str]:
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    schema = f"omnihub_dist_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 5})
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    """The distributed engine needs PostgreSQL: without a server these tests fail, never skip."""
+    with postgres_schema(POSTGRES_URL, "omnihub_dist") as url:
+        yield url
 
 
 def _write_feeds(folder: Path, skus: int) -> dict[str, str]:
