@@ -117,6 +117,8 @@ class Engine:
         wait_s = self.config.hub.job_lock_wait.total_seconds()
         try:
             async with contextlib.nullcontext() if dry_run else job_lock(self.store.engine, name, wait_s=wait_s):
+                if not dry_run:
+                    self._settle_dead_runs(name)
                 with _paused_gc():
                     return await self._run_job(name, dry_run=dry_run)
         except JobAlreadyRunning as exc:
@@ -128,6 +130,13 @@ class Engine:
             report.run_id = self.store.runs.start(name, job.entity.value, mode, False)
             self.store.runs.finish(report.run_id, "failed", report.duration_s, report.as_json(), str(exc))
             return report
+
+    def _settle_dead_runs(self, name: str) -> None:
+        """Holding the job's lock, any other run of the job still marked running is dead (a worker
+        killed on another host, a container gone): its journaled changes are decided again now."""
+        dead = self.store.runs.interrupt_job(name)
+        if dead and (superseded := self.store.outbox.supersede_pending(dead)):
+            log.warning("job %s: %d changes journaled by an interrupted run will be decided again", name, superseded)
 
     async def _run_job(self, name: str, *, dry_run: bool) -> JobReport:
         job = self.config.jobs[name]

@@ -193,3 +193,44 @@ jobs:
     monkeypatch.chdir(tmp_path / "spilled")
     assert _sync(paths["spilled"]) == held
     assert len(pages) > 10 and max(pages) <= 60 + 3  # a page of the budget, give or take a key
+
+
+def test_a_run_left_running_on_another_host_is_settled_by_the_next_run_of_its_job(tmp_path: Path) -> None:
+    """A worker killed on another machine cannot be checked from here; but holding the job's lock,
+    the next run knows it is dead: it is marked interrupted and its journaled change decided again
+    at once, not six hours later."""
+    from sqlalchemy import update
+
+    from hub.state import schema as t
+
+    path = _copy_demo(tmp_path / "cfg", None)
+    config = load_config(path)
+    store = Store.open(config.database_url())
+    try:
+        dead = store.runs.start("prices", "prices", "enforce", False)
+        other = store.runs.start("stock", "stock", "enforce", False)
+        with store.engine.begin() as conn:  # both started on another host, a minute ago
+            conn.execute(update(t.runs).where(t.runs.c.id.in_([dead, other])).values(owner="worker-7:4242"))
+        store.outbox.journal(
+            [
+                {
+                    "run_id": dead,
+                    "job": "prices",
+                    "connector": "shop",
+                    "entity": "prices",
+                    "key": "JKT-ALPINE-M",
+                    "idempotency_key": "dead-run-1",
+                    "decision": "d1",
+                    "payload": "{}",
+                }
+            ]
+        )
+        report = asyncio.run(Engine(config, store).run_job("prices"))
+        runs = {r["id"]: r for r in store.runs.recent(10)}
+        outbox = {row["idempotency_key"]: row["status"] for row in store.outbox.rows()}
+    finally:
+        store.close()
+    assert report.status == "ok"
+    assert runs[dead]["status"] == "failed" and "interrupted" in runs[dead]["error"]
+    assert outbox["dead-run-1"] == "superseded"
+    assert runs[other]["status"] == "running"  # another job's run is not this lock's to judge
