@@ -31,6 +31,7 @@ from hub.plugins.contract import (
     RawRecord,
     WebhookSettings,
     is_local_url,
+    link_id,
     secret_value,
 )
 from hub.plugins.mapping import EntityMapping, Mapping, TransformContext, load_mapping, register_transform
@@ -160,6 +161,7 @@ __all__ = [
     "iso_time",
     "json_object",
     "line_hint",
+    "link_id",
     "load_mapping",
     "lower_headers",
     "normalize_email",

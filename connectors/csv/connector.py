@@ -101,6 +101,7 @@ class CsvSettings(ConnectorSettings):
 
 class CsvConnector(Connector):
     type_name = "csv"
+    display_name = "CSV"
     settings_model = CsvSettings
     capabilities = {e: READ_WRITE for e in Entity}
     push_batch_size = 100_000  # one rewrite of the file per push

@@ -48,6 +48,7 @@ class HubSpotConnector(ClientConnector[HubSpotClient]):
     (``upsert_answer`` says how each input's result is found in an answer that does not echo them)."""
 
     type_name = "hubspot"
+    display_name = "HubSpot"
     settings_model = HubSpotSettings
     capabilities = {Entity.customers: READ_WRITE}
 

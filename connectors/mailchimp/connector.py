@@ -34,6 +34,7 @@ class MailchimpConnector(ClientConnector[MailchimpClient]):
     with the consent rule of ``connectors.mailchimp.consent``."""
 
     type_name = "mailchimp"
+    display_name = "Mailchimp"
     settings_model = MailchimpSettings
     capabilities = {Entity.customers: READ_WRITE}
 

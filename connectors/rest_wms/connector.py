@@ -41,6 +41,7 @@ class RestWmsConnector(ClientConnector[RestClient]):
     """Reads stock levels and items from a WMS over a configurable REST API."""
 
     type_name = "rest_wms"
+    display_name = "REST WMS"
     settings_model = RestWmsSettings
     capabilities = {Entity.stock: READ, Entity.products: READ}
     settings: RestWmsSettings

@@ -8,8 +8,9 @@ runs one bulk operation instead. Writes live in ``connectors.shopify.writes``.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -37,6 +38,7 @@ from hub.sdk import (
     Change,
     ClientConnector,
     ConnectorContext,
+    ConnectorSettings,
     Entity,
     FatalError,
     Incremental,
@@ -48,6 +50,7 @@ from hub.sdk import (
     ValueLimits,
     WebhookSubscription,
     dig,
+    link_id,
 )
 
 __all__ = ["ShopifyConnector"]
@@ -122,6 +125,7 @@ class ShopifyConnector(ClientConnector[ShopifyClient]):
     """A Shopify store through the Admin GraphQL API."""
 
     type_name = "shopify"
+    display_name = "Shopify"
     settings_model = ShopifySettings
     capabilities = SALES_CHANNEL
     push_batch_size = 250
@@ -132,6 +136,22 @@ class ShopifyConnector(ClientConnector[ShopifyClient]):
     value_limits = ValueLimits(quantity_min=-1_000_000_000, quantity_max=1_000_000_000)
     client_class = ShopifyClient
     webhook_parser = staticmethod(parse_webhook)
+
+    @classmethod
+    def admin_url(cls, settings: ConnectorSettings, entity: str, ids: Mapping[str, str]) -> str | None:
+        """The variant (or product, or customer) in the store's admin: ``https://{shop}/admin/...``."""
+        shop = getattr(settings, "shop", None)
+        if not shop:
+            return None
+        base = f"https://{quote(str(shop), safe='.-')}/admin"
+        if entity == "customers":
+            customer = link_id(ids, "customer_id")
+            return f"{base}/customers/{customer}" if customer else None
+        product, variant = link_id(ids, "product_id"), link_id(ids, "variant_id")
+        if product and variant:
+            return f"{base}/products/{product}/variants/{variant}"
+        return f"{base}/products/{product}" if product else None
+
     reads_orders = True
     settings: ShopifySettings
 

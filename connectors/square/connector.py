@@ -66,6 +66,7 @@ class SquareConnector(sdk.ClientConnector[sdk.RestClient]):
     """In-stock counts of Square item variations at the configured locations, read and set."""
 
     type_name = "square"
+    display_name = "Square"
     settings_model = SquareSettings
     capabilities = {sdk.Entity.stock: sdk.READ_WRITE}
     push_batch_size = 100  # the most changes one batch-create takes

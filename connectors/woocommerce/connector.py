@@ -52,6 +52,7 @@ from hub.sdk import (
     Change,
     ClientConnector,
     ConfigError,
+    ConnectorSettings,
     CursorTracker,
     Endpoint,
     Entity,
@@ -64,6 +65,7 @@ from hub.sdk import (
     RawRecord,
     RecordInvalid,
     WebhookSubscription,
+    link_id,
     secret_value,
 )
 from hub.sdk import Mapping as FieldMapping
@@ -80,11 +82,26 @@ class WooCommerceConnector(ClientConnector[WooClient]):
     """WooCommerce REST wc/v3: simple products and variations, one stock location, customers."""
 
     type_name = "woocommerce"
+    display_name = "WooCommerce"
     settings_model = WooCommerceSettings
     capabilities = SALES_CHANNEL
 
     client_class = WooClient
     webhook_parser = staticmethod(parse_webhook)
+
+    @classmethod
+    def admin_url(cls, settings: ConnectorSettings, entity: str, ids: Mapping[str, str]) -> str | None:
+        """The product (a variation is edited on its parent's page) or the customer in wp-admin."""
+        url = getattr(settings, "url", None)
+        if not url:
+            return None
+        site = str(url).rstrip("/")
+        if entity == "customers":
+            customer = link_id(ids, "customer_id")
+            return f"{site}/wp-admin/user-edit.php?user_id={customer}" if customer else None
+        post = link_id(ids, "parent_id") or link_id(ids, "product_id")
+        return f"{site}/wp-admin/post.php?post={post}&action=edit" if post else None
+
     reads_orders = True
     settings: WooCommerceSettings
     #: Whether the store lists all variations at ``GET /variations`` (WooCommerce 10.3+); ``None``

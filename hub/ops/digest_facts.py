@@ -16,22 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from hub.config.loader import LoadedConfig
-from hub.ops.admin_links import admin_url
+from hub.ops.admin_links import admin_url, platform_label
 from hub.ops.alerts import Digest, MismatchView
 from hub.state.store import Store
 from hub.sync.report import JobReport
 
-__all__ = ["PLATFORM_NAMES", "Facts", "gather_facts", "platform_name"]
-
-#: Connector type -> the platform's name as people know it; other types are shown as they are.
-PLATFORM_NAMES = {
-    "shopify": "Shopify",
-    "woocommerce": "WooCommerce",
-    "hubspot": "HubSpot",
-    "mailchimp": "Mailchimp",
-    "square": "Square",
-    "csv": "CSV",
-}
+__all__ = ["Facts", "gather_facts", "platform_name"]
 
 #: Entities keyed by SKU (stock by ``SKU@location``): their title is the product's.
 _SKU_ENTITIES = frozenset({"products", "prices", "stock"})
@@ -43,7 +33,7 @@ class Facts:
 
     title: str | None = None
     currency: str | None = None
-    #: ``wms (rest_wms)``: the source of truth by name and platform.
+    #: ``wms (REST WMS)``: the source of truth by name and platform.
     truth: str | None = None
     #: ``shop (Shopify)``: the channel that shows the value.
     channel: str | None = None
@@ -56,7 +46,7 @@ def platform_name(config: LoadedConfig, connector: str) -> str:
     """``shop (Shopify)``: the configured name and the platform it is (its type when unknown)."""
     settings = config.connectors.get(connector)
     kind = str(getattr(settings, "type", "") or "")
-    return f"{connector} ({PLATFORM_NAMES.get(kind, kind)})" if kind else connector
+    return f"{connector} ({platform_label(kind)})" if kind else connector
 
 
 def _sku(mismatch: MismatchView) -> str | None:

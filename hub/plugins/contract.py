@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,7 @@ __all__ = [
     "RawRecord",
     "WebhookSettings",
     "is_local_url",
+    "link_id",
     "secret_value",
 ]
 
@@ -156,6 +158,20 @@ class PushResult:
     link: dict[str, str] | None = None
 
 
+def link_id(ids: Mapping[str, str], name: str) -> str | None:
+    """The link id ``name`` as it may stand in a URL, its GraphQL prefix dropped
+    (``gid://shopify/ProductVariant/42`` -> ``42``); None when absent or not a plain id."""
+    value = ids.get(name)
+    if not value:
+        return None
+    tail = str(value).rsplit("/", 1)[-1]
+    return tail if _PLAIN_ID.match(tail) and tail != "None" else None
+
+
+#: An id as it may appear in a URL path or query: word characters and dashes, nothing to escape.
+_PLAIN_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
 def secret_value(secret: SecretStr | str | None) -> str | None:
     if secret is None:
         return None
@@ -258,6 +274,8 @@ class Connector:
 
     #: The ``type:`` value in YAML, and the entry point name.
     type_name: ClassVar[str]
+    #: The platform's name as people know it (``Shopify``), in alerts and the console; the type when unset.
+    display_name: ClassVar[str | None] = None
     #: The pydantic model of this connector's YAML entry.
     settings_model: ClassVar[type[ConnectorSettings]] = ConnectorSettings
     #: What the connector can do per entity.
@@ -278,6 +296,13 @@ class Connector:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
+
+    @classmethod
+    def admin_url(cls, settings: ConnectorSettings, entity: str, ids: Mapping[str, str]) -> str | None:
+        """The record's page in the platform's admin, from its link ids (``store.links``: for a
+        SKU-keyed entity, the SKU's products and prices ids merged under the record's own), so an
+        alert is one click from what it is about. None (the default) when the platform has none."""
+        return None
 
     def batch_size(self, entity: Entity) -> int:
         """Most changes of ``entity`` one ``push`` call should carry (the platform's batch limit)."""
