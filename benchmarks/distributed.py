@@ -1,0 +1,313 @@
+"""How the distributed engine scales with workers: the same stores' runs on 1 worker, then on 2.
+
+    python benchmarks/distributed.py --stores 20 --skus 10000
+    python benchmarks/distributed.py --stores 4 --skus 500          # CI size, well under a minute
+
+One config holds ``--stores`` stock jobs, ``store01`` ... , each on its own pair of CSV feeds of
+``--skus`` SKUs (a WMS truth and a web feed where a ``--drift`` fraction of the quantities
+drifted), in enforce mode. A run is a whole job today (pull, decide, push of one job in one
+worker process), so jobs are the unit the workers share: more workers make more stores' runs at
+once, never one store's run faster.
+
+Every job is enqueued at once (``asyncio.gather`` over ``Enqueuer.run_job``, as ``omnihub run
+--engine celery`` enqueues them) on ``omnihub worker`` subprocesses, once with 1 worker process
+and once with 2 (each ``--concurrency 1``), each time on fresh feeds and a fresh PostgreSQL
+schema, the workers started and ready before the clock starts. The time is until every report
+is back. Then every feed is checked:
+
+* ``lost``: web rows still different from the truth (or missing) after the runs; must be 0;
+* ``doubled``: changes sent more than once: outbox rows ``done`` more than once for one
+  (run, connector, key), or one key written twice in one job; must be 0.
+
+Redis: only the database of ``--broker`` is used, flushed before each pass and at the end.
+PostgreSQL: a schema of the benchmark's own per pass, dropped afterwards. The workers are each the
+leader of their own process group, killed as a group whatever happened.
+
+The last line is the one-line ``key=value`` summary; the line before it has the details.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import csv
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+from sqlalchemy import create_engine, func, make_url, select, text
+
+from hub.config.loader import load_config
+from hub.state import schema as t
+from hub.state.store import Store
+from hub.sync.report import JobReport
+
+ROOT = Path(__file__).resolve().parents[1]
+#: How long workers may take to say they are ready, and a whole pass to finish.
+READY_TIMEOUT_S = 60.0
+PASS_TIMEOUT_S = 3600.0
+
+
+@contextlib.contextmanager
+def scratch_schema(url: str) -> Iterator[str]:
+    """A URL on a PostgreSQL schema of its own, dropped afterwards: the shared database is left
+    as it was found."""
+    schema = f"omnihub_bench_dist_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url, connect_args={"connect_timeout": 5})
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield (
+            make_url(url)
+            .update_query_dict({"options": f"-csearch_path={schema}"})
+            .render_as_string(hide_password=False)
+        )
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def store_name(n: int) -> str:
+    return f"store{n + 1:02d}"
+
+
+def write_feeds(folder: Path, stores: int, skus: int, drift: float, seed: int) -> dict[str, dict[str, str]]:
+    """Each store's WMS truth and drifted web feed; the web quantities expected after the run
+    (the truth minus a safety stock of 1), by store and SKU."""
+    rng = random.Random(seed)
+    expected: dict[str, dict[str, str]] = {}
+    for s in range(stores):
+        name = store_name(s)
+        want = expected[name] = {}
+        with (
+            (folder / f"{name}-wms.csv").open("w", newline="") as wms,
+            (folder / f"{name}-web.csv").open("w", newline="") as web,
+        ):
+            w1, w2 = csv.writer(wms), csv.writer(web)
+            w1.writerow(["sku", "location", "available", "on_hand"])
+            w2.writerow(["sku", "location", "available"])
+            for n in range(skus):
+                sku = f"SKU-{n:06d}"
+                qty = rng.randint(2, 200)
+                w1.writerow([sku, "main-wh", qty, qty])
+                want[sku] = str(qty - 1)
+                w2.writerow([sku, "web-warehouse", qty - 1 + rng.randint(1, 9) if rng.random() < drift else qty - 1])
+    return expected
+
+
+def write_config(folder: Path, stores: int, database: str) -> Path:
+    lines = [
+        "version: 1",
+        "hub:",
+        f'  database: "{database}"',
+        '  broker: "${OMNIHUB_BROKER_URL}"',
+        "  engine: celery",
+        "  job_lock_wait: 60s",
+        "connectors:",
+    ]
+    for s in range(stores):
+        name = store_name(s)
+        lines += [
+            f"  {name}-wms: {{type: csv, path: {name}-wms.csv}}",
+            f"  {name}-web: {{type: csv, path: {name}-web.csv}}",
+        ]
+    lines.append("jobs:")
+    for s in range(stores):
+        name = store_name(s)
+        lines += [
+            f"  {name}:",
+            f"    {{entity: stock, source: {name}-wms, targets: [{name}-web], mode: enforce, schedule: 'every 1h',",
+            f"     rules: {{{name}-web: {{safety_stock: 1, locations: {{web-warehouse: [main-wh]}}}}}}}}",
+        ]
+    path = folder / "omnihub.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+class Workers:
+    """``omnihub worker`` subprocesses, each the leader of its own process group (its pool
+    processes with it), so that ``stop`` leaves none behind."""
+
+    def __init__(self, config: Path, broker: str) -> None:
+        self.config, self.broker = config, broker
+        self.procs: list[tuple[subprocess.Popen[bytes], Path]] = []
+
+    def start(self, count: int) -> None:
+        env = {**os.environ, "OMNIHUB_BROKER_URL": self.broker, "PYTHONWARNINGS": "ignore"}
+        for n in range(count):
+            log = self.config.parent / f"worker-{n}.log"
+            with log.open("wb") as out:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "hub", "--config", str(self.config), "worker", "--concurrency", "1"],
+                    env=env,
+                    cwd=ROOT,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            self.procs.append((proc, log))
+
+    def wait_ready(self) -> None:
+        """Until every worker said it is ready (Celery's ``ready.`` line), so that the timing
+        leaves their start out."""
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        for proc, log in self.procs:
+            while b" ready." not in log.read_bytes():
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"a worker did not start:\n{self.logs()}")
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        for proc, _ in self.procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
+
+    def logs(self) -> str:
+        return "\n".join(log.read_text(errors="replace")[-4000:] for _, log in self.procs)
+
+
+@dataclass
+class Pass:
+    """What one pass (one number of workers) measured."""
+
+    workers: int
+    seconds: float
+    reports: list[JobReport]
+    lost: int
+    doubled_in_run: int
+    doubled_in_job: int
+    drifted: int
+    run_seconds: float
+
+    @property
+    def doubled(self) -> int:
+        return max(self.doubled_in_run, self.doubled_in_job)
+
+
+def web_feed(path: Path) -> dict[str, str]:
+    with path.open(newline="") as handle:
+        return {row["sku"]: row["available"] for row in csv.DictReader(handle)}
+
+
+def doubles(store: Store) -> tuple[int, int]:
+    """Extra ``done`` outbox rows: for one (run, connector, key), and for one (job, connector, key)."""
+    o = t.outbox.c
+    done = t.outbox.select().where(o.status == "done").subquery()
+
+    def extra(*by: str) -> int:
+        cols = [done.c[name] for name in by]
+        counted = select(func.count().label("n")).select_from(done).group_by(*cols).subquery()
+        q = select(func.coalesce(func.sum(counted.c.n - 1), 0)).where(counted.c.n > 1)
+        with store.engine.connect() as conn:
+            return int(conn.execute(q).scalar_one())
+
+    return extra("run_id", "connector", "key"), extra("job", "connector", "key")
+
+
+def run_pass(workers: int, args: argparse.Namespace) -> Pass:
+    """Fresh feeds, a fresh schema, a flushed broker database; every job enqueued at once on
+    ``workers`` worker processes, timed until every report is back; then the checks."""
+    broker = redis.Redis.from_url(args.broker)
+    broker.flushdb()
+    pool: Workers | None = None
+    try:
+        with (
+            tempfile.TemporaryDirectory(prefix="omnihub-bench-dist-") as tmp,
+            scratch_schema(args.db) as database,
+        ):
+            folder = Path(tmp)
+            expected = write_feeds(folder, args.stores, args.skus, args.drift, args.seed)
+            drifted = sum(
+                sum(1 for sku, qty in web_feed(folder / f"{name}-web.csv").items() if want[sku] != qty)
+                for name, want in expected.items()
+            )
+            config_path = write_config(folder, args.stores, database)
+            os.environ["OMNIHUB_BROKER_URL"] = args.broker
+            config = load_config(config_path)
+            # the tables made once here, not by two workers racing on an empty schema
+            store = Store.open(config.database_url())
+            try:
+                pool = Workers(config_path, args.broker)
+                pool.start(workers)
+                pool.wait_ready()
+                from hub.distributed.enqueue import Enqueuer
+
+                enqueuer = Enqueuer(config, poll_s=0.05)
+
+                async def everything() -> list[JobReport]:
+                    runs = [enqueuer.run_job(name) for name in config.jobs]
+                    return await asyncio.wait_for(asyncio.gather(*runs), PASS_TIMEOUT_S)
+
+                started = time.perf_counter()
+                reports = asyncio.run(everything())
+                seconds = time.perf_counter() - started
+                bad = [r for r in reports if r.status != "ok"]
+                if bad:
+                    raise RuntimeError(f"runs not ok: {[(r.name, r.status, r.errors) for r in bad]}\n{pool.logs()}")
+                lost = 0
+                for name, want in expected.items():
+                    have = web_feed(folder / f"{name}-web.csv")
+                    lost += sum(1 for sku, qty in want.items() if have.get(sku) != qty)
+                in_run, in_job = doubles(store)
+            finally:
+                store.close()
+    finally:
+        if pool is not None:
+            pool.stop()
+        broker.flushdb()
+        broker.close()
+    run_seconds = sum(r.duration_s for r in reports) / len(reports)
+    return Pass(workers, seconds, reports, lost, in_run, in_job, drifted, run_seconds)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--stores", type=int, default=20, help="stock jobs, one per store (>= 1)")
+    parser.add_argument("--skus", type=int, default=10_000, help="SKUs in each store's feeds")
+    parser.add_argument("--drift", type=float, default=0.05, help="fraction of web quantities drifted")
+    parser.add_argument(
+        "--db", default="postgresql+psycopg://postgres@127.0.0.1:5432/test", help="PostgreSQL (a schema is made)"
+    )
+    parser.add_argument(
+        "--broker", default="redis://127.0.0.1:6379/12", help="Redis; its database is flushed before and after"
+    )
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    if args.stores < 1 or args.skus < 1:
+        parser.error("--stores and --skus must be at least 1")
+    if not args.db.startswith("postgresql"):
+        parser.error("--db must be PostgreSQL: the distributed engine shares its state through it")
+    # SIGTERM unwinds like Ctrl-C: the workers are killed and the schema dropped on the way out
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    one = run_pass(1, args)
+    two = run_pass(2, args)
+    pushed = [sum(sum(r.pushed.values()) for r in p.reports) for p in (one, two)]
+    print(
+        f"drifted={one.drifted},{two.drifted} pushed={pushed[0]},{pushed[1]} "
+        f"run_s_mean={one.run_seconds:.2f},{two.run_seconds:.2f} "
+        f"doubled_in_run={one.doubled_in_run},{two.doubled_in_run} "
+        f"doubled_in_job={one.doubled_in_job},{two.doubled_in_job} "
+        f"runs_per_hour={len(one.reports) / one.seconds * 3600:.0f},{len(two.reports) / two.seconds * 3600:.0f}"
+    )
+    print(
+        f"workers=1,2 seconds={one.seconds:.2f},{two.seconds:.2f} speedup={one.seconds / two.seconds:.2f} "
+        f"lost={one.lost + two.lost} doubled={one.doubled + two.doubled} stores={args.stores} skus={args.skus}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
