@@ -58,7 +58,7 @@ def test_small_run_through_one_then_two_workers_loses_and_doubles_nothing() -> N
     assert int(match["lost"]) == 0 and int(match["doubled"]) == 0
     t1, t2 = float(match["t1"]), float(match["t2"])
     assert t1 > 0 and t2 > 0
-    assert float(match["speedup"]) == pytest.approx(t1 / t2, abs=0.01)
+    assert float(match["speedup"]) == pytest.approx(t1 / t2, rel=0.05)  # t1, t2 are rounded to 0.01 s
     details = dict(item.split("=", 1) for item in details_line.split())
     # every drifted quantity was pushed once in each pass, and the outbox shows no second send
     drifted, pushed = details["drifted"].split(","), details["pushed"].split(",")
