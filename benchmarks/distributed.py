@@ -17,7 +17,7 @@ is back. An untimed pass on up to 4 stores comes first (``--no-warmup`` leaves i
 first pass of a session runs on cold caches, and would make the second look faster than it is.
 After each pass, every feed is checked (the warm-up's too):
 
-* ``lost``: web rows still different from the truth (or missing) after the runs; must be 0;
+* ``lost``: web rows still not what the truth says (less the safety stock of 1), or missing; must be 0;
 * ``doubled``: changes sent more than once: outbox rows ``done`` more than once for one
   (run, connector, key), or one key written twice in one job; must be 0.
 
@@ -25,7 +25,8 @@ Redis: only the database of ``--broker`` is used, flushed before each pass and a
 PostgreSQL: a schema of the benchmark's own per pass, dropped afterwards. The workers are each the
 leader of their own process group, killed as a group whatever happened.
 
-The last line is the one-line ``key=value`` summary; the line before it has the details.
+The last line is the one-line summary, ``workers=1,2 seconds=<t1>,<t2> speedup=<t1/t2> lost=<n>
+doubled=<n> stores=<S> skus=<N>``; the line before it has the details (per pass, comma-separated).
 """
 
 from __future__ import annotations
