@@ -42,13 +42,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import redis
-from sqlalchemy import create_engine, func, make_url, select, text
+from reconcile import scratch_database  # the benchmarks' one schema-of-its-own helper
+from sqlalchemy import func, select
 
 from hub.config.loader import load_config
 from hub.state import schema as t
@@ -59,26 +58,6 @@ ROOT = Path(__file__).resolve().parents[1]
 #: How long workers may take to say they are ready, and a whole pass to finish.
 READY_TIMEOUT_S = 60.0
 PASS_TIMEOUT_S = 3600.0
-
-
-@contextlib.contextmanager
-def scratch_schema(url: str) -> Iterator[str]:
-    """A URL on a PostgreSQL schema of its own, dropped afterwards: the shared database is left
-    as it was found."""
-    schema = f"omnihub_bench_dist_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(url, connect_args={"connect_timeout": 5})
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield (
-            make_url(url)
-            .update_query_dict({"options": f"-csearch_path={schema}"})
-            .render_as_string(hide_password=False)
-        )
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def store_name(n: int) -> str:
@@ -229,7 +208,7 @@ def run_pass(workers: int, args: argparse.Namespace) -> Pass:
     try:
         with (
             tempfile.TemporaryDirectory(prefix="omnihub-bench-dist-") as tmp,
-            scratch_schema(args.db) as database,
+            scratch_database(args.db) as database,
         ):
             folder = Path(tmp)
             expected = write_feeds(folder, args.stores, args.skus, args.drift, args.seed)
