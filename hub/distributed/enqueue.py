@@ -68,8 +68,11 @@ class Enqueuer:
         *,
         poll_s: float = POLL_S,
         metrics: TaskMetrics | None = None,
+        queue: str = QUEUE,
     ) -> None:
         self.config = config
+        #: The queue this config's tasks go to (one per store when a deployment serves several).
+        self.queue = queue
         #: Where the runs waiting for the workers are counted (the daemon's ``/metrics``).
         self.metrics = metrics
         self.app = app if app is not None else celery_app(config)
@@ -80,7 +83,7 @@ class Enqueuer:
     async def run_job(self, name: str) -> JobReport:
         """Enqueue ``name`` and return the report of the run a worker made of it."""
         result: AsyncResult = await asyncio.to_thread(
-            self.app.send_task, TASK, args=[self.config_path, name], queue=QUEUE
+            self.app.send_task, TASK, args=[self.config_path, name], queue=self.queue
         )
         log.info("job %s enqueued (task %s)", name, result.id, extra={"job": name})
         enqueued = time.monotonic()
