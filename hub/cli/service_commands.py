@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 from rich.text import Text
 
-from hub.cli.common import EXIT_FAILED, fail, load, out, state
+from hub.cli.common import EXIT_FAILED, checked, fail, load, out, state
+from hub.errors import ConfigError
 from hub.ops.logging_setup import LogFormat
 
 __all__ = ["demo", "run", "sandbox"]
@@ -35,18 +37,56 @@ def run(
         help="inprocess, or celery: enqueue the runs for `omnihub worker` (default: hub.engine).",
         show_default=False,
     ),
+    stores: Path = typer.Option(
+        None,
+        "--stores",
+        help="Serve every NAME.yaml of this directory as store NAME, each a whole config with its own "
+        "state and alerts (instead of --config); secrets may come from NAME.env beside it. Webhooks: "
+        "POST /webhooks/<store>/<connector>.",
+        show_default=False,
+    ),
 ) -> None:
     """Run the scheduler: every job with a `schedule:` runs unattended until SIGTERM/Ctrl-C."""
+    chosen = log_format or state.log_format
+    if stores is not None:
+        _run_stores(stores, http_port=http_port, http_host=http_host, log_format=chosen, now=now, engine=engine)
     config = load()
     try:
         from hub.ops.daemon import serve_scheduled
     except ImportError as exc:  # pragma: no cover - shipped together
         fail(f"the scheduler is not available: {exc}", EXIT_FAILED)
-    chosen = log_format or state.log_format
     serving = serve_scheduled(
         config, http_port=http_port, http_host=http_host, log_format=chosen, run_at_start=now, engine=engine
     )
     raise typer.Exit(asyncio.run(serving))
+
+
+def _run_stores(
+    directory: Path, *, http_port: int | None, http_host: str, log_format: str, now: bool, engine: str | None
+) -> NoReturn:
+    """``omnihub run --stores DIR``: a store that cannot be served is logged and the others run;
+    exit 2 when the directory cannot be used or no store can be served."""
+    from hub.config.stores import load_stores
+    from hub.ops.daemon import serve_stores
+
+    loaded = checked(lambda _: load_stores(directory))
+    serving = serve_stores(
+        loaded, http_port=http_port, http_host=http_host, log_format=log_format, run_at_start=now, engine=engine
+    )
+    try:
+        code = asyncio.run(serving)
+    except ConfigError as exc:
+        _print_problems(exc)
+    raise typer.Exit(code)
+
+
+def _print_problems(error: ConfigError) -> NoReturn:
+    """Every problem of ``error`` printed as a config's are (``checked``), and exit 2."""
+
+    def read(_: Path) -> NoReturn:
+        raise error
+
+    checked(read)
 
 
 def demo(

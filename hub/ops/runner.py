@@ -3,11 +3,18 @@
 A run's work happens in an inner task, so that the daemon's stop sequence (``hub.ops.lifecycle``)
 can cancel it while APScheduler's own task ends normally; runs of different jobs queue for a
 bounded number of slots because they share the store and the connectors' rate limits.
+
+Serving a stores directory (``omnihub run --stores``), each store has a runner of its own: its own
+slots (a store whose runs are slow or stuck never holds another's turn), its own last results, and
+its name in every line it logs (``job acme/stock failed``). While a store's run goes on, every log
+record made within it (the engine's, the enqueuer's) carries ``store`` (``StoreLogFilter``), so a
+JSON log line says which store it is about even when its message cannot.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 import traceback
@@ -21,13 +28,27 @@ from hub.errors import OmnihubError
 from hub.redact import redact
 from hub.sync.report import JobReport
 
-__all__ = ["JobRunner", "LastRun", "OnReport", "RunJob"]
+__all__ = ["JobRunner", "LastRun", "OnReport", "RunJob", "StoreLogFilter", "current_store"]
 
 #: One logger for the whole schedule (runner, scheduler, daemon): operators filter on it.
 log = logging.getLogger("omnihub.scheduler")
 
 RunJob = Callable[[str], Awaitable[JobReport]]
 OnReport = Callable[[JobReport], Awaitable[None]]
+
+#: The store whose run the current task (and the threads it hands work to) is making, if any.
+current_store: contextvars.ContextVar[str | None] = contextvars.ContextVar("omnihub_store", default=None)
+
+
+class StoreLogFilter(logging.Filter):
+    """Puts ``store`` on every record made within a store's run (``current_store``), unless the
+    record names one itself: installed on the daemon's handler when it serves a stores directory."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        store = current_store.get()
+        if store is not None and not hasattr(record, "store"):
+            record.store = store
+        return True
 
 
 @dataclass
@@ -57,14 +78,22 @@ class JobRunner:
     shutdown can cancel it while the scheduler's own task ends normally. At most
     ``max_concurrent_runs`` jobs run at once (default one: runs share the store and the
     connectors' rate limits); a job whose time comes while another runs waits for its turn.
+    ``store`` names the store of a stores directory the jobs belong to (None for a single config).
     """
 
     def __init__(
-        self, config: LoadedConfig, run_job: RunJob, on_report: OnReport | None = None, *, max_concurrent_runs: int = 1
+        self,
+        config: LoadedConfig,
+        run_job: RunJob,
+        on_report: OnReport | None = None,
+        *,
+        max_concurrent_runs: int = 1,
+        store: str | None = None,
     ) -> None:
         if max_concurrent_runs < 1:
             raise ValueError("max_concurrent_runs must be at least 1")
         self._config = config
+        self.store = store
         self._run_job = run_job
         self._on_report = on_report
         self._slots = asyncio.Semaphore(max_concurrent_runs)
@@ -99,7 +128,7 @@ class JobRunner:
             return True
         self._requested.add(name)
         task = asyncio.get_running_loop().create_task(
-            self._requested_run(name, delay_s), name=f"omnihub-request-{name}"
+            self._requested_run(name, delay_s), name=f"omnihub-request-{self._id(name)}"
         )
         self._requests.add(task)
         task.add_done_callback(self._requests.discard)
@@ -134,7 +163,7 @@ class JobRunner:
         # Whether this run must queue for a slot is decided now, when the scheduler starts it: a run
         # started before a stop goes on (it is in flight), only one still queued behind others is dropped.
         queued = self.closed or len(self._admitted) >= self._limit
-        task = asyncio.create_task(self._turn(name, queued), name=f"omnihub-job-{name}")
+        task = asyncio.create_task(self._turn(name, queued), name=f"omnihub-job-{self._id(name)}")
         if not queued:
             self._admitted.add(task)
         task.add_done_callback(self._admitted.discard)
@@ -148,7 +177,8 @@ class JobRunner:
             if current is not None and current.cancelling():
                 raise  # the scheduler's own task is being cancelled: let it go
             reason = "cancelled at shutdown; pushes journaled in the outbox are decided again by the next run"
-            log.warning("job %s %s (after %.1fs)", name, reason, time.monotonic() - started, extra={"job": name})
+            elapsed = time.monotonic() - started
+            log.warning("job %s %s (after %.1fs)", self._id(name), reason, elapsed, extra=self._extra(name))
             return self._failed(name, reason, time.monotonic() - started)
         finally:
             if self.in_flight.get(name) is task:
@@ -158,10 +188,20 @@ class JobRunner:
                 self._again.discard(name)
                 self.request(name, 0.0)
 
+    def _id(self, name: str) -> str:
+        """How logs name a job: ``store/job`` when serving a stores directory."""
+        return name if self.store is None else f"{self.store}/{name}"
+
+    def _extra(self, name: str, **more: Any) -> dict[str, Any]:
+        """A log record's extras about job ``name`` (and its store's name, when it has one)."""
+        return {"job": name, **more} if self.store is None else {"job": name, "store": self.store, **more}
+
     async def _turn(self, name: str, queued: bool) -> JobReport:
+        if self.store is not None:  # this task's own context: every record of the run says its store
+            current_store.set(self.store)
         async with self._slots:
             if queued and self.closed:
-                log.info("job %s not started: the daemon is stopping", name, extra={"job": name})
+                log.info("job %s not started: the daemon is stopping", self._id(name), extra=self._extra(name))
                 return self._failed(name, "not started: the daemon was stopping", 0.0)
             if queued and (current := asyncio.current_task()) is not None:
                 self._admitted.add(current)
@@ -173,7 +213,13 @@ class JobRunner:
         except Exception as exc:
             report = self._failed(name, f"{type(exc).__name__}: {exc}", time.monotonic() - started)
             details = "" if isinstance(exc, OmnihubError) else "\n" + redact("".join(traceback.format_exception(exc)))
-            log.error("job %s failed: %s%s", name, report.errors[0], details, extra={"job": name, "status": "failed"})
+            log.error(
+                "job %s failed: %s%s",
+                self._id(name),
+                report.errors[0],
+                details,
+                extra=self._extra(name, status="failed"),
+            )
         else:
             self._log(report)
         self.last[name] = LastRun(
@@ -187,7 +233,9 @@ class JobRunner:
             try:
                 await self._on_report(report)
             except Exception as exc:  # alerts or metrics must not stop the schedule
-                log.error("after job %s: %s: %s", name, type(exc).__name__, redact(exc), extra={"job": name})
+                log.error(
+                    "after job %s: %s: %s", self._id(name), type(exc).__name__, redact(exc), extra=self._extra(name)
+                )
         return report
 
     def _failed(self, name: str, reason: str, duration_s: float) -> JobReport:
@@ -201,20 +249,23 @@ class JobRunner:
             errors=[redact(reason)],
         )
 
-    @staticmethod
-    def _log(report: JobReport) -> None:
-        extra = {"job": report.name, "status": report.status, "duration_s": round(report.duration_s, 3)}
+    def _log(self, report: JobReport) -> None:
+        extra = self._extra(report.name, status=report.status, duration_s=round(report.duration_s, 3))
         if report.status != "ok":
             reasons = [redact(e) for e in report.errors]
             if report.failed:
                 reasons.append(f"{report.failed} changes did not land")
             log.error(
-                "job %s %s: %s", report.name, report.status, "; ".join(reasons) or "no reason reported", extra=extra
+                "job %s %s: %s",
+                self._id(report.name),
+                report.status,
+                "; ".join(reasons) or "no reason reported",
+                extra=extra,
             )
             return
         log.info(
             "job %s finished in %.1fs: %d open mismatches (%d new, %d resolved), %d pushed, %d failed, %d quarantined",
-            report.name,
+            self._id(report.name),
             report.duration_s,
             report.mismatches,
             report.new_mismatches,

@@ -6,6 +6,10 @@
 (``coalesce``), and a run that raises or reports ``failed`` is logged with its reason while the
 schedule goes on (``hub.ops.runner``). The daemon that runs the schedule until a signal is in
 ``hub.ops.lifecycle``.
+
+Serving a stores directory, one scheduler holds every store's jobs (``add_jobs`` once per store,
+each with the store's own runner and time zone); a job's id is then ``store/job``, so two stores'
+``stock`` jobs are two jobs, each run by its own store's runner.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from hub.config.durations import parse_schedule
 from hub.config.loader import LoadedConfig
 from hub.ops.runner import JobRunner, OnReport, RunJob
 
-__all__ = ["build_scheduler", "scheduler_for", "trigger_for"]
+__all__ = ["add_jobs", "build_scheduler", "job_id", "scheduler_for", "trigger_for"]
 
 
 def trigger_for(schedule: str, timezone: str) -> BaseTrigger:
@@ -35,9 +39,17 @@ def trigger_for(schedule: str, timezone: str) -> BaseTrigger:
     return IntervalTrigger(seconds=value.total_seconds(), timezone=zone)
 
 
-def _add_jobs(
-    scheduler: AsyncIOScheduler, config: LoadedConfig, runner: JobRunner, misfire_grace_s: int, run_at_start: bool
+def add_jobs(
+    scheduler: AsyncIOScheduler,
+    config: LoadedConfig,
+    runner: JobRunner,
+    misfire_grace_s: int,
+    run_at_start: bool,
+    *,
+    store: str | None = None,
 ) -> None:
+    """Add ``config``'s scheduled jobs, run by ``runner``, in ``config``'s time zone; with
+    ``store``, their ids are ``store/job`` (``job_id``)."""
     timezone = config.hub.timezone
     for name, job in config.jobs.items():
         if job.schedule is None:
@@ -47,8 +59,8 @@ def _add_jobs(
             runner.run,
             trigger_for(job.schedule, timezone),
             args=[name],
-            id=name,
-            name=f"omnihub job {name}",
+            id=job_id(name, store),
+            name=f"omnihub job {job_id(name, store)}",
             max_instances=1,
             coalesce=True,
             misfire_grace_time=misfire_grace_s,
@@ -82,5 +94,11 @@ def scheduler_for(
 ) -> AsyncIOScheduler:
     """An (unstarted) scheduler whose jobs are run by ``runner``: the daemon keeps the runner to stop its runs."""
     scheduler = AsyncIOScheduler(timezone=ZoneInfo(config.hub.timezone))
-    _add_jobs(scheduler, config, runner, misfire_grace_s, run_at_start)
+    add_jobs(scheduler, config, runner, misfire_grace_s, run_at_start)
     return scheduler
+
+
+def job_id(name: str, store: str | None = None) -> str:
+    """A job's id in the scheduler: its name, or ``store/name`` serving a stores directory (a store's
+    name holds no ``/``, so no two stores' ids meet)."""
+    return name if store is None else f"{store}/{name}"

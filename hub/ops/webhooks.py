@@ -12,6 +12,11 @@ Answers: 202 accepted; 200 for a ping (WooCommerce's unsigned creation ping) and
 connector without ``webhook_secret`` (nothing can be verified, so nothing is trusted); 400 for a
 signed body that cannot be read; 404 for a connector that is not defined or receives no webhooks;
 413 for a body over ``MAX_BODY``. Only a 202 changes anything.
+
+Serving a stores directory, each store has a receiver of its own at
+``POST /webhooks/{store}/{connector}`` (``hub.ops.lifecycle``): its connectors' secrets, its
+store's hints, its own dedupe window, and runs of its own jobs only. Two stores may both call a
+connector ``web``; the URL's store segment says whose it is.
 """
 
 from __future__ import annotations
@@ -109,8 +114,11 @@ class WebhookReceiver:
         *,
         dedupe: DeliveryDedupe | None = None,
         on_outcome: Callable[[str, str], None] | None = None,
+        store_name: str | None = None,
     ) -> None:
         self.config = config
+        #: The store of a stores directory this receiver answers for (None: a single config).
+        self.store_name = store_name
         self.store = store
         self.request_run = request_run
         self.dedupe = dedupe if dedupe is not None else DeliveryDedupe()
@@ -144,17 +152,17 @@ class WebhookReceiver:
                 await asyncio.to_thread(self.store.hints.add, jobs, sorted(delivery.skus), f"webhook:{connector}")
         except Exception as exc:  # the store is down: the platform must retry, so do not answer 2xx
             self.dedupe.forget(delivery)
-            log.error("webhook to %s could not be recorded: %s", connector, redact(exc))
+            log.error("webhook to %s could not be recorded: %s", self._name(connector), redact(exc))
             return self._answer(connector, "error", 503, "the hub could not record the delivery; retry")
         for job in jobs:
             self.request_run(job)
         log.info(
             "webhook %s from %s: %d SKU(s), runs of %s",
             delivery.topic or "(no topic)",
-            connector,
+            self._name(connector),
             len(delivery.skus),
             ", ".join(jobs) or "no job",
-            extra={"connector": connector},
+            extra=self._extra(connector),
         )
         return self._answer(connector, "accepted", 202, "accepted", jobs=jobs, skus=len(delivery.skus))
 
@@ -164,5 +172,16 @@ class WebhookReceiver:
         if self._on_outcome is not None:
             self._on_outcome(connector, outcome)
         if status >= 400:
-            log.warning("webhook to %s answered %d: %s", connector, status, message, extra={"connector": connector})
+            log.warning(
+                "webhook to %s answered %d: %s", self._name(connector), status, message, extra=self._extra(connector)
+            )
         return status, {"status": outcome, "message": message, **extra}
+
+    def _name(self, connector: str) -> str:
+        """How logs name a connector: ``store/connector`` when serving a stores directory."""
+        return connector if self.store_name is None else f"{self.store_name}/{connector}"
+
+    def _extra(self, connector: str) -> dict[str, str]:
+        if self.store_name is None:
+            return {"connector": connector}
+        return {"connector": connector, "store": self.store_name}
