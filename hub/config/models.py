@@ -78,6 +78,14 @@ class HubSettings(_Strict):
     #: ``omnihub worker`` processes run them). ``celery`` needs PostgreSQL for state (``database``):
     #: the job locks and the outbox that make a redelivered run safe are shared through it.
     engine: Literal["inprocess", "celery"] = "inprocess"
+    #: Distributed engine: a run's reconciling and pushing is split into this many tasks at most,
+    #: each deciding the keys of one partition (a stable hash of the SKU or e-mail), so that the
+    #: workers share a big job. About the number of worker processes; 1 keeps a run's decisions in
+    #: one task.
+    partitions: int = Field(8, ge=1, le=256)
+    #: Distributed engine: records per partition below which a run uses fewer partitions (a small
+    #: catalogue is decided faster by one task than by eight).
+    partition_records: int = Field(50_000, ge=1)
 
     @field_validator("broker")
     @classmethod

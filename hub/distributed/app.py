@@ -15,12 +15,20 @@ from celery import Celery
 from hub.config.loader import LoadedConfig
 from hub.errors import ConfigError
 
-__all__ = ["QUEUE", "REDELIVER_AFTER_S", "TASK", "celery_app"]
+__all__ = ["QUEUE", "REDELIVER_AFTER_S", "STEPS", "TASK", "celery_app"]
 
 #: The queue the daemon enqueues on and ``omnihub worker`` consumes by default.
 QUEUE = "omnihub"
-#: The task's name on the wire (what a worker of another version must still understand).
+#: The task's name on the wire (what a worker of another version must still understand): a whole
+#: run in one task (``hub.distributed.tasks``).
 TASK = "omnihub.run_job"
+#: The steps of a run split across the workers (``hub.distributed.steps``), by their names on the wire.
+STEPS = {
+    "orders": "omnihub.pull_orders",
+    "pull": "omnihub.pull",
+    "partition": "omnihub.decide_partition",
+    "settle": "omnihub.settle_run",
+}
 #: How long a task taken by a worker that vanished (SIGKILL, a lost host) stays unacknowledged
 #: before the broker gives it to another worker (Redis: the visibility timeout). It must be longer
 #: than the longest run: a run still going at that point is delivered again, and the copy waits for
@@ -61,7 +69,13 @@ def celery_app(config: LoadedConfig, *, redeliver_after_s: float = REDELIVER_AFT
             "unacked_restore_throttle": 1,
         },
     )
+    from hub.distributed import steps
     from hub.distributed.tasks import run_job
 
-    app.task(name=TASK, acks_late=True, reject_on_worker_lost=True)(run_job)
+    late = {"acks_late": True, "reject_on_worker_lost": True}
+    app.task(name=TASK, **late)(run_job)
+    app.task(name=STEPS["orders"], **late)(steps.pull_orders)
+    app.task(name=STEPS["pull"], **late)(steps.pull_connector)
+    app.task(name=STEPS["partition"], **late)(steps.decide_partition)
+    app.task(name=STEPS["settle"], **late)(steps.settle_run)
     return app

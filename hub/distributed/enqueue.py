@@ -1,11 +1,22 @@
-"""The daemon's side of the distributed engine: a ``run_job`` that enqueues the run and waits for its report.
+"""The scheduler's side of the distributed engine: a ``run_job`` that has the workers make the run.
 
 ``omnihub run`` with ``hub.engine: celery`` keeps the schedule and the webhook receiver, and hands
-the ``JobRunner`` this ``run_job`` instead of the engine's. It waits for the worker's report rather
-than returning at once: the runner keeps each job's last outcome for ``/healthz`` and ``/metrics``
-and sends the alert digest after it, and neither may speak of a run it did not see finish. A run
-waiting in the queue (no worker up yet) shows as ``running`` in ``/healthz``, which is true: it is
-not over. A daemon that stops stops waiting, and leaves the task to the workers.
+the ``JobRunner`` this ``run_job`` instead of the engine's. It coordinates each run and does none
+of its work (``hub.distributed.steps`` is the work):
+
+1. it takes the job's lock (a PostgreSQL advisory lock, held by its own connection for the whole
+   run), so that a job runs once at a time however many schedulers fire it: a second scheduler
+   kept for high availability waits for the first one's run to end, as a manual ``sync`` does;
+2. it records the run, then sends the steps and waits for each: the reserving channels' orders,
+   then every connector's pull at once, then every partition of the keys at once, then the settle;
+3. it returns the settle's report: the runner keeps each job's last outcome for ``/healthz`` and
+   ``/metrics`` and sends the alert digest after it, and neither may speak of a run it did not
+   see finish.
+
+A step a dead worker held is given back to another worker by the broker (``task_acks_late``),
+and is safe to run twice (see ``hub.distributed.steps``). A scheduler that stops stops waiting:
+the run stays ``running`` until the next run of its job, under the lock, settles it as
+interrupted and decides again from a fresh pull whatever it left unconfirmed.
 """
 
 from __future__ import annotations
@@ -13,41 +24,34 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import fields
 from typing import Any, Protocol
 
 from celery import Celery
 from celery.result import AsyncResult
 
 from hub.config.loader import LoadedConfig
-from hub.distributed.app import QUEUE, TASK, celery_app
+from hub.distributed.app import QUEUE, STEPS, celery_app
+from hub.distributed.fragments import report_from_json
 from hub.errors import OmnihubError
 from hub.redact import redact
-from hub.sync.report import FailedChange, JobReport, PlannedChange
+from hub.state.job_locks import JobAlreadyRunning, job_lock
+from hub.state.store import Store
+from hub.sync.engine import Engine
+from hub.sync.report import JobReport
 
 __all__ = ["Enqueuer", "TaskMetrics", "WorkerFailed", "report_from_json"]
 
 log = logging.getLogger("omnihub.scheduler")
 
-#: How often the daemon looks whether an enqueued run is over.
+#: The longest pause between two looks at whether a step is over (the first looks come sooner).
 POLL_S = 0.5
+#: The first pause: most steps of a small job end within milliseconds.
+FIRST_POLL_S = 0.01
 
 
 class WorkerFailed(OmnihubError):
-    """The worker's task raised instead of returning a report (the config does not load there,
-    a bug): the run is failed with what the worker said."""
-
-
-def report_from_json(value: dict[str, Any], run_id: int | None = None) -> JobReport:
-    """A ``JobReport`` back from its ``as_json`` (keys it does not know, from a newer worker, are left out)."""
-    known = {f.name for f in fields(JobReport)}
-    data = {k: v for k, v in value.items() if k in known}
-    data["failures"] = [FailedChange(**f) for f in data.get("failures", [])]
-    if value.get("planned") is not None:
-        data["planned"] = [
-            PlannedChange(p["connector"], p["key"], p["field"], p.get("from"), p.get("to")) for p in value["planned"]
-        ]
-    return JobReport(**data, run_id=run_id)
+    """A step raised on its worker instead of answering (the config does not load there, a bug):
+    the run is failed with what the worker said."""
 
 
 class TaskMetrics(Protocol):
@@ -59,7 +63,7 @@ class TaskMetrics(Protocol):
 
 
 class Enqueuer:
-    """Enqueues one job's run on the broker and waits for the worker's report."""
+    """Coordinates the runs of one config's jobs on the workers."""
 
     def __init__(
         self,
@@ -69,41 +73,155 @@ class Enqueuer:
         poll_s: float = POLL_S,
         metrics: TaskMetrics | None = None,
         queue: str = QUEUE,
+        store: Store | None = None,
     ) -> None:
         self.config = config
+        #: Where the steps waiting for the workers are counted (the daemon's ``/metrics``).
+        self.metrics = metrics
         #: The queue this config's tasks go to (one per store when a deployment serves several).
         self.queue = queue
-        #: Where the runs waiting for the workers are counted (the daemon's ``/metrics``).
-        self.metrics = metrics
         self.app = app if app is not None else celery_app(config)
         self.poll_s = poll_s
         #: The config as the workers read it: the same file, by its absolute path.
         self.config_path = str(config.path.resolve())
+        self._store = store
+
+    @property
+    def store(self) -> Store:
+        """The config's store (the daemon's own, or opened on first use)."""
+        if self._store is None:
+            self._store = Store.open(self.config.database_url())
+        return self._store
 
     async def run_job(self, name: str) -> JobReport:
-        """Enqueue ``name`` and return the report of the run a worker made of it."""
-        result: AsyncResult = await asyncio.to_thread(
-            self.app.send_task, TASK, args=[self.config_path, name], queue=self.queue
-        )
-        log.info("job %s enqueued (task %s)", name, result.id, extra={"job": name})
+        """Have the workers make a run of ``name``; its report."""
+        engine = Engine(self.config, self.store)
+        wait_s = self.config.hub.job_lock_wait.total_seconds()
+        started = time.perf_counter()
+        try:
+            async with job_lock(engine.store.engine, name, wait_s=wait_s):
+                engine.settle_dead_runs(name)
+                report, again = await self._run(engine, name)
+                if again:  # a partition's earlier delivery died mid-push: decide it from a fresh pull
+                    log.info("job %s: running it again for what a dead worker left unconfirmed", name)
+                    report, _ = await self._run(engine, name)
+                return report
+        except JobAlreadyRunning as exc:
+            return engine.refused_run(name, exc, time.perf_counter() - started)
+
+    async def _run(self, engine: Engine, name: str) -> tuple[JobReport, bool]:
+        """One run: its steps sent in order, its report; and whether another run must follow."""
+        config, store = self.config, engine.store
+        job = config.jobs[name]
+        source = config.source_of(job)
+        run_id = store.runs.start(name, job.entity.value, job.mode, False)
+        if superseded := store.outbox.supersede_retries(name, run_id):
+            log.info("job %s: %d changes that did not land before are decided again", name, superseded)
+        old_fingerprint, last_run_id = store.runs.job_state(name)
+        fingerprint = engine.fingerprint(job, source)
+        plan: dict[str, Any] = {
+            "fingerprint": fingerprint,
+            "same_rules": old_fingerprint == fingerprint,
+            "last_run_id": last_run_id,
+            "started_at": time.time(),
+            "hinted_up_to": 0,
+            "errors": [],
+        }
+        path, pieces, again = self.config_path, [], False
+        try:
+            if job.reservations:  # the orders first: the stock is read knowing what they hold
+                pieces.append(await self._step("orders", name, [path, name, run_id]))
+            # The hints so far, the orders' included, are this run's; later ones wait for the next.
+            plan["hinted_up_to"], _ = store.hints.pending(name)
+            readers = list(dict.fromkeys([source, *job.sources, *job.targets]))
+            pulls = await asyncio.gather(*(self._step("pull", name, [path, name, run_id, r]) for r in readers))
+            pieces += pulls
+            landed = {p["outcome"]["connector"]: p for p in pulls if "outcome" in p}
+            if source in landed:
+                parts = await self._decide(name, run_id, landed, plan)
+                pieces += parts
+                again = any(p.get("again") for p in parts)
+            else:
+                plan["errors"].append(f"the source of truth {source!r} could not be read; nothing was reconciled")
+            final = await self._step("settle", name, [path, name, run_id, pieces, plan])
+        except WorkerFailed as exc:
+            return self._abandon(store, job.entity.value, name, job.mode, run_id, plan, str(exc)), False
+        except asyncio.CancelledError:
+            self._abandon(store, job.entity.value, name, job.mode, run_id, plan, "cancelled: omnihub stopped")
+            raise
+        return report_from_json(final["report"], final["run_id"]), again
+
+    async def _decide(
+        self, name: str, run_id: int, landed: dict[str, dict[str, Any]], plan: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """Every partition decided (and pushed) by the workers at once.
+
+        A partition that compared nothing while the truth and a target both hold records in it
+        records nothing (``blind``). When no partition compared anything, the job is blind, as in
+        process: the run fails saying why. When others did, the partition merely holds no pair
+        (a small catalogue cut in many parts): it is decided again, trusted."""
+        count = self.partitions(max(p["outcome"]["held"] for p in landed.values()))
+        path = self.config_path
+
+        async def decide(index: int, trusted: bool) -> dict[str, Any]:
+            args = [path, name, run_id, [index, count], landed, {**plan, "trusted": trusted}]
+            return await self._step("partition", name, args)
+
+        parts = list(await asyncio.gather(*(decide(i, False) for i in range(count))))
+        blind = [i for i, p in enumerate(parts) if p.get("blind")]
+        if blind and not any(p["report"]["compared"] for p in parts):
+            plan["errors"].append(parts[blind[0]]["blind"])
+        elif blind:
+            again = await asyncio.gather(*(decide(i, True) for i in blind))
+            for index, part in zip(blind, again, strict=True):
+                parts[index] = part
+        return parts
+
+    def partitions(self, held: int) -> int:
+        """How many partitions a run of ``held`` records (its largest connector's) is decided in."""
+        hub = self.config.hub
+        return max(1, min(hub.partitions, -(-held // hub.partition_records)))
+
+    async def _step(self, step: str, job: str, args: list[Any]) -> dict[str, Any]:
+        """Send one step, wait for its worker's answer, and return it."""
+        result: AsyncResult = await asyncio.to_thread(self.app.send_task, STEPS[step], args=args, queue=self.queue)
+        log.debug("job %s: %s step enqueued (task %s)", job, step, result.id, extra={"job": job})
         enqueued = time.monotonic()
         if self.metrics is not None:
-            self.metrics.task_enqueued(name)
+            self.metrics.task_enqueued(job)
         try:
-            while True:
-                if await asyncio.to_thread(result.ready):
-                    break
-                await asyncio.sleep(self.poll_s)
+            pause = FIRST_POLL_S
+            while not await asyncio.to_thread(result.ready):
+                await asyncio.sleep(pause)
+                pause = min(self.poll_s, pause * 2)
         except asyncio.CancelledError:
             log.warning(
-                "job %s: stopped waiting for task %s; a worker still runs it", name, result.id, extra={"job": name}
+                "job %s: stopped waiting for its %s step (task %s); a worker may still run it",
+                job,
+                step,
+                result.id,
+                extra={"job": job},
             )
             raise
         finally:
             if self.metrics is not None:
-                self.metrics.task_done(name, time.monotonic() - enqueued)
+                self.metrics.task_done(job, time.monotonic() - enqueued)
         if not result.successful():
-            raise WorkerFailed(f"the worker failed: {redact(f'{type(result.result).__name__}: {result.result}')}")
-        value = result.result
+            why = redact(f"{type(result.result).__name__}: {result.result}")
+            result.forget()
+            raise WorkerFailed(f"the {step} step failed on its worker: {why}")
+        value: dict[str, Any] = result.result
         result.forget()
-        return report_from_json(value["report"], value.get("run_id"))
+        return value
+
+    def _abandon(
+        self, store: Store, entity: str, name: str, mode: str, run_id: int, plan: dict[str, Any], why: str
+    ) -> JobReport:
+        """A run that cannot go on: recorded failed with why; what it journaled and did not see
+        confirmed is decided again by the next run from a fresh pull."""
+        log.error("job %s: %s", name, why, extra={"job": name})
+        report = JobReport(name=name, entity=entity, mode=mode, status="failed", errors=[why], run_id=run_id)
+        report.duration_s = time.time() - plan["started_at"]
+        store.outbox.supersede_pending([run_id])
+        store.runs.finish(run_id, "failed", report.duration_s, report.as_json(), why)
+        return report

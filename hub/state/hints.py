@@ -35,11 +35,16 @@ class HintRepository(Repository):
                     conn.execute(insert(t.sync_hints), list(chunk))
         return len(rows)
 
-    def pending(self, job: str) -> tuple[int, set[str]]:
-        """(the newest hint id, the groups hinted) for ``job``; (0, empty) when none waits."""
+    def pending(self, job: str, up_to: int | None = None) -> tuple[int, set[str]]:
+        """(the newest hint id, the groups hinted) for ``job``; (0, empty) when none waits.
+        ``up_to``: only hints up to that id (the partitions of a distributed run decide the hints
+        its coordinator saw, and later ones wait for the next run)."""
         h = t.sync_hints.c
         with self.engine.connect() as conn:
-            top = conn.execute(select(func.max(h.id)).where(h.job == job)).scalar()
+            newest = select(func.max(h.id)).where(h.job == job)
+            if up_to is not None:
+                newest = newest.where(h.id <= up_to)
+            top = conn.execute(newest).scalar()
             if top is None:
                 return 0, set()
             groups = set(conn.execute(select(h.grp).where(h.job == job, h.id <= top)).scalars())

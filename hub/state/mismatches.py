@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 
 from hub.state import schema as t
 from hub.state.sql import IN_CHUNK, Repository, aware, chunks
@@ -122,19 +122,24 @@ class MismatchRepository(Repository):
 
     def resolve_pushed(self, entity: str, keys_fields: Sequence[tuple[str, str, str]], now: datetime) -> int:
         """Resolve mismatches whose correction the platform confirmed: (key, field, connector).
-        Returns how many open mismatches that closed."""
+        Returns how many open mismatches that closed. One batched statement: on PostgreSQL a
+        statement per correction costs a round trip each."""
+        if not keys_fields:
+            return 0
         m = t.mismatches.c
-        closed = 0
+        stmt = (
+            update(t.mismatches)
+            .where(
+                m.entity == entity,
+                m.key == bindparam("k"),
+                m.field == bindparam("f"),
+                m.connector == bindparam("c"),
+                m.status == "open",
+            )
+            .values(status="resolved", resolved_at=now, resolution="pushed", detail=None, last_seen=now)
+        )
         with self.engine.begin() as conn:
-            for key, field, connector in keys_fields:
-                closed += conn.execute(
-                    update(t.mismatches)
-                    .where(
-                        m.entity == entity, m.key == key, m.field == field, m.connector == connector, m.status == "open"
-                    )
-                    .values(status="resolved", resolved_at=now, resolution="pushed", detail=None, last_seen=now)
-                ).rowcount
-        return closed
+            return conn.execute(stmt, [{"k": k, "f": f, "c": c} for k, f, c in keys_fields]).rowcount
 
     def count_open(self, job: str) -> int:
         m = t.mismatches.c

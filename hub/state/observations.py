@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, any_, bindparam, delete, func, insert, or_, select, update
 
 from hub.state import schema as t
+from hub.state.partitions import Partition
 from hub.state.sql import CHUNK, IN_CHUNK, Repository, chunks, utcnow
 
 __all__ = ["FORGOTTEN_HASH", "ObservationRepository", "QuarantineRepository"]
@@ -76,6 +77,13 @@ class ObservationRepository(Repository):
         The records stay (they are what the channel held when last read)."""
         o = t.observations.c
         with self.engine.begin() as conn:
+            if self.dialect == "postgresql":  # one statement, the keys as one array
+                conn.execute(
+                    update(t.observations)
+                    .where(o.connector == connector, o.entity == entity, o.key == any_(bindparam("keys", list(keys))))
+                    .values(hash=FORGOTTEN_HASH)
+                )
+                return
             for chunk in chunks(list(keys), IN_CHUNK):
                 conn.execute(
                     update(t.observations)
@@ -111,12 +119,19 @@ class ObservationRepository(Repository):
                     yield from conn.execute(select(o.key, o.grp, o.data).where(*base, column.in_(chunk))).tuples()
 
     def iter_groups(
-        self, connectors: Sequence[str], entity: str, groups: Iterable[str] | None
+        self,
+        connectors: Sequence[str],
+        entity: str,
+        groups: Iterable[str] | None,
+        partition: Partition | None = None,
     ) -> Iterator[tuple[str, list[tuple[str, str, str]]]]:
         """(group, [(connector, key, canonical JSON)]) for the connectors' records, in group order,
-        streamed: the reconciler holds one group at a time, whatever the catalogue's size."""
+        streamed: the reconciler holds one group at a time, whatever the catalogue's size. With
+        ``partition`` and no ``groups``, only that partition's groups (a distributed run's share)."""
         o = t.observations.c
         query = select(o.grp, o.connector, o.key, o.data).where(o.entity == entity, o.connector.in_(list(connectors)))
+        if groups is None and partition is not None and (only := partition.clause(o.grp, self.dialect)) is not None:
+            query = query.where(only)
         if groups is None:
             queries = [query.order_by(o.grp)]
         else:  # the groups of an incremental run are few: one ordered query per chunk
@@ -134,27 +149,27 @@ class ObservationRepository(Repository):
                 select(o.key, o.grp, o.data).where(o.connector == connector, o.entity == entity)
             ).tuples()
 
-    def iter_keyed(self, connectors: Sequence[str], entity: str) -> Iterator[tuple[str, str, str]]:
+    def iter_keyed(
+        self, connectors: Sequence[str], entity: str, partition: Partition | None = None
+    ) -> Iterator[tuple[str, str, str]]:
         """(key, connector, canonical JSON) of the connectors' records in key order, streamed: the
         database merges the connectors, so a key's records come together and the reconciler holds a
-        page of keys at a time, whatever the catalogue's size."""
+        page of keys at a time, whatever the catalogue's size. With ``partition``, only its keys."""
         o = t.observations.c
-        query = (
-            select(o.key, o.connector, o.data)
-            .where(o.entity == entity, o.connector.in_(list(connectors)))
-            .order_by(o.key, o.connector)
-        )
+        query = select(o.key, o.connector, o.data).where(o.entity == entity, o.connector.in_(list(connectors)))
+        if partition is not None and (only := partition.clause(o.grp, self.dialect)) is not None:
+            query = query.where(only)
+        query = query.order_by(o.key, o.connector)
         with self.engine.connect().execution_options(stream_results=True, yield_per=CHUNK) as conn:
             yield from conn.execute(query).tuples()
 
-    def count(self, connector: str, entity: str) -> int:
+    def count(self, connector: str, entity: str, partition: Partition | None = None) -> int:
         o = t.observations.c
+        query = select(func.count()).select_from(t.observations).where(o.connector == connector, o.entity == entity)
+        if partition is not None and (only := partition.clause(o.grp, self.dialect)) is not None:
+            query = query.where(only)
         with self.engine.connect() as conn:
-            return int(
-                conn.execute(
-                    select(func.count()).select_from(t.observations).where(o.connector == connector, o.entity == entity)
-                ).scalar_one()
-            )
+            return int(conn.execute(query).scalar_one())
 
     def stock_locations(self, connector: str) -> frozenset[str]:
         """The locations a connector reported stock at in its last pull (what ``check`` compares

@@ -70,6 +70,8 @@ class Repository:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        #: ``postgresql`` or ``sqlite``: the few queries written per database ask.
+        self.dialect = engine.dialect.name
         self._upsert_insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
 
     def _upsert(self, table: Any, keys: list[str], rows: list[dict[str, Any]], update_cols: list[str]) -> None:
@@ -117,6 +119,11 @@ class Repository:
         if not converted:
             rows = self._converted(table, columns, rows)
         shared = {name: self._bind(table.c[name], value) for name, value in (constants or {}).items()}
+        if self.dialect == "postgresql":
+            statement_pg = self._unnest_statement(table, keys, columns, list(shared), update_cols, update_sql)
+            with self.engine.begin() if conn is None else contextlib.nullcontext(conn) as connection:
+                _execute_unnest(connection, statement_pg, list(shared.values()), rows, len(columns))
+            return
         numbered = self.engine.dialect.paramstyle == "qmark"
         if shared and not numbered:  # no numbered parameters: each row carries the constants
             rows = [(*shared.values(), *row) for row in rows]
@@ -144,6 +151,36 @@ class Repository:
         active = [i for i, p in enumerate(processors) if p is not None]
         return [tuple(convert(i, v) if i in active else v for i, v in enumerate(row)) for row in rows]
 
+    def _unnest_statement(
+        self,
+        table: Any,
+        keys: list[str],
+        columns: list[str],
+        shared: list[str],
+        update_cols: list[str],
+        update_sql: dict[str, str] | None,
+    ) -> str:
+        """PostgreSQL's bulk upsert: one array per column, unnested into rows by the server. The
+        statement's text is the same whatever the number of rows (psycopg parses it once, where a
+        multi-row ``VALUES`` of thousands of placeholders is parsed again for every statement),
+        and each array is adapted in one piece."""
+        dialect = self.engine.dialect
+        quote = dialect.identifier_preparer.quote
+
+        def sql_type(name: str) -> str:
+            return table.c[name].type.compile(dialect=dialect)
+
+        assignments = {c: f"excluded.{quote(c)}" for c in update_cols} | (update_sql or {})
+        constants = [f"%s::{sql_type(c)}" for c in shared]
+        # %b: each array goes in binary, without escaping every element as text would
+        arrays = ", ".join(f"%b::{sql_type(c)}[]" for c in columns)
+        return (
+            f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in [*shared, *columns])}) "
+            f"SELECT {', '.join([*constants, 'u.*'])} FROM unnest({arrays}) AS u "
+            f"ON CONFLICT ({', '.join(quote(k) for k in keys)}) DO UPDATE SET "
+            + ", ".join(f"{quote(c)} = {expression}" for c, expression in assignments.items())
+        )
+
     def _bulk_statement(
         self,
         table: Any,
@@ -161,6 +198,24 @@ class Repository:
             f"{quote(c)} = {expression}" for c, expression in assignments.items()
         )
         return _BulkStatement(head, tail, len(columns), len(shared), numbered)
+
+
+#: Rows per unnested statement on PostgreSQL (its arrays have no parameter limit; this bounds memory).
+UNNEST_ROWS = 20_000
+
+
+def _execute_unnest(
+    connection: Connection, statement: str, prefix: list[Any], rows: Sequence[tuple[Any, ...]], width: int
+) -> None:
+    """Run PostgreSQL's unnested upsert (``Repository._unnest_statement``), a slice of rows at a time."""
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        for start in range(0, len(rows), UNNEST_ROWS):
+            part = rows[start : start + UNNEST_ROWS]
+            arrays = [list(column) for column in zip(*part, strict=True)] if part else [[] for _ in range(width)]
+            cursor.execute(statement, prefix + arrays)
+    finally:
+        cursor.close()
 
 
 def _execute_bulk(

@@ -29,6 +29,7 @@ from hub.state.notifications import NotificationRepository
 from hub.state.observations import FORGOTTEN_HASH, ObservationRepository, QuarantineRepository
 from hub.state.orders import OrderRepository
 from hub.state.outbox import OutboxRepository
+from hub.state.partitions import register_sqlite
 from hub.state.runs import RunRepository
 from hub.state.sql import utcnow
 
@@ -115,6 +116,7 @@ def _sqlite_pragmas(dbapi_connection: Any, record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+    register_sqlite(dbapi_connection)  # what PostgreSQL computes for a partition's rows
 
 
 def _safe_url(url: str) -> str:

@@ -16,6 +16,7 @@ from hub.config.models import JobConfig
 from hub.model.base import Entity, Record
 from hub.model.records import ENTITY_MODELS
 from hub.state.keyed_pages import keyed_pages, stored_loader
+from hub.state.partitions import Partition
 from hub.state.store import Store
 from hub.sync.locations import location_gaps, sells_at
 from hub.sync.orders import Reserved
@@ -124,10 +125,19 @@ class Decider:
         groups: set[str] | None,
         *,
         reserved: Mapping[str, Reserved] | None = None,
+        partition: Partition | None = None,
     ) -> Decision:
         """Findings and plans for ``groups`` (every group when None) of the connectors that were read;
-        ``reserved`` (stock) holds the units the job's reservation ledger holds, by SKU."""
+        ``reserved`` (stock) holds the units the job's reservation ledger holds, by SKU.
+
+        ``partition``: only the groups of that partition (one task of a distributed run), read from
+        the store, where every pull of such a run wrote what it read. Whether the run compared
+        nothing is then judged on the partition's own records."""
         entity = job.entity
+        if partition is not None:
+            if not all(o.spilled for o in outcomes.values()):
+                raise ValueError("a partition is decided from the store: its run's pulls must all be stored")
+            groups = None if groups is None else partition.only(groups)
         targets = [t for t in job.targets if t in outcomes]
         job_input = ReconcileInput(
             entity=entity,
@@ -146,16 +156,31 @@ class Decider:
             job_input.truth_locations = located[source]
             job_input.target_locations = {t: sells_at(job, t, located[t]) for t in targets}
             warnings = location_gaps(job, source, targets, located)
-        findings, plans, compared = self.reconcile(job_input, outcomes, groups)
-        findings += identity_conflicts(entity, outcomes)
+        findings, plans, compared = self.reconcile(job_input, outcomes, groups, partition)
+        conflicts = identity_conflicts(entity, outcomes)
+        findings += conflicts if partition is None else [f for f in conflicts if partition.holds(f.grp)]
         stale = [(n, entity.value, key, "the state store", why) for n, o in outcomes.items() for key, why in o.stale]
         blind = None
-        if groups is None and compared_nothing(compared, source, targets, outcomes):
+        if (
+            groups is None
+            and compared_nothing(compared, source, targets, outcomes)
+            and (partition is None or self._partition_holds_both(entity, source, targets, partition))
+        ):
             blind = blind_reason(job, source, targets, outcomes)
         return Decision(findings, plans, compared, warnings, stale, blind)
 
+    def _partition_holds_both(self, entity: Entity, source: str, targets: Sequence[str], partition: Partition) -> bool:
+        """The truth and a target both hold records in ``partition`` (a partition that compared
+        nothing for want of records is not a blind job)."""
+        count = self.store.observations.count
+        return count(source, entity.value, partition) > 0 and any(count(t, entity.value, partition) for t in targets)
+
     def reconcile(
-        self, job_input: ReconcileInput, outcomes: dict[str, PullOutcome], groups: set[str] | None
+        self,
+        job_input: ReconcileInput,
+        outcomes: dict[str, PullOutcome],
+        groups: set[str] | None,
+        partition: Partition | None = None,
     ) -> tuple[list[Finding], list[Plan], int]:
         """Findings, plans and the number of target records compared, for every group to decide."""
         entity, source = job_input.entity, job_input.source
@@ -165,11 +190,11 @@ class Decider:
             held = {t: outcomes[t].changed for t in job_input.targets}
             return reconcile_keyed(job_input, outcomes[source].changed, held)
         if groups is None and entity in _KEYED and any(o.spilled for o in outcomes.values()):
-            return self._reconcile_spilled(job_input, outcomes)
+            return self._reconcile_spilled(job_input, outcomes, partition)
         findings: list[Finding] = []
         plans: list[Plan] = []
         compared = 0
-        for grp, by_connector in self._groups(entity, outcomes, groups):
+        for grp, by_connector in self._groups(entity, outcomes, groups, partition):
             f, p, n = reconcile_group(job_input, grp, by_connector)
             compared += n
             if f:
@@ -179,7 +204,7 @@ class Decider:
         return findings, plans, compared
 
     def _reconcile_spilled(
-        self, job_input: ReconcileInput, outcomes: dict[str, PullOutcome]
+        self, job_input: ReconcileInput, outcomes: dict[str, PullOutcome], partition: Partition | None = None
     ) -> tuple[list[Finding], list[Plan], int]:
         """Every key of a spilled products or prices run, read back from the store in key order and
         reconciled page by page (``reconcile_keyed`` decides as ``reconcile_group`` would): the
@@ -190,7 +215,7 @@ class Decider:
         entity, source = job_input.entity, job_input.source
         readers = [source, *job_input.targets]
         skip = {(name, key) for name, outcome in outcomes.items() for key in outcome.duplicates}
-        rows = self.store.observations.iter_keyed(readers, entity.value)
+        rows = self.store.observations.iter_keyed(readers, entity.value, partition)
         size = max(1, self.memory_records // len(readers))
         load = stored_loader(ENTITY_MODELS[entity])
         findings: list[Finding] = []
@@ -204,7 +229,11 @@ class Decider:
         return findings, plans, compared
 
     def _groups(
-        self, entity: Entity, outcomes: dict[str, PullOutcome], groups: set[str] | None
+        self,
+        entity: Entity,
+        outcomes: dict[str, PullOutcome],
+        groups: set[str] | None,
+        partition: Partition | None = None,
     ) -> Iterator[tuple[str, dict[str, list[Record]]]]:
         """The groups to reconcile with their records by connector: from memory when the run holds
         them, else streamed from the store in group order (a pull that outgrew the memory budget)."""
@@ -213,7 +242,7 @@ class Decider:
             return
         model = ENTITY_MODELS[entity]
         duplicates = {(name, key) for name, outcome in outcomes.items() for key in outcome.duplicates}
-        for grp, rows in self.store.observations.iter_groups(list(outcomes), entity.value, groups):
+        for grp, rows in self.store.observations.iter_groups(list(outcomes), entity.value, groups, partition):
             by_connector: dict[str, list[Record]] = {}
             for name, key, data in rows:
                 if (name, key) not in duplicates and (record := stored_record(model, outcomes[name], key, data)):
@@ -278,11 +307,15 @@ def record_findings(
     groups: set[str] | None,
     report: JobReport,
     now: datetime,
+    partition: Partition | None = None,
 ) -> None:
     """Save the run's findings as mismatches: new ones opened, ones no longer found resolved (only
-    within ``groups``: a group not decided keeps its mismatches), every open one seen now."""
+    within ``groups``: a group not decided keeps its mismatches), every open one seen now. With
+    ``partition``, only within that partition's groups (the other partitions decide the rest)."""
     store.mismatches.touch_open(job, now)
     previous = store.mismatches.open(job, groups)
+    if partition is not None:
+        previous = {k: row for k, row in previous.items() if partition.holds(row["grp"])}
     found = {}
     for f in findings:
         found[(f.key, f.field, f.connector)] = {

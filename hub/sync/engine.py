@@ -118,20 +118,24 @@ class Engine:
         try:
             async with contextlib.nullcontext() if dry_run else job_lock(self.store.engine, name, wait_s=wait_s):
                 if not dry_run:
-                    self._settle_dead_runs(name)
+                    self.settle_dead_runs(name)
                 with _paused_gc():
                     return await self._run_job(name, dry_run=dry_run)
         except JobAlreadyRunning as exc:
-            log.error("%s", exc)
-            job = self.config.jobs[name]
-            mode = self.mode or job.mode
-            report = JobReport(name=name, entity=job.entity.value, mode=mode, status="failed", errors=[str(exc)])
-            report.duration_s = time.perf_counter() - started
-            report.run_id = self.store.runs.start(name, job.entity.value, mode, False)
-            self.store.runs.finish(report.run_id, "failed", report.duration_s, report.as_json(), str(exc))
-            return report
+            return self.refused_run(name, exc, time.perf_counter() - started)
 
-    def _settle_dead_runs(self, name: str) -> None:
+    def refused_run(self, name: str, exc: JobAlreadyRunning, waited_s: float) -> JobReport:
+        """A run that could not take its job's lock: recorded failed, naming who holds the lock."""
+        log.error("%s", exc)
+        job = self.config.jobs[name]
+        mode = self.mode or job.mode
+        report = JobReport(name=name, entity=job.entity.value, mode=mode, status="failed", errors=[str(exc)])
+        report.duration_s = waited_s
+        report.run_id = self.store.runs.start(name, job.entity.value, mode, False)
+        self.store.runs.finish(report.run_id, "failed", report.duration_s, report.as_json(), str(exc))
+        return report
+
+    def settle_dead_runs(self, name: str) -> None:
         """Holding the job's lock, any other run of the job still marked running is dead (a worker
         killed on another host, a container gone): its journaled changes are decided again now."""
         dead = self.store.runs.interrupt_job(name)
@@ -194,14 +198,14 @@ class Engine:
         """Pull every connector of the job together, then decide (and push) from what they brought."""
         entity = job.entity
         readers = list(dict.fromkeys([source, *job.sources, *job.targets]))
-        fingerprint = self._fingerprint(job, source)
+        fingerprint = self.fingerprint(job, source)
         old_fingerprint, last_run_id = (None, 0) if dry_run else self.store.runs.job_state(name)
         written_elsewhere: set[str] | None = None  # None: every group is decided again
         if not dry_run and old_fingerprint == fingerprint:
             written_elsewhere = set()
             for conn_name in readers:
                 written_elsewhere |= self.store.observations.groups_written_after(conn_name, entity.value, last_run_id)
-        reserved = await self._orders(job, connectors, report, dry_run) if job.reservations else None
+        reserved = await self.orders_for(job, connectors, report, dry_run) if job.reservations else None
         puller = Puller(self.store, self.config.hub, self.mapping_for, self.progress, readers=len(readers))
         pulls = await asyncio.gather(
             *(
@@ -240,7 +244,7 @@ class Engine:
         hinted_up_to, hinted = (0, set()) if context.dry_run else self.store.hints.pending(name)
         if groups is not None:
             groups |= hinted
-        fields = {t: self._fields(job, connectors[t]) for t in job.targets if t in outcomes}
+        fields = {t: self.fields_of(job, connectors[t]) for t in job.targets if t in outcomes}
         decider = self.decider(self.store, self.config.hub.memory_records)
         decision = decider.decide(job, source, fields, outcomes, groups, reserved=context.reserved)
         _report_decision(report, decision)
@@ -272,7 +276,7 @@ class Engine:
             if hinted_up_to:
                 self.store.hints.consume(name, hinted_up_to)
 
-    async def _orders(
+    async def orders_for(
         self, job: JobConfig, connectors: dict[str, Connector], report: JobReport, dry_run: bool
     ) -> dict[str, Reserved]:
         """Pull the reserving channels' orders before the stock, hint every job reserving for a
@@ -292,7 +296,7 @@ class Engine:
         overlay = [o for orders in pulled for o in orders.orders] if dry_run else []
         return reserved_for(job, self.store.orders.open_orders(job.reservations), overlay)
 
-    def _fields(self, job: JobConfig, target: Connector) -> list[str]:
+    def fields_of(self, job: JobConfig, target: Connector) -> list[str]:
         """The fields compared on a target: the job's (default all) that the target carries."""
         model = ENTITY_MODELS[job.entity]
         covered = {r.name for r in self.mapping_for(target.name)[job.entity].rules}
@@ -302,7 +306,7 @@ class Engine:
         wanted = job.fields or list(model.compared_fields)
         return [f for f in wanted if f in covered]
 
-    def _fingerprint(self, job: JobConfig, source: str) -> str:
+    def fingerprint(self, job: JobConfig, source: str) -> str:
         digest = hashlib.blake2b(digest_size=16)
         # What decides the golden values and the comparisons; not when the job runs, reads in full or pushes.
         digest.update(job.model_dump_json(exclude={"mode", "schedule", "full_every"}).encode())
