@@ -21,7 +21,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from connectors.csv.cells import guard, has_guarded_cells, unguard_row
-from connectors.csv.files import Layout, ends_mid_line, replace_file, serialize
+from connectors.csv.files import Layout, ends_mid_line, feed_lock, replace_file, serialize
 from connectors.csv.scan import ascii_compatible, digest_of, scan_feed
 from hub.sdk import (
     READ_WRITE,
@@ -273,6 +273,11 @@ class CsvConnector(Connector):
         return await asyncio.to_thread(self._write, entity, changes)
 
     def _write(self, entity: Entity, changes: Sequence[Change]) -> list[PushResult]:
+        """Set the changed cells and replace the file, one writer at a time (``feed_lock``)."""
+        with feed_lock(self._path(entity)):
+            return self._rewrite(entity, changes)
+
+    def _rewrite(self, entity: Entity, changes: Sequence[Change]) -> list[PushResult]:
         """Set the changed cells and replace the file; every other cell, row and byte of layout stays.
 
         A feed whose last line is cut is not rewritten: the line ending the rewrite would add

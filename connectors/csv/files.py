@@ -14,16 +14,17 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
+import fcntl
 import io
 import os
 import re
 import stat
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Layout", "ends_mid_line", "replace_file", "serialize"]
+__all__ = ["Layout", "ends_mid_line", "feed_lock", "replace_file", "serialize"]
 
 _NEWLINE = re.compile(r"\r\n?|\n")
 #: Written when a file shows no line ending of its own (a lone header line): RFC 4180's.
@@ -81,6 +82,21 @@ def serialize(rows: Sequence[Sequence[str]], delimiter: str, newline: str) -> st
         writer.writerow(row)
         lines.append(buffer.getvalue()[:-2] + newline)
     return "".join(lines)
+
+
+@contextlib.contextmanager
+def feed_lock(path: Path) -> Iterator[None]:
+    """Hold the write lock of the feed's folder: a rewrite reads the file, changes rows and
+    replaces it, so two writers at once (the partitions of a distributed run, on two workers
+    sharing the folder) would each lose the other's rows. An advisory ``flock`` on the folder
+    (the feed itself is replaced, so it cannot carry the lock; a lock file would be left in the
+    user's folder). Readers are not held up: they see the old file or the new one."""
+    folder = os.open(Path(os.path.realpath(path)).parent, os.O_RDONLY)
+    try:
+        fcntl.flock(folder, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(folder)  # closing the descriptor releases the lock
 
 
 def replace_file(path: Path, data: bytes, like: os.stat_result) -> None:

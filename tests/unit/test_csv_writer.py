@@ -223,3 +223,31 @@ def test_a_created_row_guards_its_text_and_writes_its_numbers_as_numbers(tmp_pat
     create = Change(Entity.stock, "C@wh", "feed", {"available": -2}, {}, level, {}, "s")
     assert _push(_connector(stock), create, entity=Entity.stock)[0].ok
     assert stock_path.read_text().splitlines()[1].startswith("C,wh,-2")
+
+
+def test_two_writers_at_once_keep_each_other_s_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The partitions of a distributed run write one feed from two processes: each rewrite reads
+    the file, so without the folder's lock the slower writer would put back what the other changed."""
+    import threading
+
+    rows = "".join(f"K{n:03d},1.00\n" for n in range(200))
+    path = _feed(tmp_path, ("sku,price\n" + rows).encode())
+    original = files.replace_file
+    first_in = threading.Event()
+
+    def slow_replace(target: Path, data: bytes, like: os.stat_result) -> None:
+        first_in.set()
+        threading.Event().wait(0.2)  # the other writer has read the file by now, unless it waits for the lock
+        original(target, data, like)
+
+    monkeypatch.setattr("connectors.csv.connector.replace_file", slow_replace)
+    even = [_change(f"K{n:03d}", amount=Decimal("2.00")) for n in range(0, 200, 2)]
+    odd = [_change(f"K{n:03d}", amount=Decimal("3.00")) for n in range(1, 200, 2)]
+    writer = threading.Thread(target=lambda: _push(_connector(tmp_path), *even))
+    writer.start()
+    first_in.wait(5)
+    assert all(r.ok for r in _push(_connector(tmp_path), *odd))
+    writer.join(5)
+    prices = {row["sku"]: row["price"] for row in csv.DictReader(io.StringIO(path.read_text()))}
+    assert [prices[f"K{n:03d}"] for n in range(4)] == ["2.00", "3.00", "2.00", "3.00"]
+    assert sorted(set(prices.values())) == ["2.00", "3.00"]
