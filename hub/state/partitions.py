@@ -15,7 +15,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, func, literal_column
+from sqlalchemy import ColumnElement, Integer, String, func, literal_column
 from sqlalchemy.dialects.postgresql import BIT
 
 __all__ = ["Partition", "bucket_of", "register_sqlite"]
@@ -61,7 +61,7 @@ class Partition:
             return None
         if dialect == "postgresql":
             # ('x' || first 7 hex digits)::bit(28)::int: the digest's first 28 bits, unsigned.
-            hexed = literal_column("'x'") + func.substr(func.md5(column), 1, _HEX_DIGITS)
+            hexed = literal_column("'x'", String) + func.substr(func.md5(column), 1, _HEX_DIGITS)
             number = hexed.cast(BIT(4 * _HEX_DIGITS)).cast(Integer)
         else:
             number = getattr(func, _SQLITE_FUNCTION)(column)

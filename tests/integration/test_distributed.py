@@ -72,7 +72,7 @@ def _write_feeds(folder: Path, skus: int) -> dict[str, str]:
     return expected
 
 
-def _config(tmp_path: Path, db_url: str, skus: int) -> tuple[Path, dict[str, str]]:
+def _config(tmp_path: Path, db_url: str, skus: int, hub: str = "") -> tuple[Path, dict[str, str]]:
     expected = _write_feeds(tmp_path / "feeds", skus)
     path = tmp_path / "omnihub.yaml"
     path.write_text(
@@ -82,7 +82,7 @@ hub:
   broker: "${{OMNIHUB_BROKER_URL}}"
   engine: celery
   job_lock_wait: 60s
-connectors:
+{hub}connectors:
   wms: {{type: csv, path: feeds/wms.csv}}
   web: {{type: csv, path: feeds/web.csv}}
 truth:
@@ -218,6 +218,31 @@ def test_a_run_enqueued_by_the_daemon_side_is_run_by_a_worker(
     logs = pool.logs()  # and the worker did the work, step by step
     for step, times in (("pull", 2), ("decide_partition", 1), ("settle_run", 1)):
         assert logs.count(f"Task omnihub.{step}[") == 2 * times, logs  # received, then succeeded
+
+
+def test_two_workers_split_a_job_s_partitions(
+    tmp_path: Path, pg_url: str, workers: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, expected = _config(tmp_path, pg_url, 8_000, hub="  partitions: 4\n  partition_records: 1000\n")
+    pool = workers(config)
+    pool.start("--concurrency", "1")
+    pool.start("--concurrency", "1")
+    enqueuer = _enqueuer(config, monkeypatch)
+    report = asyncio.run(asyncio.wait_for(enqueuer.run_job("stock"), 60))
+    assert report.status == "ok", pool.logs()
+    assert _web(config) == expected
+    # the four partitions together decided every SKU once: each drifted one pushed exactly once
+    drifted = sum(1 for n in range(8_000) if n % 3 == 0)
+    assert report.pushed == {"web": drifted} and report.compared == 8_000
+    done = [key for _, key, status in _outbox(pg_url) if status == "done"]
+    assert len(done) == len(set(done)) == drifted
+    # and both workers took partitions
+    logs = [p.read_text(errors="replace") for p in sorted(tmp_path.glob("worker-*.log"))]
+    taken = [log.count("Task omnihub.decide_partition[") // 2 for log in logs]
+    assert sum(taken) == 4 and all(taken), taken
+    # the next run finds nothing left and no mismatch open
+    again = asyncio.run(asyncio.wait_for(enqueuer.run_job("stock"), 60))
+    assert again.status == "ok" and again.pushed == {} and again.mismatches == 0
 
 
 def test_two_enqueues_of_one_job_never_run_it_twice_at_once(
