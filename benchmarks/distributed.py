@@ -117,6 +117,45 @@ def write_config(folder: Path, stores: int, database: str) -> Path:
     return path
 
 
+def write_price_feeds(folder: Path, skus: int, drift: float, seed: int) -> dict[str, dict[str, str]]:
+    """One big prices job: an ERP truth and a web feed where a ``drift`` fraction of the prices
+    drifted; the web prices expected after the run (the truth's), by SKU."""
+    rng = random.Random(seed)
+    want: dict[str, str] = {}
+    with (folder / "big-erp.csv").open("w") as erp, (folder / "big-web.csv").open("w") as web:
+        erp.write("sku,price,compare_at_price,currency\n")
+        web.write("sku,price,compare_at_price,currency\n")
+        for n in range(skus):
+            sku = f"SKU-{n:07d}"
+            price = f"{rng.randint(500, 20000) / 100:.2f}"
+            want[sku] = price
+            erp.write(f"{sku},{price},,EUR\n")
+            shown = f"{float(price) + 1:.2f}" if rng.random() < drift else price
+            web.write(f"{sku},{shown},,EUR\n")
+    return {"big": want}
+
+
+def write_price_config(folder: Path, database: str, partitions: int) -> Path:
+    lines = [
+        "version: 1",
+        "hub:",
+        f'  database: "{database}"',
+        '  broker: "${OMNIHUB_BROKER_URL}"',
+        "  engine: celery",
+        "  job_lock_wait: 60s",
+        "  currency: EUR",
+        f"  partitions: {partitions}",
+        "connectors:",
+        "  big-erp: {type: csv, path: big-erp.csv}",
+        "  big-web: {type: csv, path: big-web.csv}",
+        "jobs:",
+        "  big: {entity: prices, source: big-erp, targets: [big-web], mode: enforce, schedule: 'every 1h'}",
+    ]
+    path = folder / "omnihub.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
 class Workers:
     """``omnihub worker`` subprocesses, each the leader of its own process group (its pool
     processes with it), so that ``stop`` leaves none behind."""
@@ -179,9 +218,9 @@ class Pass:
         return max(self.doubled_in_run, self.doubled_in_job)
 
 
-def web_feed(path: Path) -> dict[str, str]:
+def web_feed(path: Path, column: str = "available") -> dict[str, str]:
     with path.open(newline="") as handle:
-        return {row["sku"]: row["available"] for row in csv.DictReader(handle)}
+        return {row["sku"]: row[column] for row in csv.DictReader(handle)}
 
 
 def doubles(store: Store) -> tuple[int, int]:
@@ -199,9 +238,10 @@ def doubles(store: Store) -> tuple[int, int]:
     return extra("run_id", "connector", "key"), extra("job", "connector", "key")
 
 
-def run_pass(workers: int, args: argparse.Namespace) -> Pass:
+def run_pass(workers: int, args: argparse.Namespace, big: bool = False) -> Pass:
     """Fresh feeds, a fresh schema, a flushed broker database; every job enqueued at once on
-    ``workers`` worker processes, timed until every report is back; then the checks."""
+    ``workers`` worker processes, timed until every report is back; then the checks. ``big``:
+    the one prices job of ``--big-skus`` instead of the stores' stock jobs."""
     broker = redis.Redis.from_url(args.broker)
     broker.flushdb()
     pool: Workers | None = None
@@ -211,12 +251,17 @@ def run_pass(workers: int, args: argparse.Namespace) -> Pass:
             scratch_database(args.db) as database,
         ):
             folder = Path(tmp)
-            expected = write_feeds(folder, args.stores, args.skus, args.drift, args.seed)
+            column = "price" if big else "available"
+            if big:
+                expected = write_price_feeds(folder, args.big_skus, args.drift, args.seed)
+                config_path = write_price_config(folder, database, args.partitions)
+            else:
+                expected = write_feeds(folder, args.stores, args.skus, args.drift, args.seed)
+                config_path = write_config(folder, args.stores, database)
             drifted = sum(
-                sum(1 for sku, qty in web_feed(folder / f"{name}-web.csv").items() if want[sku] != qty)
+                sum(1 for sku, value in web_feed(folder / f"{name}-web.csv", column).items() if want[sku] != value)
                 for name, want in expected.items()
             )
-            config_path = write_config(folder, args.stores, database)
             os.environ["OMNIHUB_BROKER_URL"] = args.broker
             config = load_config(config_path)
             # the tables made once here, not by two workers racing on an empty schema
@@ -241,8 +286,8 @@ def run_pass(workers: int, args: argparse.Namespace) -> Pass:
                     raise RuntimeError(f"runs not ok: {[(r.name, r.status, r.errors) for r in bad]}\n{pool.logs()}")
                 lost = 0
                 for name, want in expected.items():
-                    have = web_feed(folder / f"{name}-web.csv")
-                    lost += sum(1 for sku, qty in want.items() if have.get(sku) != qty)
+                    have = web_feed(folder / f"{name}-web.csv", column)
+                    lost += sum(1 for sku, value in want.items() if have.get(sku) != value)
                 in_run, in_job = doubles(store)
             finally:
                 store.close()
@@ -266,6 +311,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--broker", default="redis://127.0.0.1:6379/12", help="Redis; its database is flushed before and after"
     )
+    parser.add_argument(
+        "--big-skus", type=int, default=1_000_000, help="SKUs of the one big prices job (0: leave it out)"
+    )
+    parser.add_argument("--partitions", type=int, default=2, help="hub.partitions of the big job")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--no-warmup",
@@ -274,8 +323,8 @@ def main(argv: list[str] | None = None) -> int:
         help="skip the untimed pass on up to 4 stores that warms the caches first",
     )
     args = parser.parse_args(argv)
-    if args.stores < 1 or args.skus < 1:
-        parser.error("--stores and --skus must be at least 1")
+    if args.stores < 1 or args.skus < 1 or args.big_skus < 0 or args.partitions < 1:
+        parser.error("--stores, --skus and --partitions must be at least 1, --big-skus at least 0")
     if not args.db.startswith("postgresql"):
         parser.error("--db must be PostgreSQL: the distributed engine shares its state through it")
     # SIGTERM unwinds like Ctrl-C: the workers are killed and the schema dropped on the way out
@@ -287,7 +336,8 @@ def main(argv: list[str] | None = None) -> int:
         warmup = run_pass(2, argparse.Namespace(**{**vars(args), "stores": min(args.stores, 4)}))
     one = run_pass(1, args)
     two = run_pass(2, args)
-    checked = [p for p in (warmup, one, two) if p is not None]
+    big = (run_pass(1, args, big=True), run_pass(2, args, big=True)) if args.big_skus else None
+    checked = [p for p in (warmup, one, two, *(big or ())) if p is not None]
     pushed = [sum(sum(r.pushed.values()) for r in p.reports) for p in (one, two)]
     print(
         f"drifted={one.drifted},{two.drifted} pushed={pushed[0]},{pushed[1]} "
@@ -297,9 +347,22 @@ def main(argv: list[str] | None = None) -> int:
         f"runs_per_hour={len(one.reports) / one.seconds * 3600:.0f},{len(two.reports) / two.seconds * 3600:.0f} "
         f"warmup_s={f'{warmup.seconds:.2f}' if warmup else 'none'}"
     )
+    if big is not None:
+        b1, b2 = big
+        print(
+            f"big_job skus={args.big_skus} partitions={args.partitions} drifted={b1.drifted},{b2.drifted} "
+            f"pushed={sum(b1.reports[0].pushed.values())},{sum(b2.reports[0].pushed.values())} "
+            f"per_sku_us={b1.seconds / args.big_skus * 1e6:.1f},{b2.seconds / args.big_skus * 1e6:.1f}"
+        )
+    big_figures = (
+        f"big_seconds={big[0].seconds:.2f},{big[1].seconds:.2f} big_speedup={big[0].seconds / big[1].seconds:.2f} "
+        f"big_skus={args.big_skus} "
+        if big is not None
+        else "big_skus=0 "
+    )
     print(
         f"workers=1,2 seconds={one.seconds:.2f},{two.seconds:.2f} speedup={one.seconds / two.seconds:.2f} "
-        f"lost={sum(p.lost for p in checked)} doubled={sum(p.doubled for p in checked)} "
+        f"{big_figures}lost={sum(p.lost for p in checked)} doubled={sum(p.doubled for p in checked)} "
         f"stores={args.stores} skus={args.skus}"
     )
     return 0
