@@ -5,8 +5,9 @@ the ``JobRunner`` this ``run_job`` instead of the engine's. It coordinates each 
 of its work (``hub.distributed.steps`` is the work):
 
 1. it takes the job's lock (a PostgreSQL advisory lock, held by its own connection for the whole
-   run), so that a job runs once at a time however many schedulers fire it: a second scheduler
-   kept for high availability waits for the first one's run to end, as a manual ``sync`` does;
+   run), so that a job runs once at a time however many schedulers fire it. A second scheduler
+   kept for high availability waits for the first one's run to end and, finding that the run
+   was made for the same tick (``Enqueuer._covered``), takes its report instead of running again;
 2. it records the run, then sends the steps and waits for each: the reserving channels' orders,
    then every connector's pull at once, then every partition of the keys at once, then the settle;
 3. it returns the settle's report: the runner keeps each job's last outcome for ``/healthz`` and
@@ -24,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from celery import Celery
@@ -35,7 +37,7 @@ from hub.distributed.fragments import report_from_json
 from hub.errors import OmnihubError
 from hub.redact import redact
 from hub.state.job_locks import JobAlreadyRunning, job_lock
-from hub.state.store import Store
+from hub.state.store import Store, utcnow
 from hub.sync.engine import Engine
 from hub.sync.report import JobReport
 
@@ -47,6 +49,8 @@ log = logging.getLogger("omnihub.scheduler")
 POLL_S = 0.5
 #: The first pause: most steps of a small job end within milliseconds.
 FIRST_POLL_S = 0.01
+#: How far apart two schedulers may fire one tick of a schedule and still count as one firing.
+SAME_TICK = timedelta(seconds=2)
 
 
 class WorkerFailed(OmnihubError):
@@ -97,9 +101,13 @@ class Enqueuer:
         """Have the workers make a run of ``name``; its report."""
         engine = Engine(self.config, self.store)
         wait_s = self.config.hub.job_lock_wait.total_seconds()
-        started = time.perf_counter()
+        started, fired = time.perf_counter(), utcnow()
         try:
             async with job_lock(engine.store.engine, name, wait_s=wait_s):
+                if (covered := self._covered(engine.store, name, fired)) is not None:
+                    run_id, value = covered
+                    log.info("job %s: run %d by another scheduler covers this one", name, run_id, extra={"job": name})
+                    return report_from_json(value, run_id)
                 engine.settle_dead_runs(name)
                 report, again = await self._run(engine, name)
                 if again:  # a partition's earlier delivery died mid-push: decide it from a fresh pull
@@ -108,6 +116,15 @@ class Enqueuer:
                 return report
         except JobAlreadyRunning as exc:
             return engine.refused_run(name, exc, time.perf_counter() - started)
+
+    def _covered(self, store: Store, name: str, fired: datetime) -> tuple[int, dict[str, Any]] | None:
+        """The run another scheduler (kept for high availability) made of the job while this one
+        waited for its lock, when that run is this one's: it started at most ``SAME_TICK`` before
+        this one fired (two schedulers fire one tick of a schedule within a second or so of each
+        other), and no hint (a webhook's SKUs, moved reservations) waits that it did not decide."""
+        if store.hints.pending(name)[0]:
+            return None
+        return store.runs.covering(name, fired - SAME_TICK)
 
     async def _run(self, engine: Engine, name: str) -> tuple[JobReport, bool]:
         """One run: its steps sent in order, its report; and whether another run must follow."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -48,6 +48,22 @@ class RunRepository(Repository):
                 )
             )
             return int(result.inserted_primary_key[0])
+
+    def covering(self, job: str, since: datetime) -> tuple[int, dict[str, Any]] | None:
+        """(id, report) of the newest finished run of ``job`` that started at ``since`` or later:
+        a scheduler that waited for the job's lock while another scheduler ran the job finds here
+        that the run it was about to make has been made (the schedulers' clocks agree, as NTP keeps
+        them; a run missed by a skewed clock is only made again)."""
+        r = t.runs.c
+        query = (
+            select(r.id, r.report)
+            .where(r.job == job, r.dry_run == 0, r.status != "running", r.started_at >= since, r.report.is_not(None))
+            .order_by(r.id.desc())
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else (int(row[0]), json.loads(row[1]))
 
     def finish(self, run_id: int, status: str, duration_s: float, report: dict[str, Any], error: str | None) -> None:
         with self.engine.begin() as conn:

@@ -25,6 +25,7 @@ import redis
 from sqlalchemy import select
 
 from hub.config.loader import load_config
+from hub.distributed.enqueue import SAME_TICK
 from hub.ops.metrics import HubMetrics
 from hub.state import schema as t
 from hub.state.store import Store
@@ -245,25 +246,36 @@ def test_two_workers_split_a_job_s_partitions(
     assert again.status == "ok" and again.pushed == {} and again.mismatches == 0
 
 
-def test_two_enqueues_of_one_job_never_run_it_twice_at_once(
+def test_two_schedulers_firing_one_job_together_make_one_run(
     tmp_path: Path, pg_url: str, workers: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """High availability: two schedulers (each its own store and connections, as two hosts) fire
+    the same job at once. One takes the job's lock and coordinates the run; the other waits, then
+    finds a run that started after it fired and reports that run instead of making another."""
     config, expected = _config(tmp_path, pg_url, 3000)
     pool = workers(config)
     pool.start("--concurrency", "2")
-    enqueuer = _enqueuer(config, monkeypatch)
+    first, second = _enqueuer(config, monkeypatch), _enqueuer(config, monkeypatch)
+    first.store, second.store  # noqa: B018  (each opens its own store now)
+    assert first.store is not second.store
 
     async def both() -> list[Any]:
-        return await asyncio.wait_for(asyncio.gather(enqueuer.run_job("stock"), enqueuer.run_job("stock")), 40)
+        return await asyncio.wait_for(asyncio.gather(first.run_job("stock"), second.run_job("stock")), 40)
 
     reports = asyncio.run(both())
     assert [r.status for r in reports] == ["ok", "ok"], pool.logs()
-    assert sorted(sum(r.pushed.values()) for r in reports) == [0, 1000]  # the second found nothing left to do
-    runs = _runs(pg_url)
-    assert len(runs) == 2
-    first, second = runs
-    assert first["finished_at"] <= second["started_at"]  # one after the other, never together
+    (run,) = _runs(pg_url)  # one run, never two
+    assert [r.run_id for r in reports] == [run["id"], run["id"]]
+    assert [sum(r.pushed.values()) for r in reports] == [1000, 1000]  # one run's report, told by both
     assert _web(config) == expected
+    # fired for a later tick, a scheduler makes a run of its own (nothing left to do)
+    time.sleep(SAME_TICK.total_seconds())
+    later = asyncio.run(asyncio.wait_for(second.run_job("stock"), 40))
+    assert later.status == "ok" and later.run_id != run["id"] and later.pushed == {}
+    runs = _runs(pg_url)
+    assert len(runs) == 2 and runs[0]["finished_at"] <= runs[1]["started_at"]
+    first.store.close()
+    second.store.close()
 
 
 def test_a_worker_killed_mid_push_has_its_step_finished_by_another_with_nothing_lost_or_doubled(
