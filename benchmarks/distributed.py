@@ -145,6 +145,7 @@ def write_price_config(folder: Path, database: str, partitions: int) -> Path:
         "  job_lock_wait: 60s",
         "  currency: EUR",
         f"  partitions: {partitions}",
+        "  partition_records: 1  # always --partitions, whatever the size",
         "connectors:",
         "  big-erp: {type: csv, path: big-erp.csv}",
         "  big-web: {type: csv, path: big-web.csv}",

@@ -30,6 +30,9 @@ from typing import Any, Protocol
 
 from celery import Celery
 from celery.result import AsyncResult
+from sqlalchemy import Engine as SqlEngine
+from sqlalchemy import create_engine
+from sqlalchemy.pool import NullPool
 
 from hub.config.loader import LoadedConfig
 from hub.distributed.app import QUEUE, STEPS, celery_app
@@ -89,6 +92,7 @@ class Enqueuer:
         #: The config as the workers read it: the same file, by its absolute path.
         self.config_path = str(config.path.resolve())
         self._store = store
+        self._locks: SqlEngine | None = None
 
     @property
     def store(self) -> Store:
@@ -97,13 +101,23 @@ class Enqueuer:
             self._store = Store.open(self.config.database_url())
         return self._store
 
+    @property
+    def locks(self) -> SqlEngine:
+        """Where the job locks are held: a connection of its own per run in flight, outside the
+        store's pool. Every job's run holds its lock's connection for the whole run, so twenty
+        runs at once would take the pool's every connection and leave none for the runs' own
+        queries (they would wait for each other for good)."""
+        if self._locks is None:
+            self._locks = create_engine(self.store.engine.url, poolclass=NullPool)
+        return self._locks
+
     async def run_job(self, name: str) -> JobReport:
         """Have the workers make a run of ``name``; its report."""
         engine = Engine(self.config, self.store)
         wait_s = self.config.hub.job_lock_wait.total_seconds()
         started, fired = time.perf_counter(), utcnow()
         try:
-            async with job_lock(engine.store.engine, name, wait_s=wait_s):
+            async with job_lock(self.locks, name, wait_s=wait_s):
                 if (covered := self._covered(engine.store, name, fired)) is not None:
                     run_id, value = covered
                     log.info("job %s: run %d by another scheduler covers this one", name, run_id, extra={"job": name})
