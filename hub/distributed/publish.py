@@ -218,13 +218,13 @@ async def publish(
         assert exc is not None
         pause = state.upcoming_sleep
         log.warning(
-            "%s: the broker %s cannot be reached (attempt %d, %.0f s so far; %s); trying again in %.1f s",
+            "%s: the broker %s cannot be reached (attempt %d, %.0f s so far; %s); trying again in %g s",
             _for(job),
             broker_shown(app),
             state.attempt_number,
             clock() - started,
             _said(exc, app),
-            pause,
+            round(pause, 2),
             extra={"job": job} if job else {},
         )
 

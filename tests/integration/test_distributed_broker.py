@@ -236,6 +236,7 @@ def _app(config: Path, broker: Broker, monkeypatch: pytest.MonkeyPatch) -> Any:
 def _report(result: Any, worker: Worker, broker: Broker) -> dict[str, Any]:
     """The run's report, as the worker answered it."""
     assert result.successful(), f"{result.result!r}\n{worker.logs()}\n{broker.logs()}"
+    assert PASSWORD not in worker.logs()  # the worker named its broker (reconnecting too) masked
     value: dict[str, Any] = result.result
     report: dict[str, Any] = value["report"]
     return report
