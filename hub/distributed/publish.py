@@ -250,9 +250,9 @@ async def publish(
         if is_outage(exc):
             raise BrokerUnreachable(
                 f"{_for(job)}: the broker {broker_shown(app)} could not be reached for "
-                f"{clock() - started:.0f} s ({attempts} attempts; last: {_said(exc, app)}), so this run "
-                "was not enqueued. Check that the broker is running and reachable from the scheduler "
-                "(hub.broker); the job runs again at its next schedule, or now with `omnihub sync`."
+                f"{clock() - started:.0f} s ({attempts} attempts; last: {_said(exc, app)}): task {task} was "
+                "not enqueued and the run fails. Check that the broker is running and reachable from the "
+                "scheduler (hub.broker); the job runs again at its next schedule."
             ) from None
         raise
     if attempts > 1:
