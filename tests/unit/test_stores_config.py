@@ -123,7 +123,7 @@ def test_two_stores_on_one_database_are_both_refused_naming_both_files(tmp_path:
         ("postgresql+psycopg://u@h/db", "postgresql+psycopg://u@h/db?options=-csearch_path%3Dpublic", True),
         ("postgresql+psycopg://u@h/db", "postgresql+psycopg://u@h/other", False),
         ("postgresql+psycopg://u@h/db", "postgresql+psycopg://u@h2/db", False),
-        ("sqlite:////tmp/x/../a.db", "sqlite:////tmp/a.db", True),
+        ("sqlite:////srv/hub/x/../a.db", "sqlite:////srv/hub/a.db", True),
     ],
 )
 def test_state_identity_is_the_database_and_schema_whoever_connects(a: str, b: str, same: bool) -> None:
