@@ -78,6 +78,10 @@ class HubSettings(_Strict):
     #: ``omnihub worker`` processes run them). ``celery`` needs PostgreSQL for state (``database``):
     #: the job locks and the outbox that make a redelivered run safe are shared through it.
     engine: Literal["inprocess", "celery"] = "inprocess"
+    #: Distributed engine: how long the scheduler keeps trying a broker it cannot reach (a
+    #: restart, a failover) before it fails the run, saying so; the same for a broker that goes
+    #: away while a run's step is waiting for its answer.
+    broker_outage: timedelta = timedelta(minutes=5)
     #: Distributed engine: a run's reconciling and pushing is split into this many tasks at most,
     #: each deciding the keys of one partition (a stable hash of the SKU or e-mail), so that the
     #: workers share a big job. About the number of worker processes; 1 keeps a run's decisions in

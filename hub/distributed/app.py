@@ -59,6 +59,13 @@ def celery_app(config: LoadedConfig, *, redeliver_after_s: float = REDELIVER_AFT
         task_track_started=True,
         result_expires=86400,
         broker_connection_retry_on_startup=True,
+        # a worker waits for a broker that is away however long (the default gives up after ~46 min)
+        broker_connection_max_retries=None,
+        # the result backend's first subscription gives up in about a second, not twenty, when the
+        # broker is down: ``hub.distributed.publish`` then tries again within its own bound
+        result_backend_transport_options={
+            "retry_policy": {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
+        },
         # omnihub's own logging (text or JSON, secrets masked) stays in place
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,

@@ -29,7 +29,6 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from celery import Celery
-from celery.result import AsyncResult
 from sqlalchemy import Engine as SqlEngine
 from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
@@ -37,6 +36,7 @@ from sqlalchemy.pool import NullPool
 from hub.config.loader import LoadedConfig
 from hub.distributed.app import QUEUE, STEPS, celery_app
 from hub.distributed.fragments import report_from_json
+from hub.distributed.publish import publish, wait_ready
 from hub.errors import OmnihubError
 from hub.redact import redact
 from hub.state.job_locks import JobAlreadyRunning, job_lock
@@ -175,7 +175,7 @@ class Enqueuer:
             else:
                 plan["errors"].append(f"the source of truth {source!r} could not be read; nothing was reconciled")
             final = await self._step("settle", name, [path, name, run_id, pieces, plan])
-        except WorkerFailed as exc:
+        except OmnihubError as exc:  # a step that failed on its worker, a broker gone for good
             return self._abandon(store, job.entity.value, name, job.mode, run_id, plan, str(exc)), False
         except asyncio.CancelledError:
             self._abandon(store, job.entity.value, name, job.mode, run_id, plan, "cancelled: omnihub stopped")
@@ -214,17 +214,16 @@ class Enqueuer:
         return max(1, min(hub.partitions, -(-held // hub.partition_records)))
 
     async def _step(self, step: str, job: str, args: list[Any]) -> dict[str, Any]:
-        """Send one step, wait for its worker's answer, and return it."""
-        result: AsyncResult = await asyncio.to_thread(self.app.send_task, STEPS[step], args=args, queue=self.queue)
+        """Send one step, wait for its worker's answer, and return it. A broker that cannot be
+        reached is tried again for ``hub.broker_outage`` (``hub.distributed.publish``)."""
+        outage_s = self.config.hub.broker_outage.total_seconds()
+        result = await publish(self.app, STEPS[step], args, queue=self.queue, give_up_after_s=outage_s, job=job)
         log.debug("job %s: %s step enqueued (task %s)", job, step, result.id, extra={"job": job})
         enqueued = time.monotonic()
         if self.metrics is not None:
             self.metrics.task_enqueued(job)
         try:
-            pause = FIRST_POLL_S
-            while not await asyncio.to_thread(result.ready):
-                await asyncio.sleep(pause)
-                pause = min(self.poll_s, pause * 2)
+            await wait_ready(result, poll_s=self.poll_s, give_up_after_s=outage_s, job=job, first_poll_s=FIRST_POLL_S)
         except asyncio.CancelledError:
             log.warning(
                 "job %s: stopped waiting for its %s step (task %s); a worker may still run it",
