@@ -33,6 +33,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, make_url, text
 
 from hub.config.loader import load_config
+from hub.state.partitions import Partition
 from hub.state.store import Store
 from hub.sync.decide import Decider
 from hub.sync.engine import Engine
@@ -46,11 +47,15 @@ class TimedDecider(Decider):
     extra cost."""
 
     def reconcile(
-        self, job_input: ReconcileInput, outcomes: dict[str, PullOutcome], groups: set[str] | None
+        self,
+        job_input: ReconcileInput,
+        outcomes: dict[str, PullOutcome],
+        groups: set[str] | None,
+        partition: Partition | None = None,
     ) -> tuple[list[Finding], list[Plan], int]:
         started = time.process_time()
         try:
-            return super().reconcile(job_input, outcomes, groups)
+            return super().reconcile(job_input, outcomes, groups, partition)
         finally:
             if any(outcome.spilled for outcome in outcomes.values()):
                 TimedEngine.spilled_cpu_s += time.process_time() - started

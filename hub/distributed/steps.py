@@ -28,8 +28,9 @@ import os
 import time
 from typing import Any
 
-from hub.config.loader import LoadedConfig, load_config
+from hub.config.loader import LoadedConfig
 from hub.config.models import JobConfig
+from hub.config.stores import load_store_config
 from hub.distributed.fragments import merge_reports, outcome_from_json, outcome_json, report_from_json
 from hub.errors import ConfigError, OmnihubError
 from hub.model.base import RecordInvalid
@@ -52,9 +53,10 @@ log = logging.getLogger("omnihub.worker")
 
 #: (pid, database URL) -> the store this process opened for it.
 _stores: dict[tuple[int, str], Store] = {}
-#: (path, modification time, size) -> the config loaded from it: a task of the same config reuses
-#: its mappings (loaded and compiled once), a changed file is read again.
-_configs: dict[tuple[str, int, int], LoadedConfig] = {}
+#: path -> ((modification time, size), the config loaded from it): a task of the same config reuses
+#: its mappings (loaded and compiled once), a changed file is read again. One entry per store, so
+#: a worker serving many stores does not reload each config at every task.
+_configs: dict[str, tuple[tuple[int, int], LoadedConfig]] = {}
 
 
 def store_for(config: LoadedConfig) -> Store:
@@ -71,14 +73,14 @@ def store_for(config: LoadedConfig) -> Store:
 
 
 def config_at(path: str) -> LoadedConfig:
-    """The config at ``path``, loaded again when the file changed."""
+    """The config at ``path``, loaded again when the file changed; with the variables of the
+    store's ``NAME.env`` beside it (``hub.config.stores``), as the scheduler loaded it."""
     status = os.stat(path)
-    key = (path, status.st_mtime_ns, status.st_size)
-    config = _configs.get(key)
-    if config is None:
-        _configs.clear()
-        config = _configs[key] = load_config(path)
-    return config
+    stamp = (status.st_mtime_ns, status.st_size)
+    known = _configs.get(path)
+    if known is None or known[0] != stamp:
+        known = _configs[path] = (stamp, load_store_config(path))
+    return known[1]
 
 
 def _job(config: LoadedConfig, name: str) -> JobConfig:

@@ -69,13 +69,13 @@ class HubMetrics:
         )
         self.tasks_waiting = Gauge(
             "omnihub_tasks_waiting",
-            "Runs enqueued for the workers whose report has not come back: queued or running.",
+            "Steps of runs sent to the workers whose answer has not come back: queued or running.",
             labels("job"),
             registry=r,
         )
         self.task_seconds = Histogram(
             "omnihub_task_seconds",
-            "From enqueueing a run to its worker's report: queue wait and run together.",
+            "From sending a step of a run to its worker's answer: queue wait and work together.",
             labels("job"),
             buckets=(0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
             registry=r,
@@ -113,11 +113,11 @@ class HubMetrics:
         return StoreMetrics(self, store)
 
     def task_enqueued(self, job: str, store: str | None = None) -> None:
-        """A run handed to the workers (``hub.engine: celery``): it waits in the queue or runs."""
+        """A step of a run handed to the workers (``hub.engine: celery``): it waits in the queue or runs."""
         self.tasks_waiting.labels(**self._labels(store, job=job)).inc()
 
     def task_done(self, job: str, seconds: float, store: str | None = None) -> None:
-        """The workers' report of a run came back (or the daemon stopped waiting for it)."""
+        """A step's answer came back from its worker (or the scheduler stopped waiting for it)."""
         self.tasks_waiting.labels(**self._labels(store, job=job)).dec()
         self.task_seconds.labels(**self._labels(store, job=job)).observe(seconds)
 
