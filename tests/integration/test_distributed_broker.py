@@ -387,3 +387,33 @@ def test_a_broker_that_stays_down_fails_the_publish_after_the_bound_without_the_
     assert "could not be reached" in message and "hub.broker" in message, message
     assert len([r for r in caplog.records if "cannot be reached" in r.getMessage()]) >= 2
     _no_password(caplog)
+
+
+def test_a_split_run_the_scheduler_fires_while_the_broker_is_down_is_made_once_it_comes_up(
+    tmp_path: Path, pg_url: str, broker: Broker, worker: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scheduler's own path (``Enqueuer.run_job``: every step of the run sent with ``publish``
+    and awaited with ``wait_ready``): the schedule fires while the broker is down, the broker
+    comes up, and the run is made, its steps by the worker, nothing lost."""
+    from hub.distributed.enqueue import Enqueuer
+
+    config, expected = _config(tmp_path, pg_url)
+    _app(config, broker, monkeypatch)  # the scheduler's environment: the private broker's URL
+    enqueuer = Enqueuer(load_config(config), poll_s=0.1)
+    runner = worker(config)
+    runner.start()  # it waits for the broker too (Celery retries its first connection)
+
+    async def scenario() -> Any:
+        run = asyncio.create_task(enqueuer.run_job(JOB))
+        await asyncio.sleep(1.5)
+        assert not run.done()  # still trying: the broker is not there yet
+        await asyncio.to_thread(broker.start)
+        return await asyncio.wait_for(run, 60)
+
+    try:
+        report = asyncio.run(scenario())
+    finally:
+        enqueuer.store.close()
+    assert report.status == "ok" and report.pushed == {"web": 10}, runner.logs()
+    assert _web(config) == expected
+    assert "Task omnihub.decide_partition[" in runner.logs()  # the split run's steps, on the worker
